@@ -1,0 +1,72 @@
+//! Command-line definitions (clap derive). Doc comments here are the `--help` text.
+//! Each subcommand's own arguments live beside its implementation in `src/cmd/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::cmd;
+
+/// esp-bench: load generator and benchmark harness for TimescaleDB with realistic
+/// electric-submersible-pump (ESP) telemetry.
+///
+/// Without --database-url (or DATABASE_URL) every command that needs a server starts a
+/// throwaway PostgreSQL+TimescaleDB cluster on loopback and removes it afterwards.
+///
+/// Exit codes: 0 all checks passed, 1 a check or gate failed, 2 usage/config/environment
+/// error, 130 interrupted (partial report written).
+#[derive(Parser, Debug)]
+#[command(name = "bench", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Show PostgreSQL/TimescaleDB versions, edition, hypertables and benchmark-relevant settings.
+    Info(cmd::info::InfoArgs),
+    /// Manage the production schema (schema.sql) in bench's own namespace.
+    Schema(cmd::schema::SchemaArgs),
+    /// Stream generated telemetry or diagnostics as CSV or binary COPY data (no server needed).
+    Generate(cmd::generate::GenerateArgs),
+    /// Apply the schema and bulk-load a scenario's data over parallel binary COPY.
+    Load(cmd::load::LoadArgs),
+    /// Run a scenario end to end: load, queries, checks, reports.
+    Run(cmd::run::RunArgs),
+    /// Compare two summary.json reports: the CI regression gate.
+    Compare(cmd::compare::CompareArgs),
+    /// Project storage, ingest headroom and latency for fleet sizes from a measured summary.
+    Plan(cmd::plan::PlanArgs),
+    /// Run a scenario at several fleet sizes and fit how latency grows with rows.
+    Sweep(cmd::sweep::SweepArgs),
+}
+
+/// Where the database is, shared by every subcommand that talks to a server.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServerArgs {
+    /// PostgreSQL connection URL of an existing server (postgres://user:pass@host:port/db).
+    /// Without it, an embedded throwaway cluster is started and removed afterwards.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Keep the embedded cluster's data directory here (created if missing, reused if present)
+    /// instead of a temporary directory that is removed on exit.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Directory holding the PostgreSQL server binaries (initdb, pg_ctl, postgres) for the
+    /// embedded server. Default: the newest /usr/lib/postgresql/*/bin, else PATH.
+    #[arg(long, env = "PG_BIN_DIR", value_name = "DIR")]
+    pub pg_bin_dir: Option<PathBuf>,
+
+    /// Server setting for the embedded server, overriding the scenario's and the defaults
+    /// (repeatable), e.g. --pg-setting shared_buffers=1GB.
+    #[arg(long = "pg-setting", value_name = "NAME=VALUE")]
+    pub pg_settings: Vec<String>,
+
+    /// Schema (namespace) that bench creates and owns in the target database. Bench never
+    /// writes to tables it did not create.
+    #[arg(long, default_value = "esp_bench", value_name = "NAME")]
+    pub schema: String,
+}

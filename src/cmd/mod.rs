@@ -1,0 +1,9 @@
+//! One file per subcommand. Each file wires library modules together; logic lives elsewhere.
+pub mod compare;
+pub mod generate;
+pub mod info;
+pub mod load;
+pub mod plan;
+pub mod run;
+pub mod schema;
+pub mod sweep;

@@ -1,0 +1,56 @@
+//! Error kinds that decide the exit code, and the exit-code table itself.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success; every check (and gate) passed |
+//! | 1 | a check or regression gate failed, or a run was degraded by query errors |
+//! | 2 | usage, configuration or environment error (bad scenario, unreachable server, ...) |
+//! | 130 | interrupted by SIGINT/SIGTERM; a partial report was written where the phase allowed |
+
+use std::process::ExitCode;
+
+/// Errors that map to exit code 2. Wrap them in `anyhow` with context at the edges;
+/// `exit_code_for` finds them anywhere in the chain.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// Bad command-line usage or bad input file (scenario, report JSON, ...).
+    #[error("{0}")]
+    Config(String),
+    /// The environment is not usable: server unreachable, binaries or extension missing, ...
+    #[error("{0}")]
+    Environment(String),
+    /// The user interrupted the run (SIGINT / SIGTERM).
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// What a successful command invocation concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything passed.
+    Pass,
+    /// At least one check or gate failed (exit 1).
+    Fail,
+    /// Stopped by a signal after writing what was measured (exit 130).
+    Interrupted,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> ExitCode {
+        match self {
+            Outcome::Pass => ExitCode::SUCCESS,
+            Outcome::Fail => ExitCode::from(1),
+            Outcome::Interrupted => ExitCode::from(130),
+        }
+    }
+}
+
+/// Exit code for an error that ended a command: 130 when interrupted, otherwise 2.
+pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
+    for cause in err.chain() {
+        if let Some(BenchError::Interrupted) = cause.downcast_ref::<BenchError>() {
+            return ExitCode::from(130);
+        }
+    }
+    ExitCode::from(2)
+}

@@ -1,0 +1,2 @@
+//! Reports: the serde model of summary.json (`model`) and its writers.
+pub mod model;

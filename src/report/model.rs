@@ -1,0 +1,192 @@
+//! The report model: what `summary.json` holds. It is the contract between `bench run`
+//! (writer), `bench compare` and `bench plan` (readers). Field changes bump `SCHEMA_VERSION`
+//! and must keep the pinned test in `tests/` green (docs/report-format.md documents fields).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the summary.json layout. Readers refuse other versions with a clear error.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Marker so foreign JSON is recognised as such.
+pub const FORMAT_NAME: &str = "esp-bench-summary";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    /// Always "esp-bench-summary".
+    pub format: String,
+    pub schema_version: u32,
+    pub bench_version: String,
+    pub scenario: ScenarioEcho,
+    pub environment: Environment,
+    /// RFC 3339 UTC.
+    pub started_at: String,
+    pub finished_at: String,
+    /// Stopped by SIGINT/SIGTERM: figures cover what ran until then.
+    pub interrupted: bool,
+    /// Some queries failed (errors counted per SQLSTATE) but the run finished.
+    pub degraded: bool,
+    pub load: Vec<LoadResult>,
+    pub storage: Vec<TableStorage>,
+    pub queries: Vec<QueryStats>,
+    pub checks: Vec<CheckResult>,
+    /// Present when the run was compared against a baseline (`--baseline`).
+    pub comparison: Option<serde_json::Value>,
+    pub verdict: Verdict,
+}
+
+/// The scenario as run, resolved (defaults filled in), so two reports can be compared
+/// config and result side by side.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioEcho {
+    pub name: String,
+    /// Path as given on the command line.
+    pub file: String,
+    /// Hex SHA-256-free fingerprint (FNV-1a 64) of the resolved scenario JSON, used by
+    /// `compare` to refuse comparing different configurations.
+    pub fingerprint: String,
+    /// The resolved scenario (validated plan) as JSON.
+    pub resolved: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// e.g. "15.20".
+    pub postgres_version: String,
+    /// e.g. "2.19.3".
+    pub timescaledb_version: String,
+    /// "apache" or "community".
+    pub edition: String,
+    /// "embedded" or "external".
+    pub server: String,
+    /// Logical CPUs of the machine running bench.
+    pub cores: u32,
+    /// Physical memory of the machine running bench, bytes.
+    pub memory_bytes: u64,
+    pub os: String,
+    /// Benchmark-relevant server settings (shared_buffers, work_mem, jit, ...).
+    pub settings: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LoadResult {
+    /// "esp_telemetry" or "diagnostic_results".
+    pub table: String,
+    pub rows: u64,
+    pub seconds: f64,
+    pub rows_per_sec: f64,
+    pub workers: u32,
+    pub batch_size: u32,
+    /// Batches retried after a transient failure (never duplicated).
+    pub retries: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TableStorage {
+    pub table: String,
+    pub rows: u64,
+    pub chunks: u64,
+    /// Chunk interval in seconds.
+    pub chunk_interval_s: u64,
+    /// Total bytes (heap + indexes + toast) before compression.
+    pub total_bytes: u64,
+    pub heap_bytes: u64,
+    pub index_bytes: u64,
+    /// Bytes after compression of the chunks that were compressed (None when not measured).
+    pub compressed_before_bytes: Option<u64>,
+    pub compressed_after_bytes: Option<u64>,
+    pub compressed_chunks: Option<u64>,
+}
+
+/// Latency distribution summary in milliseconds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Percentiles {
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct QueryStats {
+    pub name: String,
+    /// "closed" (N clients back to back) or "fixed_rate".
+    pub mode: String,
+    pub clients: u32,
+    /// Target queries/s in fixed-rate mode.
+    pub rate: Option<f64>,
+    pub count: u64,
+    pub errors: u64,
+    /// Error count by SQLSTATE (or "connection", "timeout").
+    pub errors_by_sqlstate: BTreeMap<String, u64>,
+    pub rows_returned: u64,
+    /// Measured phase length (warmup excluded), seconds.
+    pub duration_s: f64,
+    pub throughput_qps: f64,
+    pub latency_ms: Percentiles,
+    /// Fixed rate only: how late each query started against its schedule.
+    pub schedule_lag_ms: Option<Percentiles>,
+    /// The merged HdrHistogram (microseconds), V2+deflate serialised, base64.
+    pub histogram: String,
+    /// Per-interval samples for the statistical regression gate.
+    pub intervals: Vec<IntervalStats>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IntervalStats {
+    /// Seconds since the start of the measured phase, at the interval's end.
+    pub t_s: f64,
+    pub count: u64,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Pass,
+    Fail,
+    /// Not measurable here (e.g. compression on the Apache edition); counts as a failure only
+    /// when the scenario says `unsupported = "fail"`.
+    Unsupported,
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CheckResult {
+    /// Stable name, e.g. "latency.latest_24h.p95_ms", "compression.esp_telemetry.reduction_pct".
+    pub name: String,
+    /// "latency", "pruning", "pruning_speedup", "chunks", "compression", "policies",
+    /// "retention", "gate".
+    pub kind: String,
+    /// Human-readable target, e.g. "<= 10".
+    pub target: String,
+    pub measured: Option<f64>,
+    /// Measured value as text when not a number (e.g. a policy's settings).
+    pub measured_text: Option<String>,
+    pub status: CheckStatus,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Interrupted,
+}
