@@ -1,0 +1,299 @@
+//! The validated plan: what a scenario file means once parsed and checked. Every other module
+//! consumes these types, never the raw TOML. Field names here are the contract between
+//! `scenario` (producer) and `datagen`, `load`, `exec`, `checks`, `report` (consumers).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// A whole validated scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// `[scenario] name`; defaults to the file stem.
+    pub name: String,
+    pub description: String,
+    /// Path of the scenario file as given.
+    pub file: String,
+    /// `[server.settings]`: PostgreSQL settings for the embedded server (name -> value).
+    pub server_settings: BTreeMap<String, String>,
+    pub fleet: FleetPlan,
+    pub load: LoadPlan,
+    /// `[ingest]`: live ingest during the query phase; None when absent/disabled.
+    pub ingest: Option<IngestPlan>,
+    pub run: RunPlan,
+    /// `[[queries]]` in file order.
+    pub queries: Vec<QueryPlan>,
+    /// `[mix]`: an optional weighted-mix phase after the per-query phases.
+    pub mix: Option<MixPlan>,
+    pub checks: ChecksPlan,
+    /// `[gate]`: regression gate settings used with `--baseline`.
+    pub gate: GatePlan,
+}
+
+/// `[fleet]`, `[faults]`, `[dirty]`: everything the data generator needs. Pure data.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FleetPlan {
+    pub wells: u32,
+    pub sample_interval: Duration,
+    /// Length of the generated history.
+    pub span: Duration,
+    /// End instant of the history (resolved from "now" at validation time, truncated to whole
+    /// seconds, so one run uses one instant everywhere).
+    pub end: DateTime<Utc>,
+    /// True when the file said `end = "now"`.
+    pub end_is_now: bool,
+    pub seed: u64,
+    pub faults: FaultRates,
+    pub dirty: DirtyRates,
+}
+
+/// Fault episodes per well per day (Poisson arrival rates). `[faults]`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FaultRates {
+    pub gas_lock_per_day: f64,
+    pub pump_off_per_day: f64,
+    pub sand_per_day: f64,
+    pub trip_per_day: f64,
+}
+
+/// Imperfect-data rates. `[dirty]`. Probabilities are per sample unless named otherwise.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DirtyRates {
+    /// Chance that a communication dropout (gap) starts at a sample.
+    pub dropout_rate: f64,
+    /// Mean dropout length.
+    pub dropout_mean: Duration,
+    /// Chance that a sensor sticks (repeats its last value) starting at a sample.
+    pub stuck_rate: f64,
+    /// Mean length of a stuck episode.
+    pub stuck_mean: Duration,
+    /// Chance of a single-sample spike per channel value.
+    pub spike_rate: f64,
+    /// Chance a sample is delivered twice (duplicate row).
+    pub duplicate_rate: f64,
+    /// Chance a sample arrives late (out of order in the stream).
+    pub late_rate: f64,
+    /// Fraction of (well, channel) pairs whose sensor is dead (reads a constant 0).
+    pub dead_sensor_fraction: f64,
+    /// Fraction of (well, channel) pairs whose sensor is absent (NULL throughout).
+    pub missing_sensor_fraction: f64,
+}
+
+/// `[load]`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LoadPlan {
+    pub workers: u32,
+    /// Rows per COPY batch (one transaction each).
+    pub batch_size: u32,
+    /// Retries per batch after a transient failure before the load fails.
+    pub max_retries: u32,
+}
+
+/// `[ingest]`: live rows stamped in real time while queries run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IngestPlan {
+    /// Target rows/s; None = every well at its sample interval (wells / interval rows/s).
+    pub rows_per_sec: Option<f64>,
+    /// Rows per COPY batch for live ingest.
+    pub batch_size: u32,
+}
+
+/// `[run]`: defaults for the query phase.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RunPlan {
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Width of the per-interval samples recorded for the regression gate.
+    pub stats_interval: Duration,
+    pub statement_timeout: Duration,
+    /// Skip loading when the target already holds this scenario's data (see `load`).
+    pub reuse_data: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct QueryPlan {
+    /// Unique name in the scenario; built-in queries use their built-in name.
+    pub name: String,
+    pub kind: QueryKind,
+    pub mode: LoadMode,
+    pub warmup: Duration,
+    pub stop: StopCondition,
+    /// Weight in the `[mix]` phase (0 = not in the mix).
+    pub weight: u32,
+    /// Latency/throughput targets, each checked after the run.
+    pub targets: Vec<Target>,
+    /// Chunk-pruning check for this query: max chunks scanned (EXPLAIN), or None.
+    pub max_chunks_scanned: Option<u64>,
+    /// Minimum speedup of the pruned query against the same query with pruning defeated.
+    pub min_pruning_speedup: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum QueryKind {
+    Builtin(Builtin),
+    Custom {
+        sql: String,
+        params: Vec<ParamGen>,
+        /// True when the SQL is bounded in time (eligible for pruning checks).
+        time_bounded: bool,
+    },
+}
+
+/// The built-in queries (see docs/scenarios.md for their SQL).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum Builtin {
+    /// One random well, last 24 h, newest first.
+    Latest24h,
+    /// Per-well avg/min/max of flow over the last 7 days, GROUP BY well_id.
+    Agg7dFleet,
+    /// The same for one random well.
+    Agg7dWell,
+    /// Latest reading per well.
+    LastValue,
+    /// time_bucket('1 hour') over 7 days for one random well.
+    DashboardHourly,
+    /// Critical and warning diagnostics in the last 24 h.
+    DiagnosticsRecent,
+    /// Top-N wells by mean vibration over a window.
+    TopVibration { top_n: u32, window: Duration },
+}
+
+/// Typed parameter generators for custom SQL ($1, $2, ... in order).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ParamGen {
+    /// A random well id (text), uniform over the fleet.
+    RandomWell,
+    /// A random instant inside the data span (timestamptz), at least `min_back` after the start.
+    RandomWindowEnd { min_back: Duration },
+    /// The end of the data span (the scenario's "now").
+    DataEnd,
+    FixedText { value: String },
+    FixedInt { value: i64 },
+    FixedFloat { value: f64 },
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum LoadMode {
+    /// `clients` connections, each sending the next query when the previous returns.
+    Closed { clients: u32 },
+    /// `rate` queries/s spread over `clients` connections; latency from the intended start.
+    FixedRate { rate: f64, clients: u32 },
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "stop", rename_all = "snake_case")]
+pub enum StopCondition {
+    Duration { duration: Duration },
+    Count { count: u64 },
+}
+
+/// A latency/throughput target, e.g. `p95_ms <= 10`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Target {
+    pub metric: Metric,
+    /// Upper bound for latency/error metrics, lower bound for throughput.
+    pub threshold: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    MeanMs,
+    P50Ms,
+    P90Ms,
+    P95Ms,
+    P99Ms,
+    P999Ms,
+    MaxMs,
+    /// errors / (count + errors), upper bound.
+    ErrorRate,
+    /// Lower bound.
+    ThroughputQps,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 9] = [
+        Metric::MeanMs,
+        Metric::P50Ms,
+        Metric::P90Ms,
+        Metric::P95Ms,
+        Metric::P99Ms,
+        Metric::P999Ms,
+        Metric::MaxMs,
+        Metric::ErrorRate,
+        Metric::ThroughputQps,
+    ];
+
+    /// The name used in scenario files and check names, e.g. "p95_ms".
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::MeanMs => "mean_ms",
+            Metric::P50Ms => "p50_ms",
+            Metric::P90Ms => "p90_ms",
+            Metric::P95Ms => "p95_ms",
+            Metric::P99Ms => "p99_ms",
+            Metric::P999Ms => "p999_ms",
+            Metric::MaxMs => "max_ms",
+            Metric::ErrorRate => "error_rate",
+            Metric::ThroughputQps => "throughput_qps",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// True when larger measured values are better (the threshold is a minimum).
+    pub fn higher_is_better(self) -> bool {
+        matches!(self, Metric::ThroughputQps)
+    }
+}
+
+/// `[mix]`: one phase where each client picks the next query by weight.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MixPlan {
+    pub mode: LoadMode,
+    pub warmup: Duration,
+    pub stop: StopCondition,
+}
+
+/// What to do with a check that this server cannot measure (Apache edition).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum UnsupportedEffect {
+    Skip,
+    Fail,
+}
+
+/// `[checks]`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ChecksPlan {
+    pub unsupported: UnsupportedEffect,
+    /// Chunk counts per hypertable must match span / chunk interval (+1 for a partial chunk).
+    pub chunk_counts: bool,
+    /// Minimum storage reduction after compressing the chunks the policy would compress, in
+    /// percent (90 telemetry, 85 diagnostics in production). None = no compression check.
+    pub telemetry_min_reduction_pct: Option<f64>,
+    pub diagnostics_min_reduction_pct: Option<f64>,
+    /// Compression and retention jobs present with the production settings.
+    pub policies: bool,
+    /// Run retention (job or drop_chunks) and verify nothing older than the window remains.
+    pub retention: bool,
+}
+
+/// `[gate]`: defaults for the regression comparison (`--baseline`, `bench compare`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct GatePlan {
+    /// Maximum tolerated slowdown, percent (10 = 10%).
+    pub max_regression_pct: f64,
+    /// Metrics compared, e.g. p50_ms, p95_ms, p99_ms.
+    pub metrics: Vec<Metric>,
+    /// Significance level of the statistical test.
+    pub alpha: f64,
+}
