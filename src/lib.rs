@@ -8,6 +8,7 @@
 pub mod checks;
 pub mod cli;
 pub mod cmd;
+pub mod compare;
 pub mod datagen;
 pub mod db;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod plan;
 pub mod report;
 pub mod scenario;
 pub mod server;
+pub mod shutdown;
 pub mod stats;
 
 use std::process::ExitCode;

@@ -1,0 +1,1 @@
+//! Regression comparison of two summary.json reports (the CI gate).

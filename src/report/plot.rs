@@ -1,0 +1,1 @@
+//! Plots (SVG) and the offline index.html of a report folder.
