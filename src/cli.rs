@@ -16,7 +16,12 @@ use crate::cmd;
 /// Exit codes: 0 all checks passed, 1 a check or gate failed, 2 usage/config/environment
 /// error, 130 interrupted (partial report written).
 #[derive(Parser, Debug)]
-#[command(name = "bench", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "bench",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -69,4 +74,13 @@ pub struct ServerArgs {
     /// writes to tables it did not create.
     #[arg(long, default_value = "esp_bench", value_name = "NAME")]
     pub schema: String,
+
+    /// Allow --schema public. Bench still refuses tables in it that it did not create.
+    #[arg(long)]
+    pub allow_public_schema: bool,
+
+    /// Let bench take over an existing schema it did not create (marks it as bench's own).
+    /// Bench still refuses to touch tables in it that it did not create.
+    #[arg(long)]
+    pub adopt_schema: bool,
 }

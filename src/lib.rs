@@ -27,21 +27,66 @@ use cli::{Cli, Command};
 use error::Outcome;
 
 /// Run one parsed command line to completion and return the process exit code.
+///
+/// SIGINT/SIGTERM cancel [`shutdown::token`]; the command then gets a grace period to write
+/// its partial report and stop its servers. If it has not finished by then (or a second
+/// signal arrives) its future is dropped, which stops any embedded server through `Drop`.
 pub fn main_with(cli: Cli) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(2);
         }
     };
-    match rt.block_on(dispatch(cli.command)) {
+    let result = rt.block_on(async {
+        if let Err(e) = shutdown::install() {
+            eprintln!("warning: cannot install SIGINT/SIGTERM handlers: {e}");
+        }
+        run_until_interrupted(dispatch(cli.command), SHUTDOWN_GRACE).await
+    });
+    rt.shutdown_timeout(std::time::Duration::from_secs(5));
+    match result {
         Ok(outcome) => outcome.exit_code(),
         Err(err) => {
             report_error(&err);
             error::exit_code_for(&err)
         }
     }
+}
+
+/// How long a command may take to wind down after the first SIGINT/SIGTERM.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Drive `fut`; after cancellation give it `grace` to finish, then drop it (its destructors
+/// stop embedded servers) and return `BenchError::Interrupted`.
+pub async fn run_until_interrupted<F>(fut: F, grace: std::time::Duration) -> anyhow::Result<Outcome>
+where
+    F: std::future::Future<Output = anyhow::Result<Outcome>>,
+{
+    let token = shutdown::token();
+    tokio::pin!(fut);
+    tokio::select! {
+        r = &mut fut => return r,
+        _ = token.cancelled() => {}
+    }
+    let deadline = tokio::time::Instant::now() + grace;
+    let first = shutdown::signal_count();
+    loop {
+        tokio::select! {
+            r = &mut fut => return r,
+            _ = tokio::time::sleep_until(deadline) => break,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
+                if shutdown::signal_count() > first.max(1) {
+                    break;
+                }
+            }
+        }
+    }
+    Err(error::BenchError::Interrupted.into())
 }
 
 /// Dispatch a subcommand. Tests call this (or the per-command functions) directly.

@@ -1,13 +1,141 @@
-//! `bench plan`: wiring only.
+//! `bench plan`: wiring only. Arguments are validated into a `plan::PlanRequest`, projected by
+//! `plan::build_plan`, then printed, written as CSV and plotted.
 
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 use clap::Args;
 
-use crate::error::Outcome;
+use crate::error::{BenchError, Outcome};
+use crate::plan::{self, io, plots, table, units, PlanRequest};
+use crate::report::plot::{html_escape, write_index_named};
 
 /// Arguments of `bench plan`.
 #[derive(Args, Debug)]
-pub struct PlanArgs {}
+pub struct PlanArgs {
+    /// summary.json of a `bench run` report: bytes per row, compression ratio, ingest rate and
+    /// query latency are taken from it.
+    #[arg(long, value_name = "SUMMARY")]
+    pub from: PathBuf,
 
-pub async fn run(_args: PlanArgs) -> anyhow::Result<Outcome> {
-    anyhow::bail!("bench plan is not built yet")
+    /// Fleet sizes to project, comma-separated, e.g. 200,1000,5000.
+    #[arg(long, value_delimiter = ',', required = true, value_name = "N,...")]
+    pub wells: Vec<u32>,
+
+    /// Sample interval of every well, e.g. 10s.
+    #[arg(long, value_name = "DURATION")]
+    pub interval: String,
+
+    /// Retention window, e.g. 30d (production).
+    #[arg(long, default_value = "30d", value_name = "DURATION")]
+    pub retention: String,
+
+    /// Chunks older than this are compressed, e.g. 7d (production).
+    #[arg(long, default_value = "7d", value_name = "DURATION")]
+    pub compress_after: String,
+
+    /// Server memory the chunk size is checked against, e.g. 64GiB. Default: the memory of the
+    /// machine that produced the summary.
+    #[arg(long, value_name = "SIZE")]
+    pub memory: Option<String>,
+
+    /// Chunk interval to size, e.g. 1d. Default: the measured run's telemetry chunk interval.
+    #[arg(long, value_name = "DURATION")]
+    pub chunk_interval: Option<String>,
+
+    /// sweep.csv from `bench sweep`: its fitted growth exponents project query latency.
+    #[arg(long, value_name = "SWEEP_CSV")]
+    pub sweep: Option<PathBuf>,
+
+    /// Write the plan as CSV here; plots (<stem>-storage.svg, <stem>-latency.svg) and
+    /// <stem>.html go beside it.
+    #[arg(short = 'o', long, value_name = "CSV")]
+    pub output: Option<PathBuf>,
+}
+
+impl PlanArgs {
+    /// Parse and check every argument before any work starts.
+    pub fn validate(&self) -> Result<PlanRequest, BenchError> {
+        let dur = |flag: &str, s: &str| {
+            units::parse_duration(s).map_err(|e| BenchError::Config(format!("--{flag}: {e}")))
+        };
+        if self.wells.is_empty() || self.wells.contains(&0) {
+            return Err(BenchError::Config(
+                "--wells: every fleet size must be at least 1".into(),
+            ));
+        }
+        let chunk_interval = match &self.chunk_interval {
+            Some(s) => {
+                let d = dur("chunk-interval", s)?;
+                if d.as_secs() == 0 || d.subsec_nanos() != 0 {
+                    return Err(BenchError::Config(format!(
+                        "--chunk-interval: {s:?} must be a whole number of seconds"
+                    )));
+                }
+                Some(d)
+            }
+            None => None,
+        };
+        Ok(PlanRequest {
+            from: self.from.clone(),
+            wells: self.wells.clone(),
+            interval: dur("interval", &self.interval)?,
+            retention: dur("retention", &self.retention)?,
+            compress_after: dur("compress-after", &self.compress_after)?,
+            memory_bytes: self
+                .memory
+                .as_deref()
+                .map(|m| {
+                    units::parse_bytes(m).map_err(|e| BenchError::Config(format!("--memory: {e}")))
+                })
+                .transpose()?,
+            chunk_interval,
+            sweep: self.sweep.clone(),
+        })
+    }
+}
+
+pub async fn run(args: PlanArgs) -> anyhow::Result<Outcome> {
+    let req = args.validate()?;
+    let projections = plan::build_plan(&req)?;
+    let rendered = table::plan_table(&projections);
+    print!("{rendered}");
+    if let Some(out) = &args.output {
+        write_outputs(out, &projections, &rendered)?;
+    }
+    Ok(Outcome::Pass)
+}
+
+fn write_outputs(
+    out: &Path,
+    projections: &[plan::Projection],
+    rendered: &str,
+) -> anyhow::Result<()> {
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
+    let file = std::fs::File::create(out)
+        .with_context(|| format!("failed to create {}", out.display()))?;
+    io::write_plan_csv(std::io::BufWriter::new(file), projections)
+        .with_context(|| format!("failed to write {}", out.display()))?;
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "plan".into());
+    let plots = plots::write_plan_plots(&dir, &stem, projections)?;
+    let tables = format!("<pre>{}</pre>", html_escape(rendered));
+    let index = write_index_named(
+        &dir,
+        &format!("{stem}.html"),
+        "esp-bench capacity plan",
+        &plots,
+        &tables,
+    )?;
+    eprintln!("wrote {}", out.display());
+    for p in plots.iter().chain(std::iter::once(&index)) {
+        eprintln!("wrote {}", p.display());
+    }
+    Ok(())
 }

@@ -1,13 +1,154 @@
-//! `bench run`: wiring only.
+//! `bench run`: wiring only. Scenario -> server target -> `exec::pipeline::run_scenario` ->
+//! optional regression gate against a baseline -> reports -> console table -> exit outcome.
 
-use clap::Args;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+
+use crate::cli::ServerArgs;
+use crate::compare::{self, CompareOptions};
 use crate::error::Outcome;
+use crate::exec::pipeline::{self, RunOptions};
+use crate::report::model::{CheckResult, CheckStatus, Summary, Verdict};
+use crate::scenario::plan::{Metric, UnsupportedEffect};
+
+/// What to do with checks this server cannot measure (e.g. compression on the Apache edition).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UnsupportedArg {
+    /// Report them as unsupported; they do not fail the run.
+    Skip,
+    /// Count them as failures (exit 1).
+    Fail,
+}
 
 /// Arguments of `bench run`.
+///
+/// Runs a scenario end to end: detect the server, apply the schema, load the data (skipped when
+/// the scenario sets reuse_data and the data is already complete), run the query phases, run the
+/// checks, write summary.json, results.csv and one .hgrm per query, and print a summary table.
+///
+/// Exit codes: 0 every check passed, 1 a check or the regression gate failed or queries failed
+/// (degraded run), 2 usage/config/environment error, 130 interrupted (partial report written).
 #[derive(Args, Debug)]
-pub struct RunArgs {}
+pub struct RunArgs {
+    /// The scenario file (TOML), e.g. scenarios/ci.toml.
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: PathBuf,
 
-pub async fn run(_args: RunArgs) -> anyhow::Result<Outcome> {
-    anyhow::bail!("bench run is not built yet")
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Report directory. Default: reports/<scenario>-<UTC timestamp>/.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// A previous summary.json to gate against (regression check).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+
+    /// Largest tolerated slowdown against --baseline, "10%" or "10". Default: the scenario's
+    /// [gate].
+    #[arg(long, value_name = "PCT", value_parser = compare::parse_percent)]
+    pub max_regression: Option<f64>,
+
+    /// Metrics gated against --baseline, e.g. p50_ms,p95_ms. Default: the scenario's [gate].
+    #[arg(long, value_name = "LIST", value_parser = compare::parse_metrics)]
+    pub metrics: Option<Vec<Metric>>,
+
+    /// Effect of checks this server cannot measure. Default: the scenario's [checks] unsupported.
+    #[arg(long, value_enum, value_name = "skip|fail")]
+    pub unsupported: Option<UnsupportedArg>,
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
+    let mut plan = crate::scenario::load_config(&args.scenario)?;
+    if let Some(u) = args.unsupported {
+        plan.checks.unsupported = match u {
+            UnsupportedArg::Skip => UnsupportedEffect::Skip,
+            UnsupportedArg::Fail => UnsupportedEffect::Fail,
+        };
+    }
+    // Read the baseline before spending minutes on a run that could not be gated.
+    let baseline = match &args.baseline {
+        Some(path) => Some(compare::read_summary_file(path)?),
+        None => None,
+    };
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out_dir(&plan.name));
+
+    let target = crate::db::Target::open(&args.server, &plan.server_settings).await?;
+    let result = pipeline::run_scenario(&plan, &target, RunOptions::default()).await;
+    // Stop the embedded server whatever happened (a failed run must not leave it behind).
+    let closed = target.close().await;
+    let mut summary = result?;
+    closed.context("stopping the server")?;
+
+    if let Some(base) = &baseline {
+        let mut opts = CompareOptions::from_gate(&plan.gate);
+        if let Some(m) = args.max_regression {
+            opts.max_regression_pct = m;
+        }
+        if let Some(m) = &args.metrics {
+            opts.metrics = m.clone();
+        }
+        apply_gate(&mut summary, base, &opts)?;
+    }
+
+    crate::report::write_reports(&out_dir, &summary)
+        .with_context(|| format!("writing reports to {}", out_dir.display()))?;
+    print!("{}", crate::report::console::render(&summary));
+    println!("report: {}", out_dir.display());
+
+    Ok(match summary.verdict {
+        Verdict::Pass => Outcome::Pass,
+        Verdict::Fail => Outcome::Fail,
+        Verdict::Interrupted => Outcome::Interrupted,
+    })
+}
+
+/// Compare against the baseline, embed the comparison and add one `gate` check.
+fn apply_gate(summary: &mut Summary, base: &Summary, opts: &CompareOptions) -> anyhow::Result<()> {
+    if summary.interrupted {
+        return Ok(());
+    }
+    let cmp = compare::compare(base, summary, opts).context("comparing against the baseline")?;
+    let worst = cmp
+        .rows
+        .iter()
+        .filter_map(|r| r.change_pct)
+        .fold(None::<f64>, |acc, c| Some(acc.map_or(c, |a| a.max(c))));
+    summary.checks.push(CheckResult {
+        name: "gate.regression".into(),
+        kind: "gate".into(),
+        target: format!(
+            "<= {}% slower (alpha {})",
+            opts.max_regression_pct, opts.alpha
+        ),
+        measured: worst,
+        measured_text: None,
+        status: if cmp.failed() {
+            CheckStatus::Fail
+        } else {
+            CheckStatus::Pass
+        },
+        note: Some(format!(
+            "{} regression(s) over {} comparison(s)",
+            cmp.regressions().count(),
+            cmp.rows.len()
+        )),
+    });
+    summary.comparison = Some(cmp.to_json());
+    if cmp.failed() && summary.verdict == Verdict::Pass {
+        summary.verdict = Verdict::Fail;
+    }
+    Ok(())
+}
+
+/// `reports/<scenario>-<UTC timestamp>`.
+pub fn default_out_dir(scenario: &str) -> PathBuf {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    Path::new("reports").join(format!("{scenario}-{stamp}"))
 }

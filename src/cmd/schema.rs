@@ -1,13 +1,115 @@
-//! `bench schema`: wiring only.
+//! `bench schema`: apply schema.sql into bench's own schema, reset it, or print it.
 
-use clap::Args;
+use std::collections::BTreeMap;
 
-use crate::error::Outcome;
+use clap::{Args, Subcommand};
+
+use crate::cli::ServerArgs;
+use crate::db::{detect, schema, Target};
+use crate::error::{BenchError, Outcome};
 
 /// Arguments of `bench schema`.
 #[derive(Args, Debug)]
-pub struct SchemaArgs {}
+pub struct SchemaArgs {
+    #[command(subcommand)]
+    pub action: SchemaAction,
+}
 
-pub async fn run(_args: SchemaArgs) -> anyhow::Result<Outcome> {
-    anyhow::bail!("bench schema is not built yet")
+#[derive(Subcommand, Debug)]
+pub enum SchemaAction {
+    /// Create bench's schema (if missing) and apply schema.sql in it. Safe to run twice.
+    /// Statements that need the TimescaleDB community edition are skipped, one line each, on
+    /// the Apache edition.
+    Apply(ApplyArgs),
+    /// Drop the tables bench created in its schema, then the schema if bench created it.
+    /// Tables bench did not create are never touched. Requires --yes.
+    Reset(ResetArgs),
+    /// Print schema.sql (the production schema bench applies).
+    Show,
+}
+
+#[derive(Args, Debug)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ResetArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Confirm dropping bench's tables (and their data).
+    #[arg(long)]
+    pub yes: bool,
+}
+
+pub async fn run(args: SchemaArgs) -> anyhow::Result<Outcome> {
+    match args.action {
+        SchemaAction::Apply(a) => apply(a).await,
+        SchemaAction::Reset(a) => reset(a).await,
+        SchemaAction::Show => {
+            print!("{}", schema::SCHEMA_SQL);
+            Ok(Outcome::Pass)
+        }
+    }
+}
+
+async fn apply(args: ApplyArgs) -> anyhow::Result<Outcome> {
+    let target = Target::open(&args.server, &BTreeMap::new()).await?;
+    let result = async {
+        let client = target.connect().await?;
+        let info = detect::detect(&client).await?;
+        schema::apply(&client, &target.schema, &info).await
+    }
+    .await;
+    let closed = target.close().await;
+    let report = result?;
+    closed?;
+    if report.created_schema {
+        println!("created schema {}", report.schema);
+    }
+    for a in &report.applied {
+        println!("applied: {a}");
+    }
+    println!(
+        "schema {}: {} statement(s) applied, {} skipped",
+        report.schema,
+        report.applied.len(),
+        report.skipped.len()
+    );
+    Ok(Outcome::Pass)
+}
+
+async fn reset(args: ResetArgs) -> anyhow::Result<Outcome> {
+    if !args.yes {
+        return Err(BenchError::Config(format!(
+            "`bench schema reset` drops the tables bench created in schema {} (and their data); \
+             pass --yes to confirm",
+            args.server.schema
+        ))
+        .into());
+    }
+    let target = Target::open(&args.server, &BTreeMap::new()).await?;
+    let result = async {
+        let client = target.connect().await?;
+        schema::reset(&client, &target.schema).await
+    }
+    .await;
+    let closed = target.close().await;
+    let report = result?;
+    closed?;
+    for t in &report.dropped_tables {
+        println!("dropped table {}.{t}", report.schema);
+    }
+    for t in &report.kept_foreign {
+        println!("kept {}.{t} (not created by esp-bench)", report.schema);
+    }
+    if report.dropped_schema {
+        println!("dropped schema {}", report.schema);
+    }
+    if report.dropped_tables.is_empty() && !report.dropped_schema {
+        println!("nothing of bench's to reset in schema {}", report.schema);
+    }
+    Ok(Outcome::Pass)
 }

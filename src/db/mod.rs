@@ -1,5 +1,311 @@
 //! The only module that talks to PostgreSQL: connecting, server detection, schema, COPY and
 //! catalog queries.
+//!
+//! [`Target`] is where a command works: an existing server (`--database-url` /
+//! `DATABASE_URL`) or an embedded throwaway cluster, plus bench's own schema in it. Every
+//! message that may carry a URL goes through [`redact`].
+
+pub mod catalog;
+pub mod copy;
+pub mod detect;
+pub mod measure;
+pub mod schema;
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_postgres::NoTls;
+
+use crate::cli::ServerArgs;
+use crate::error::BenchError;
+use crate::server::{EmbeddedOptions, EmbeddedServer};
+
+/// Where bench works: a server URL, bench's schema in it, and the embedded server if bench
+/// started one.
+pub struct Target {
+    /// Connection URL. May hold a password: never print it; use [`Target::display_url`].
+    pub url: String,
+    /// Bench's own schema (validated identifier).
+    pub schema: String,
+    /// The embedded server, when bench started one (no URL given).
+    pub server: Option<EmbeddedServer>,
+    config: tokio_postgres::Config,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("url", &self.display_url())
+            .field("schema", &self.schema)
+            .field("embedded", &self.server.is_some())
+            .finish()
+    }
+}
+
+impl Target {
+    /// Resolve `--database-url`/`DATABASE_URL`, or start an embedded server with the scenario's
+    /// settings overridden by `--pg-setting`. Verifies the server is reachable (exit 2 with a
+    /// clear message if not) and applies the namespace flags (`--allow-public-schema`,
+    /// `--adopt-schema`).
+    pub async fn open(
+        args: &ServerArgs,
+        scenario_settings: &BTreeMap<String, String>,
+    ) -> anyhow::Result<Target> {
+        validate_schema_name(&args.schema)?;
+        if args.schema == "public" && !args.allow_public_schema {
+            return Err(BenchError::Config(
+                "refusing to work in schema \"public\": bench keeps its tables in its own schema \
+                 (default esp_bench); pass --allow-public-schema to use public anyway"
+                    .into(),
+            )
+            .into());
+        }
+        let mut cli_settings = BTreeMap::new();
+        for s in &args.pg_settings {
+            let (k, v) = crate::server::parse_setting(s)?;
+            cli_settings.insert(k, v);
+        }
+        let target = match &args.database_url {
+            Some(url) => {
+                if !cli_settings.is_empty() {
+                    return Err(BenchError::Config(
+                        "--pg-setting applies only to the embedded server; with --database-url \
+                         configure the server itself (ALTER SYSTEM / postgresql.conf)"
+                            .into(),
+                    )
+                    .into());
+                }
+                if !scenario_settings.is_empty() {
+                    eprintln!(
+                        "note: the scenario's [server.settings] apply only to the embedded server; \
+                         ignored for --database-url"
+                    );
+                }
+                Target::for_url(url, &args.schema)?
+            }
+            None => {
+                let settings = crate::server::merge_settings(scenario_settings, &cli_settings);
+                let server = EmbeddedServer::start(EmbeddedOptions {
+                    bin_dir: args.pg_bin_dir.clone(),
+                    data_dir: args.data_dir.clone(),
+                    settings,
+                })
+                .await
+                .context("starting the embedded PostgreSQL+TimescaleDB server")?;
+                Target::for_server(server, &args.schema)?
+            }
+        };
+        let client = target.connect().await?;
+        if args.adopt_schema || (args.schema == "public" && args.allow_public_schema) {
+            schema::adopt(&client, &target.schema).await?;
+        }
+        Ok(target)
+    }
+
+    /// A target for an existing server URL (not connected yet). Fills a missing password from
+    /// `PGPASSWORD` or the password file (`PGPASSFILE`, default ~/.pgpass).
+    pub fn for_url(url: &str, schema: &str) -> anyhow::Result<Target> {
+        validate_schema_name(schema)?;
+        let mut config = tokio_postgres::Config::from_str(url).map_err(|e| {
+            BenchError::Config(redact(&format!(
+                "invalid database URL {url}: {e} (expected postgres://user:password@host:port/db)"
+            )))
+        })?;
+        if config.get_password().is_none() {
+            if let Some(pw) = password_from_env_or_file(&config) {
+                config.password(pw);
+            }
+        }
+        Ok(Target {
+            url: url.to_string(),
+            schema: schema.to_string(),
+            server: None,
+            config,
+        })
+    }
+
+    /// A target for an embedded server bench (or a test) started.
+    pub fn for_server(server: EmbeddedServer, schema: &str) -> anyhow::Result<Target> {
+        let mut t = Target::for_url(&server.url(), schema)?;
+        t.server = Some(server);
+        Ok(t)
+    }
+
+    /// A new connection (its connection task is spawned on the current runtime) with
+    /// `search_path = <schema>, public` and `application_name = esp-bench`.
+    pub async fn connect(&self) -> anyhow::Result<tokio_postgres::Client> {
+        let mut cfg = self.config.clone();
+        cfg.application_name("esp-bench");
+        let search_path = format!("-c search_path={},public", self.schema);
+        let options = match cfg.get_options() {
+            Some(o) if !o.trim().is_empty() => format!("{o} {search_path}"),
+            _ => search_path,
+        };
+        cfg.options(options);
+        if cfg.get_connect_timeout().is_none() {
+            cfg.connect_timeout(Duration::from_secs(10));
+        }
+        let (client, conn) = cfg.connect(NoTls).await.map_err(|e| {
+            BenchError::Environment(format!(
+                "cannot connect to {}: {}; check that the server is running and reachable \
+                 (without --database-url bench starts its own server)",
+                self.display_url(),
+                redact(&pg_error_text(&e))
+            ))
+        })?;
+        tokio::spawn(async move {
+            // Errors surface on the client's next call; nothing to do with them here.
+            let _ = conn.await;
+        });
+        Ok(client)
+    }
+
+    /// The URL with any password replaced by `***`; prefixed with "embedded" when bench runs
+    /// the server.
+    pub fn display_url(&self) -> String {
+        let u = redact(&self.url);
+        if self.server.is_some() {
+            format!("embedded server {u}")
+        } else {
+            u
+        }
+    }
+
+    pub fn is_embedded(&self) -> bool {
+        self.server.is_some()
+    }
+
+    /// Stop the embedded server, if any, and remove its temporary directory.
+    pub async fn close(mut self) -> anyhow::Result<()> {
+        match self.server.take() {
+            Some(s) => s.stop().await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Password for a URL without one: `PGPASSWORD`, else the first matching line of the libpq
+/// password file (`PGPASSFILE` or ~/.pgpass: host:port:database:user:password, `*` matches).
+fn password_from_env_or_file(cfg: &tokio_postgres::Config) -> Option<String> {
+    if let Ok(pw) = std::env::var("PGPASSWORD") {
+        if !pw.is_empty() {
+            return Some(pw);
+        }
+    }
+    let path = match std::env::var_os("PGPASSFILE") {
+        Some(p) => std::path::PathBuf::from(p),
+        None => std::path::PathBuf::from(std::env::var_os("HOME")?).join(".pgpass"),
+    };
+    let text = std::fs::read_to_string(path).ok()?;
+    let host = match cfg.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".to_string(),
+    };
+    let port = cfg.get_ports().first().copied().unwrap_or(5432).to_string();
+    let user = cfg.get_user().unwrap_or("").to_string();
+    let db = cfg.get_dbname().unwrap_or(&user).to_string();
+    pgpass_lookup(&text, &host, &port, &db, &user)
+}
+
+fn pgpass_lookup(text: &str, host: &str, port: &str, db: &str, user: &str) -> Option<String> {
+    for line in text.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let mut fields = Vec::new();
+        let mut cur = String::new();
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some(n) = chars.next() {
+                        cur.push(n);
+                    }
+                }
+                ':' if fields.len() < 4 => fields.push(std::mem::take(&mut cur)),
+                _ => cur.push(c),
+            }
+        }
+        fields.push(cur);
+        if fields.len() != 5 {
+            continue;
+        }
+        let m = |pat: &str, v: &str| pat == "*" || pat == v;
+        let host_ok = m(&fields[0], host)
+            || (fields[0] == "localhost" && (host == "127.0.0.1" || host.starts_with('/')));
+        if host_ok && m(&fields[1], port) && m(&fields[2], db) && m(&fields[3], user) {
+            return Some(fields[4].clone());
+        }
+    }
+    None
+}
+
+/// A schema name bench accepts: a lowercase SQL identifier that needs no quoting
+/// (`[a-z_][a-z0-9_]*`, at most 63 bytes), not a system schema.
+pub fn validate_schema_name(name: &str) -> Result<(), BenchError> {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !first_ok || !rest_ok || name.len() > 63 {
+        return Err(BenchError::Config(format!(
+            "invalid --schema {name:?}: use a lowercase identifier matching [a-z_][a-z0-9_]* \
+             (at most 63 characters)"
+        )));
+    }
+    if name.starts_with("pg_")
+        || name == "information_schema"
+        || name.starts_with("_timescaledb")
+        || name == "timescaledb_information"
+        || name == "timescaledb_experimental"
+        || name == "toolkit_experimental"
+    {
+        return Err(BenchError::Config(format!(
+            "invalid --schema {name:?}: that is a system or extension schema"
+        )));
+    }
+    Ok(())
+}
+
+/// `"name"` with embedded quotes doubled: safe for any identifier.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `'text'` with embedded quotes doubled, for the few statements that take no parameters
+/// (COMMENT ON, SET).
+pub fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// A PostgreSQL error as one readable line: severity, message, detail and hint for server
+/// errors; the error and its causes otherwise.
+pub fn pg_error_text(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut s = format!("{}: {}", db.severity(), db.message());
+        if let Some(d) = db.detail() {
+            s.push_str(&format!(" (detail: {d})"));
+        }
+        if let Some(h) = db.hint() {
+            s.push_str(&format!(" (hint: {h})"));
+        }
+        return s;
+    }
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(cause) = src {
+        let c = cause.to_string();
+        if !s.contains(&c) {
+            s.push_str(&format!(": {c}"));
+        }
+        src = cause.source();
+    }
+    s
+}
 
 /// Replace any password in a connection URL or key=value connection string inside `text`
 /// with `***`. Used on every message that may carry a URL.
@@ -30,24 +336,88 @@ pub fn redact(text: &str) -> String {
         rest = &tail[end..];
     }
     out.push_str(rest);
-    // password=secret in key/value strings
-    let mut result = String::with_capacity(out.len());
-    let mut words = out.split_inclusive(char::is_whitespace).peekable();
-    while let Some(w) = words.next() {
-        if let Some(stripped) = w.strip_prefix("password=") {
-            let ws: String = stripped.chars().filter(|c| c.is_whitespace()).collect();
-            result.push_str("password=***");
-            result.push_str(&ws);
-        } else {
-            result.push_str(w);
-        }
+    // password=secret in key/value strings and URL query parameters (?password=...), with
+    // or without quotes, any case.
+    redact_password_params(&out)
+}
+
+fn redact_password_params(text: &str) -> String {
+    const KEY: &str = "password=";
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while let Some(found) = lower[i..].find(KEY) {
+        let key_start = i + found;
+        let value_start = key_start + KEY.len();
+        out.push_str(&text[i..value_start]);
+        let rest = &text[value_start..];
+        let value_len = match rest.chars().next() {
+            Some(q @ ('\'' | '"')) => {
+                // Quoted value: up to the closing quote (backslash escapes allowed).
+                let mut len = q.len_utf8();
+                let mut escaped = false;
+                for c in rest[len..].chars() {
+                    len += c.len_utf8();
+                    if escaped {
+                        escaped = false;
+                    } else if c == '\\' {
+                        escaped = true;
+                    } else if c == q {
+                        break;
+                    }
+                }
+                len
+            }
+            _ => rest
+                .find(|c: char| {
+                    c.is_whitespace() || matches!(c, '&' | '"' | '\'' | ',' | ';' | ')')
+                })
+                .unwrap_or(rest.len()),
+        };
+        out.push_str("***");
+        i = value_start + value_len;
     }
-    result
+    out.push_str(&text[i..]);
+    out
 }
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{pgpass_lookup, redact, validate_schema_name};
+
+    #[test]
+    fn pgpass_matches_fields_and_wildcards() {
+        let file =
+            "# comment\nother:5432:*:u:nope\n127.0.0.1:5433:db:u:first\n*:*:*:u:any\\:colon\n";
+        assert_eq!(
+            pgpass_lookup(file, "127.0.0.1", "5433", "db", "u").as_deref(),
+            Some("first")
+        );
+        assert_eq!(
+            pgpass_lookup(file, "h", "1", "d", "u").as_deref(),
+            Some("any:colon")
+        );
+        assert_eq!(pgpass_lookup(file, "h", "1", "d", "v"), None);
+    }
+
+    #[test]
+    fn schema_names_are_validated() {
+        for ok in ["esp_bench", "_x", "bench2", "public"] {
+            assert!(validate_schema_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "Esp",
+            "a b",
+            "a;b",
+            "pg_temp",
+            "_timescaledb_internal",
+            "x\"y",
+        ] {
+            assert!(validate_schema_name(bad).is_err(), "{bad}");
+        }
+        assert!(validate_schema_name(&"a".repeat(64)).is_err());
+    }
 
     #[test]
     fn redacts_url_password() {
@@ -55,7 +425,20 @@ mod tests {
             redact("failed postgres://u:s3cret@127.0.0.1:5432/db here"),
             "failed postgres://u:***@127.0.0.1:5432/db here"
         );
-        assert_eq!(redact("host=x password=hunter2 user=y"), "host=x password=*** user=y");
+        assert_eq!(
+            redact("host=x password=hunter2 user=y"),
+            "host=x password=*** user=y"
+        );
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact("postgres://u@h/db?sslmode=disable&password=abc&x=1"),
+            "postgres://u@h/db?sslmode=disable&password=***&x=1"
+        );
+        assert_eq!(
+            redact("host=h PASSWORD='a b\\'c' user=u"),
+            "host=h PASSWORD=*** user=u"
+        );
+        assert_eq!(redact("password="), "password=***");
+        assert_eq!(redact("no secrets here"), "no secrets here");
     }
 }

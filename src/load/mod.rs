@@ -1,1 +1,499 @@
-//! load
+//! The loader: generated rows -> parallel binary COPY, exactly once.
+//!
+//! `load_all` loads `esp_telemetry`, then `diagnostic_results`. Each table's work units
+//! (telemetry blocks, diagnostic wells) are grouped into batches of about
+//! `plan.load.batch_size` rows; `plan.load.workers` workers, each on its own connection, run
+//! each batch as one transaction that claims the batch in the ledger
+//! (`esp_bench_load_ledger`, see `db::copy`) and COPYs its rows. So:
+//!
+//! - a batch is loaded completely or not at all, and the ledger says which;
+//! - a transient failure (connection lost, server restarting, 57P0x, 08xxx, 40001, 53300) is
+//!   retried on a new connection, up to `plan.load.max_retries` times per batch; if the
+//!   COMMIT's outcome was unknown, the retry's ledger claim finds the earlier commit, so
+//!   nothing is loaded twice;
+//! - a re-run on the same target resumes: batches already in the ledger are skipped. Starting
+//!   over is never implicit: `bench load --reset` (or `bench schema reset --yes`) does it;
+//! - a target whose ledger was written for another fleet (other seed, wells, span, end, or
+//!   bench version) is refused rather than mixed.
+//!
+//! On a fatal error or cancellation the error carries an exact account read back from the
+//! ledger: rows committed per table and batches outstanding.
+
+pub mod batch;
+pub mod fault;
+pub mod live;
+pub mod progress;
+pub mod retry;
+pub mod source;
+pub mod verify;
+mod worker;
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::datagen::Fleet;
+use crate::db::{copy, pg_error_text, schema, Target};
+use crate::error::BenchError;
+use crate::report::model::LoadResult;
+use crate::scenario::Plan;
+
+pub use fault::{FaultAction, FaultEvent, FaultHook, FaultPoint};
+pub use live::{IngestStats, LiveIngest};
+pub use progress::ProgressMode;
+pub use source::Table;
+pub use worker::{APPLICATION_NAME, CHUNK_BYTES};
+
+/// How `load_all` runs, beyond what the plan says.
+#[derive(Clone, Default)]
+pub struct LoadOptions {
+    pub progress: ProgressMode,
+    /// Cancelling stops the load: no new batch starts, batches in flight are rolled back
+    /// (unless already committing), and `load_all` fails with `BenchError::Interrupted`.
+    pub cancel: CancellationToken,
+    /// Test-only fault injection.
+    pub fault: Option<FaultHook>,
+}
+
+impl fmt::Debug for LoadOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadOptions")
+            .field("progress", &self.progress)
+            .field("cancelled", &self.cancel.is_cancelled())
+            .field("fault", &self.fault.is_some())
+            .finish()
+    }
+}
+
+/// Identity of the data a fleet generates, recorded with every ledger batch: a target that
+/// holds another fleet's batches is refused instead of resumed.
+pub fn fingerprint(plan: &Plan) -> String {
+    let fleet = serde_json::to_string(&plan.fleet).unwrap_or_default();
+    let text = format!(
+        "esp-bench {} block {} fleet {}",
+        env!("CARGO_PKG_VERSION"),
+        crate::datagen::BLOCK_SAMPLES,
+        fleet
+    );
+    format!("{:016x}", copy::hash64(text.as_bytes()))
+}
+
+/// One table's state in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableAccount {
+    pub table: &'static str,
+    /// Rows committed (all runs), per the ledger.
+    pub rows: u64,
+    /// Batches committed (all runs).
+    pub batches: u64,
+    pub units_loaded: u64,
+    pub units_total: u64,
+    /// Batches a re-run with this batch size would still load.
+    pub batches_outstanding: u64,
+}
+
+impl TableAccount {
+    pub fn complete(&self) -> bool {
+        self.units_loaded == self.units_total
+    }
+}
+
+/// The ledger's account of a target, per table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadAccount {
+    pub tables: Vec<TableAccount>,
+    /// Set when the ledger could not be read and the account comes from the loader's own
+    /// record (exact except for `unsettled` batches, whose COMMIT outcome was never learned).
+    pub from_memory: Option<String>,
+    pub unsettled: Vec<(&'static str, u64)>,
+}
+
+impl LoadAccount {
+    pub fn complete(&self) -> bool {
+        self.tables.iter().all(TableAccount::complete) && self.unsettled.is_empty()
+    }
+}
+
+impl fmt::Display for LoadAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, t) in self.tables.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(
+                f,
+                "{}: {} rows committed in {} batches, {} batches outstanding ({} of {} units loaded)",
+                t.table, t.rows, t.batches, t.batches_outstanding, t.units_loaded, t.units_total
+            )?;
+        }
+        if !self.unsettled.is_empty() {
+            let keys: Vec<String> = self
+                .unsettled
+                .iter()
+                .map(|(t, k)| format!("{t} batch {k}"))
+                .collect();
+            write!(
+                f,
+                "; COMMIT outcome unknown for {} (the ledger decides on the next run)",
+                keys.join(", ")
+            )?;
+        }
+        if let Some(why) = &self.from_memory {
+            write!(
+                f,
+                " [from the loader's own record: the ledger could not be read: {why}]"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Read the ledger's account of `target` for this plan's fleet (creating the ledger if
+/// missing). Errors when the ledger belongs to another fleet. `bench run` uses it to decide
+/// whether data can be reused (`account.complete()`).
+pub async fn account(target: &Target, plan: &Plan, fleet: &Fleet) -> anyhow::Result<LoadAccount> {
+    let client = target.connect().await?;
+    prepare_ledger(&client, target, plan).await?;
+    let mut tables = Vec::new();
+    for table in Table::ALL {
+        let src = source::Source::new(table, fleet);
+        tables.push(table_account(&client, target, &src, plan.load.batch_size).await?);
+    }
+    Ok(LoadAccount {
+        tables,
+        from_memory: None,
+        unsettled: Vec::new(),
+    })
+}
+
+async fn table_account(
+    client: &tokio_postgres::Client,
+    target: &Target,
+    src: &source::Source<'_>,
+    batch_size: u32,
+) -> anyhow::Result<TableAccount> {
+    let done = copy::ledger_batches(client, &target.schema, src.table.name()).await?;
+    let loaded = batch::loaded_units(src.units(), &done).map_err(|e| {
+        BenchError::Config(format!(
+            "the load ledger of schema {} does not match this fleet: {e}; \
+             use `bench load --reset` to start over",
+            target.schema
+        ))
+    })?;
+    let outstanding = batch::plan_batches(src.est_rows(), &loaded, u64::from(batch_size));
+    Ok(TableAccount {
+        table: src.table.name(),
+        rows: done.iter().map(|b| b.rows).sum(),
+        batches: done.len() as u64,
+        units_loaded: loaded.iter().filter(|&&l| l).count() as u64,
+        units_total: src.units() as u64,
+        batches_outstanding: outstanding.len() as u64,
+    })
+}
+
+/// Check that bench owns the schema and its tables, create (and mark) the ledger or check
+/// that the existing one is bench's, and refuse a ledger written for another fleet.
+async fn prepare_ledger(
+    client: &tokio_postgres::Client,
+    target: &Target,
+    plan: &Plan,
+) -> anyhow::Result<()> {
+    schema::ensure_owned(client, &target.schema).await?;
+    match schema::table_ownership(client, &target.schema, copy::LEDGER_TABLE).await? {
+        schema::Ownership::Owned => {}
+        schema::Ownership::Absent => {
+            copy::ensure_ledger(client, &target.schema)
+                .await
+                .map_err(|e| anyhow::anyhow!("creating the load ledger: {}", pg_error_text(&e)))?;
+            schema::mark_table(client, &target.schema, copy::LEDGER_TABLE).await?;
+        }
+        schema::Ownership::Foreign { .. } => {
+            return Err(BenchError::Config(format!(
+                "table \"{}\".\"{}\" exists but was not created by esp-bench; bench keeps its \
+                 load ledger there and will not use a foreign table. Use another --schema",
+                target.schema,
+                copy::LEDGER_TABLE
+            ))
+            .into())
+        }
+    }
+    check_fingerprint(client, target, plan).await
+}
+
+/// Empty bench's data tables and the ledger in one transaction (`bench load --reset`).
+/// Refuses unless bench owns the schema and the tables.
+pub async fn reset(target: &Target) -> anyhow::Result<()> {
+    let client = target.connect().await?;
+    schema::ensure_owned(&client, &target.schema).await?;
+    if schema::table_ownership(&client, &target.schema, copy::LEDGER_TABLE).await?
+        == schema::Ownership::Absent
+    {
+        return schema::truncate(&client, &target.schema).await;
+    }
+    prepare_ledger_unchecked(&client, target).await?;
+    copy::reset(&client, &target.schema, schema::TABLES)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "resetting bench's tables in {}: {}",
+                target.schema,
+                pg_error_text(&e)
+            )
+        })
+}
+
+async fn prepare_ledger_unchecked(
+    client: &tokio_postgres::Client,
+    target: &Target,
+) -> anyhow::Result<()> {
+    if let schema::Ownership::Foreign { .. } =
+        schema::table_ownership(client, &target.schema, copy::LEDGER_TABLE).await?
+    {
+        return Err(BenchError::Config(format!(
+            "table \"{}\".\"{}\" exists but was not created by esp-bench; not resetting it",
+            target.schema,
+            copy::LEDGER_TABLE
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+async fn check_fingerprint(
+    client: &tokio_postgres::Client,
+    target: &Target,
+    plan: &Plan,
+) -> anyhow::Result<()> {
+    let ours = fingerprint(plan);
+    let found = copy::ledger_fingerprints(client, &target.schema).await?;
+    if let Some(other) = found.iter().find(|f| **f != ours) {
+        return Err(BenchError::Config(format!(
+            "schema {} already holds data loaded for a different fleet (ledger fingerprint {other}, \
+             this scenario's is {ours}: seed, wells, interval, span, end or bench version differ; \
+             with end = \"now\" every run is a new fleet). Bench does not mix them: run \
+             `bench load --reset` to replace the data, or use another --schema",
+            target.schema
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Load both tables of `fleet` into `target` (whose schema must already be applied).
+/// Returns one result per table, for rows loaded by this call (batches found in the ledger
+/// are skipped and not counted).
+pub async fn load_all(
+    target: &Target,
+    plan: &Plan,
+    fleet: &Fleet,
+    opts: LoadOptions,
+) -> anyhow::Result<Vec<LoadResult>> {
+    let fp = fingerprint(plan);
+    {
+        let client = target.connect().await?;
+        prepare_ledger(&client, target, plan).await?;
+    }
+    let verbose = opts.progress != ProgressMode::Quiet;
+    let mut results = Vec::new();
+    let mut sources = Vec::new();
+    let mut memory = Vec::new();
+    let mut unsettled = Vec::new();
+    let mut failure: Option<anyhow::Error> = None;
+    let mut interrupted = false;
+    for table in Table::ALL {
+        let src = source::Source::new(table, fleet);
+        if failure.is_none() && !interrupted && opts.cancel.is_cancelled() {
+            interrupted = true;
+        }
+        if failure.is_none() && !interrupted {
+            let run = load_table(target, plan, &src, &fp, &opts, verbose).await;
+            unsettled.extend(run.unsettled.iter().map(|k| (table.name(), *k)));
+            memory.push(run.memory);
+            match run.end {
+                Ok(()) => results.push(run.result),
+                Err(err) => {
+                    if matches!(
+                        err.downcast_ref::<BenchError>(),
+                        Some(BenchError::Interrupted)
+                    ) {
+                        interrupted = true;
+                    } else {
+                        failure = Some(err);
+                    }
+                }
+            }
+        }
+        sources.push(src);
+    }
+    if failure.is_none() && !interrupted {
+        return Ok(results);
+    }
+    let account = match ledger_account(target, &sources, plan.load.batch_size).await {
+        Ok(tables) => LoadAccount {
+            tables,
+            from_memory: None,
+            unsettled: Vec::new(),
+        },
+        Err(e) => LoadAccount {
+            tables: memory,
+            from_memory: Some(crate::db::redact(&format!("{e:#}"))),
+            unsettled,
+        },
+    };
+    let resume = "re-run `bench load` on the same target to resume (committed batches are \
+                  skipped), or add --reset to start over";
+    match failure {
+        Some(err) => Err(err.context(format!("load failed: {account}; {resume}"))),
+        None => Err(anyhow::Error::new(BenchError::Interrupted)
+            .context(format!("load interrupted: {account}; {resume}"))),
+    }
+}
+
+async fn ledger_account(
+    target: &Target,
+    sources: &[source::Source<'_>],
+    batch_size: u32,
+) -> anyhow::Result<Vec<TableAccount>> {
+    // The server may be coming back (a restart): give it a few seconds.
+    let mut attempt = 0;
+    let client = loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), target.connect()).await {
+            Ok(Ok(c)) => break c,
+            Ok(Err(e)) if attempt >= 4 => return Err(e),
+            Err(_) if attempt >= 4 => anyhow::bail!("timed out connecting"),
+            _ => {}
+        }
+        attempt += 1;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    };
+    let mut tables = Vec::new();
+    for src in sources {
+        tables.push(table_account(&client, target, src, batch_size).await?);
+    }
+    Ok(tables)
+}
+
+/// How one table's load ended.
+struct TableRun {
+    result: LoadResult,
+    /// The loader's own account (used when the ledger cannot be read afterwards).
+    memory: TableAccount,
+    /// Batches whose COMMIT outcome stayed unknown.
+    unsettled: Vec<u64>,
+    end: anyhow::Result<()>,
+}
+
+/// Load one table's outstanding batches.
+async fn load_table(
+    target: &Target,
+    plan: &Plan,
+    src: &source::Source<'_>,
+    fp: &str,
+    opts: &LoadOptions,
+    verbose: bool,
+) -> TableRun {
+    let table = src.table.name();
+    let mut run = TableRun {
+        result: LoadResult {
+            table: table.to_string(),
+            rows: 0,
+            seconds: 0.0,
+            rows_per_sec: 0.0,
+            workers: 0,
+            batch_size: plan.load.batch_size,
+            retries: 0,
+        },
+        memory: TableAccount {
+            table,
+            rows: 0,
+            batches: 0,
+            units_loaded: 0,
+            units_total: src.units() as u64,
+            batches_outstanding: 0,
+        },
+        unsettled: Vec::new(),
+        end: Ok(()),
+    };
+    let planned = async {
+        let client = target.connect().await?;
+        let done = copy::ledger_batches(&client, &target.schema, table).await?;
+        let loaded = batch::loaded_units(src.units(), &done).map_err(|e| {
+            anyhow::Error::new(BenchError::Config(format!(
+                "the load ledger of schema {} does not match this fleet: {e}; \
+                 use `bench load --reset` to start over",
+                target.schema
+            )))
+        })?;
+        let batches = batch::plan_batches(src.est_rows(), &loaded, u64::from(plan.load.batch_size));
+        anyhow::Ok((batches, done))
+    }
+    .await;
+    let (batches, done) = match planned {
+        Ok(p) => p,
+        Err(e) => {
+            run.end = Err(e.context(format!("reading the load ledger for {table}")));
+            return run;
+        }
+    };
+    run.memory.rows = done.iter().map(|b| b.rows).sum();
+    run.memory.batches = done.len() as u64;
+    run.memory.units_loaded = done.iter().map(|b| b.units).sum();
+    run.memory.batches_outstanding = batches.len() as u64;
+    if verbose && !done.is_empty() {
+        eprintln!(
+            "load {table}: resuming: {} batches ({} rows) already in the ledger are skipped",
+            run.memory.batches, run.memory.rows
+        );
+    }
+    let est_total: u64 = batches.iter().map(|b| b.est_rows).sum();
+    let counters = Arc::new(progress::Counters::default());
+    let job = worker::TableJob {
+        target,
+        source: src,
+        columns: src.table.columns(),
+        fingerprint: fp,
+        batches: &batches,
+        max_retries: plan.load.max_retries,
+        cancel: &opts.cancel,
+        fault: opts.fault.as_ref(),
+        counters: counters.clone(),
+        verbose,
+        next: AtomicUsize::new(0),
+        retries: AtomicU64::new(0),
+        failed: CancellationToken::new(),
+        failure: Mutex::new(None),
+        unsettled: Mutex::new(Vec::new()),
+    };
+    let workers = (plan.load.workers.max(1) as usize).min(batches.len().max(1));
+    let bar = progress::Progress::start(opts.progress, table, est_total, counters.clone());
+    let start = Instant::now();
+    futures_util::future::join_all((0..workers).map(|_| job.worker())).await;
+    let seconds = start.elapsed().as_secs_f64();
+    bar.finish().await;
+
+    let rows = counters.rows.load(Ordering::Relaxed);
+    let committed = counters.batches.load(Ordering::Relaxed);
+    run.result.rows = rows;
+    run.result.seconds = seconds;
+    run.result.rows_per_sec = if seconds > 0.0 {
+        rows as f64 / seconds
+    } else {
+        0.0
+    };
+    run.result.workers = workers as u32;
+    run.result.retries = job.retries.load(Ordering::Relaxed);
+    run.memory.rows += rows;
+    run.memory.batches += committed;
+    run.memory.units_loaded += counters.units.load(Ordering::Relaxed);
+    run.memory.batches_outstanding -= committed;
+    run.unsettled = std::mem::take(&mut *job.unsettled.lock().unwrap_or_else(|p| p.into_inner()));
+    if let Some(err) = job.failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        run.end = Err(err);
+    } else if opts.cancel.is_cancelled() && committed < batches.len() as u64 {
+        run.end = Err(BenchError::Interrupted.into());
+    }
+    run
+}

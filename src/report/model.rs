@@ -91,14 +91,19 @@ pub struct LoadResult {
 pub struct TableStorage {
     pub table: String,
     pub rows: u64,
+    /// True when `rows` is an exact count(*); false above 50 million rows, where it is
+    /// TimescaleDB's approximate_row_count.
+    pub rows_exact: bool,
     pub chunks: u64,
     /// Chunk interval in seconds.
     pub chunk_interval_s: u64,
-    /// Total bytes (heap + indexes + toast) before compression.
+    /// Total bytes (heap + indexes + toast) before compression, measured after the query phase.
     pub total_bytes: u64,
     pub heap_bytes: u64,
     pub index_bytes: u64,
-    /// Bytes after compression of the chunks that were compressed (None when not measured).
+    pub toast_bytes: u64,
+    /// Bytes of the chunks the compression policy would compress, before and after compressing
+    /// them (None when compression was not measured, e.g. on the Apache edition).
     pub compressed_before_bytes: Option<u64>,
     pub compressed_after_bytes: Option<u64>,
     pub compressed_chunks: Option<u64>,

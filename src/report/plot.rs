@@ -1,1 +1,497 @@
-//! Plots (SVG) and the offline index.html of a report folder.
+//! Plots (SVG) and the offline `index.html` of a report folder.
+//!
+//! Rendering goes through plotters' SVG backend, which writes text as SVG `<text>` elements and
+//! lays labels out with its built-in size estimate, so no font file or font feature is needed:
+//! the viewer (browser) picks the font. Every plot is one self-contained SVG file; `write_index`
+//! inlines them into one HTML page that needs no network and no other file.
+
+use std::fmt::Write as _;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context};
+use base64::Engine as _;
+use hdrhistogram::serialization::Deserializer;
+use hdrhistogram::Histogram;
+use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
+use plotters::prelude::*;
+
+use super::model::{QueryStats, Summary};
+
+const WIDTH: u32 = 960;
+const HEIGHT: u32 = 540;
+
+/// One line on an x/y chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub name: String,
+    /// (x, y) points, drawn in the given order.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// How an axis prints its tick values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AxisFormat {
+    /// Plain number with k/M/G suffixes for large values.
+    Number,
+    /// Bytes in binary units (KiB, MiB, GiB, TiB).
+    Bytes,
+    /// Milliseconds.
+    Millis,
+    /// x = 1 / (1 - quantile), printed as a percentile ("99.9%").
+    Percentile,
+}
+
+/// Description of one x/y chart: title, axes and whether each axis is logarithmic.
+#[derive(Debug, Clone)]
+pub struct Chart {
+    pub title: String,
+    pub x_desc: String,
+    pub y_desc: String,
+    pub x_format: AxisFormat,
+    pub y_format: AxisFormat,
+    pub log_x: bool,
+    pub log_y: bool,
+}
+
+/// Write one latency percentile distribution plot per query of a `bench run` summary into
+/// `dir` (created if missing), named `latency-<query>.svg`. Queries without any successful
+/// sample are skipped. Returns the files written, in query order.
+pub fn write_run_plots(dir: &Path, summary: &Summary) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("failed to create plot directory {}", dir.display()))?;
+    let mut written = Vec::new();
+    for q in &summary.queries {
+        let points = percentile_points(q)
+            .with_context(|| format!("failed to read the latency histogram of query {}", q.name))?;
+        if points.is_empty() {
+            continue;
+        }
+        let path = dir.join(format!("latency-{}.svg", file_stem(&q.name)));
+        let chart = Chart {
+            title: format!("{}: latency by percentile ({} queries)", q.name, q.count),
+            x_desc: "percentile".into(),
+            y_desc: "latency (ms)".into(),
+            x_format: AxisFormat::Percentile,
+            y_format: AxisFormat::Millis,
+            log_x: true,
+            log_y: false,
+        };
+        let series = [Series {
+            name: q.name.clone(),
+            points,
+        }];
+        write_chart(&path, &chart, &series)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// Write `dir/index.html`: `title`, then `tables_html` as given (trusted HTML written by the
+/// caller), then every plot inlined, so the page shows offline without other files. Plot paths
+/// may be absolute or relative to `dir`.
+pub fn write_index(
+    dir: &Path,
+    title: &str,
+    plots: &[PathBuf],
+    tables_html: &str,
+) -> anyhow::Result<PathBuf> {
+    write_index_named(dir, "index.html", title, plots, tables_html)
+}
+
+/// `write_index` with a chosen file name (e.g. `plan.html` beside a plan CSV).
+pub fn write_index_named(
+    dir: &Path,
+    file_name: &str,
+    title: &str,
+    plots: &[PathBuf],
+    tables_html: &str,
+) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("failed to create report directory {}", dir.display()))?;
+    let mut html = String::new();
+    let t = html_escape(title);
+    let _ = write!(
+        html,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <title>{t}</title>\n\
+         <style>\nbody {{ font-family: sans-serif; margin: 2em; color: #222; }}\n\
+         table {{ border-collapse: collapse; margin: 1em 0; }}\n\
+         th, td {{ border: 1px solid #bbb; padding: 0.25em 0.6em; text-align: right; }}\n\
+         th {{ background: #eee; }}\nfigure {{ margin: 1.5em 0; }}\n\
+         figure svg {{ max-width: 100%; height: auto; }}\n</style>\n</head>\n<body>\n<h1>{t}</h1>\n"
+    );
+    html.push_str(tables_html);
+    html.push('\n');
+    for plot in plots {
+        let path = if plot.is_absolute() || plot.exists() {
+            plot.clone()
+        } else {
+            dir.join(plot)
+        };
+        let svg = std::fs::read_to_string(&path)
+            .with_context(|| format!("failed to read plot {}", path.display()))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let _ = write!(
+            html,
+            "<figure>\n{}\n<figcaption>{}</figcaption>\n</figure>\n",
+            strip_xml_prolog(&svg),
+            html_escape(&name)
+        );
+    }
+    html.push_str("</body>\n</html>\n");
+    let out = dir.join(file_name);
+    std::fs::write(&out, html).with_context(|| format!("failed to write {}", out.display()))?;
+    Ok(out)
+}
+
+/// Render `series` as lines with points into an SVG file at `path`.
+pub fn write_chart(path: &Path, chart: &Chart, series: &[Series]) -> anyhow::Result<()> {
+    let pts = || series.iter().flat_map(|s| s.points.iter().copied());
+    let (x0, x1) = axis_range(pts().map(|p| p.0), chart.log_x, chart.x_format)
+        .ok_or_else(|| anyhow!("nothing to plot for {}", chart.title))?;
+    let (y0, y1) = axis_range(pts().map(|p| p.1), chart.log_y, chart.y_format)
+        .ok_or_else(|| anyhow!("nothing to plot for {}", chart.title))?;
+    let (bx, by) = (log_base(chart.x_format), log_base(chart.y_format));
+    let result = match (chart.log_x, chart.log_y) {
+        (false, false) => render(path, chart, series, x0..x1, y0..y1),
+        (true, false) => render(path, chart, series, (x0..x1).log_scale().base(bx), y0..y1),
+        (false, true) => render(path, chart, series, x0..x1, (y0..y1).log_scale().base(by)),
+        (true, true) => render(
+            path,
+            chart,
+            series,
+            (x0..x1).log_scale().base(bx),
+            (y0..y1).log_scale().base(by),
+        ),
+    };
+    result.with_context(|| format!("failed to render plot {}", path.display()))
+}
+
+fn render<X, Y>(
+    path: &Path,
+    chart: &Chart,
+    series: &[Series],
+    x_spec: X,
+    y_spec: Y,
+) -> anyhow::Result<()>
+where
+    X: AsRangedCoord<Value = f64>,
+    Y: AsRangedCoord<Value = f64>,
+    X::CoordDescType: ValueFormatter<f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+    <X::CoordDescType as Ranged>::ValueType: Copy,
+{
+    let root = SVGBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_err)?;
+    let mut ctx = ChartBuilder::on(&root)
+        .caption(&chart.title, ("sans-serif", 20))
+        .margin(16)
+        .margin_right(48)
+        .x_label_area_size(48)
+        .y_label_area_size(80)
+        .build_cartesian_2d(x_spec, y_spec)
+        .map_err(plot_err)?;
+    let (xf, yf) = (chart.x_format, chart.y_format);
+    let x_fmt = move |v: &f64| format_value(*v, xf);
+    let y_fmt = move |v: &f64| format_value(*v, yf);
+    ctx.configure_mesh()
+        .x_desc(chart.x_desc.as_str())
+        .y_desc(chart.y_desc.as_str())
+        .x_labels(20)
+        .y_labels(12)
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&y_fmt)
+        .light_line_style(TRANSPARENT)
+        .draw()
+        .map_err(plot_err)?;
+    for (i, s) in series.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        ctx.draw_series(LineSeries::new(
+            s.points.iter().copied(),
+            color.stroke_width(2),
+        ))
+        .map_err(plot_err)?
+        .label(s.name.as_str())
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        // Mark measured points when there are few of them (sweep/plan sizes).
+        if s.points.len() <= 32 {
+            ctx.draw_series(
+                s.points
+                    .iter()
+                    .map(|&(x, y)| Circle::new((x, y), 3, color.filled())),
+            )
+            .map_err(plot_err)?;
+        }
+    }
+    if series.len() > 1 || series.iter().any(|s| !s.name.is_empty()) {
+        ctx.configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_err)?;
+    }
+    root.present().map_err(plot_err)?;
+    Ok(())
+}
+
+fn plot_err<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> anyhow::Error {
+    anyhow!("{e}")
+}
+
+/// Decode the V2+deflate base64 HdrHistogram of a query (microseconds).
+pub fn decode_histogram(encoded: &str) -> anyhow::Result<Histogram<u64>> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .context("histogram is not valid base64")?;
+    Deserializer::new()
+        .deserialize(&mut Cursor::new(bytes))
+        .map_err(|e| anyhow!("histogram is not a valid HdrHistogram V2 encoding: {e:?}"))
+}
+
+/// The percentile distribution of one query as (1 / (1 - quantile), latency ms) points, the
+/// x transform used by HdrHistogram plots so the tail gets room on a log axis. Uses the
+/// histogram when it holds samples; falls back to the summary's percentiles when the histogram
+/// is absent. Empty when the query has no successful sample.
+pub fn percentile_points(q: &QueryStats) -> anyhow::Result<Vec<(f64, f64)>> {
+    if q.count == 0 {
+        return Ok(Vec::new());
+    }
+    if q.histogram.trim().is_empty() {
+        let l = &q.latency_ms;
+        let cap = percentile_cap(q.count);
+        // The minimum is not in the summary: the curve starts at the median.
+        let mut pts = vec![(2.0, l.p50)];
+        for (quantile, v) in [(0.9, l.p90), (0.95, l.p95), (0.99, l.p99), (0.999, l.p999)] {
+            let x = 1.0 / (1.0 - quantile);
+            if x < cap {
+                pts.push((x, v));
+            }
+        }
+        pts.push((cap, l.max));
+        return Ok(pts);
+    }
+    let h = decode_histogram(&q.histogram)?;
+    if h.is_empty() {
+        return Ok(Vec::new());
+    }
+    let cap = percentile_cap(h.len());
+    let mut pts: Vec<(f64, f64)> = vec![(1.0, h.min() as f64 / 1000.0)];
+    for v in h.iter_quantiles(5) {
+        let quantile = v.quantile_iterated_to();
+        let x = if quantile >= 1.0 {
+            cap
+        } else {
+            (1.0 / (1.0 - quantile)).min(cap)
+        };
+        let ms = h.highest_equivalent(v.value_iterated_to()) as f64 / 1000.0;
+        if x >= 1.0 {
+            pts.push((x, ms));
+        }
+    }
+    pts.push((cap, h.max() as f64 / 1000.0));
+    Ok(pts)
+}
+
+/// The right end of the percentile axis: the next power of ten at or above the sample count
+/// (with n samples, quantiles beyond 1 - 1/n are the maximum).
+fn percentile_cap(count: u64) -> f64 {
+    let n = (count.max(10)) as f64;
+    10f64.powf(n.log10().ceil())
+}
+
+fn axis_range(
+    values: impl Iterator<Item = f64>,
+    log: bool,
+    format: AxisFormat,
+) -> Option<(f64, f64)> {
+    let vals: Vec<f64> = values
+        .filter(|v| v.is_finite() && (!log || *v > 0.0))
+        .collect();
+    if vals.is_empty() {
+        return None;
+    }
+    let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if log {
+        // Log axes get labels at powers of the base (plus intermediate ones when few powers
+        // are in range), so the range is widened to whole powers: decades for numbers and
+        // milliseconds, powers of two for bytes (8 GiB, 16 GiB, ...).
+        let base = log_base(format);
+        if format == AxisFormat::Percentile {
+            return Some((1.0, hi.max(10.0)));
+        }
+        let lo = base.powf((lo.ln() / base.ln()).floor());
+        let mut hi = base.powf((hi.ln() / base.ln()).ceil());
+        if hi <= lo {
+            hi = lo * base;
+        }
+        Some((lo, hi))
+    } else {
+        let lo = lo.min(0.0);
+        let hi = if hi <= lo { lo + 1.0 } else { hi * 1.05 };
+        Some((lo, hi))
+    }
+}
+
+fn log_base(format: AxisFormat) -> f64 {
+    match format {
+        AxisFormat::Bytes => 2.0,
+        _ => 10.0,
+    }
+}
+
+/// Format an axis value for tick labels.
+pub fn format_value(v: f64, format: AxisFormat) -> String {
+    match format {
+        AxisFormat::Number => format_si(v),
+        AxisFormat::Millis => format!("{} ms", trim_float(v)),
+        AxisFormat::Bytes => format_bytes(v),
+        AxisFormat::Percentile => {
+            if v <= 1.0 {
+                "0%".into()
+            } else {
+                let p = 100.0 * (1.0 - 1.0 / v);
+                format!("{}%", (p * 1e6).round() / 1e6)
+            }
+        }
+    }
+}
+
+fn trim_float(v: f64) -> String {
+    let a = v.abs();
+    let s = if a >= 100.0 || v == 0.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else if a >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    };
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+fn format_si(v: f64) -> String {
+    let a = v.abs();
+    for (scale, suffix) in [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")] {
+        if a >= scale {
+            return format!("{}{suffix}", trim_float(v / scale));
+        }
+    }
+    trim_float(v)
+}
+
+/// Bytes in binary units, e.g. "1.5 GiB".
+pub fn format_bytes(v: f64) -> String {
+    let a = v.abs();
+    for (scale, suffix) in [
+        (1024f64.powi(5), "PiB"),
+        (1024f64.powi(4), "TiB"),
+        (1024f64.powi(3), "GiB"),
+        (1024f64.powi(2), "MiB"),
+        (1024.0, "KiB"),
+    ] {
+        if a >= scale {
+            return format!("{} {suffix}", trim_float(v / scale));
+        }
+    }
+    format!("{} B", trim_float(v))
+}
+
+/// A query name reduced to characters safe in a file name.
+pub fn file_stem(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() {
+        "query".into()
+    } else {
+        s
+    }
+}
+
+/// Escape text for HTML element content and attribute values.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn strip_xml_prolog(svg: &str) -> &str {
+    let s = svg.trim_start();
+    if s.starts_with("<?xml") {
+        if let Some(end) = s.find("?>") {
+            return s[end + 2..].trim_start();
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_labels_read_like_hdr_plots() {
+        assert_eq!(format_value(1.0, AxisFormat::Percentile), "0%");
+        assert_eq!(format_value(10.0, AxisFormat::Percentile), "90%");
+        assert_eq!(format_value(1000.0, AxisFormat::Percentile), "99.9%");
+    }
+
+    #[test]
+    fn byte_and_number_labels() {
+        assert_eq!(format_bytes(1536.0), "1.5 KiB");
+        assert_eq!(format_bytes(3.0 * 1024f64.powi(3)), "3 GiB");
+        assert_eq!(format_si(2500.0), "2.5k");
+        assert_eq!(format_value(12.5, AxisFormat::Millis), "12.5 ms");
+    }
+
+    #[test]
+    fn file_stems_are_safe() {
+        assert_eq!(file_stem("latest_24h"), "latest_24h");
+        assert_eq!(file_stem("a/b c"), "a_b_c");
+    }
+
+    #[test]
+    fn histogram_points_cover_min_to_max() {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+        for v in 1..=1000u64 {
+            h.record(v * 100).unwrap();
+        }
+        let mut buf = Vec::new();
+        use hdrhistogram::serialization::Serializer as _;
+        hdrhistogram::serialization::V2DeflateSerializer::new()
+            .serialize(&h, &mut buf)
+            .unwrap();
+        let decoded = decode_histogram(&base64::engine::general_purpose::STANDARD.encode(&buf))
+            .expect("decodes");
+        assert_eq!(decoded.len(), 1000);
+        let first = decoded.min() as f64 / 1000.0;
+        assert!((first - 0.1).abs() < 0.001);
+    }
+}

@@ -32,6 +32,21 @@ pub struct Plan {
     pub gate: GatePlan,
 }
 
+impl Plan {
+    /// The same plan for another fleet size (`bench sweep`); everything else, seed included,
+    /// stays as it is. A size of 0 is taken as 1 so the plan stays valid.
+    pub fn with_wells(&self, wells: u32) -> Plan {
+        let mut plan = self.clone();
+        plan.fleet.wells = wells.max(1);
+        plan
+    }
+
+    /// The query of this name, if any.
+    pub fn query(&self, name: &str) -> Option<&QueryPlan> {
+        self.queries.iter().find(|q| q.name == name)
+    }
+}
+
 /// `[fleet]`, `[faults]`, `[dirty]`: everything the data generator needs. Pure data.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct FleetPlan {
@@ -47,6 +62,29 @@ pub struct FleetPlan {
     pub seed: u64,
     pub faults: FaultRates,
     pub dirty: DirtyRates,
+}
+
+impl FleetPlan {
+    /// First instant of the history: `end - span`.
+    pub fn start(&self) -> DateTime<Utc> {
+        chrono::Duration::from_std(self.span)
+            .ok()
+            .and_then(|d| self.end.checked_sub_signed(d))
+            .unwrap_or(self.end)
+    }
+
+    /// Sample slots per well in the span (`span / sample_interval`, rounded down), before any
+    /// dirty-data effects (gaps, duplicates).
+    pub fn samples_per_well(&self) -> u64 {
+        let step = self.sample_interval.as_nanos().max(1);
+        u64::try_from(self.span.as_nanos() / step).unwrap_or(u64::MAX)
+    }
+
+    /// Nominal telemetry rows: wells x samples per well (validation caps it at 10^12).
+    pub fn nominal_telemetry_rows(&self) -> u64 {
+        self.samples_per_well()
+            .saturating_mul(u64::from(self.wells))
+    }
 }
 
 /// Fault episodes per well per day (Poisson arrival rates). `[faults]`.
@@ -114,7 +152,8 @@ pub struct RunPlan {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct QueryPlan {
-    /// Unique name in the scenario; built-in queries use their built-in name.
+    /// Unique name in the scenario; a built-in's name unless the file says `builtin = "..."`
+    /// to run a built-in under another name (match on `kind`, not on the name).
     pub name: String,
     pub kind: QueryKind,
     pub mode: LoadMode,
@@ -162,6 +201,57 @@ pub enum Builtin {
     TopVibration { top_n: u32, window: Duration },
 }
 
+impl Builtin {
+    /// Every built-in's scenario-file name, in documentation order.
+    pub const NAMES: [&'static str; 7] = [
+        "latest_24h",
+        "agg_7d_fleet",
+        "agg_7d_well",
+        "last_value",
+        "dashboard_hourly",
+        "diagnostics_recent",
+        "top_vibration",
+    ];
+
+    /// The name used in scenario files, e.g. "latest_24h".
+    pub fn name(&self) -> &'static str {
+        match self {
+            Builtin::Latest24h => "latest_24h",
+            Builtin::Agg7dFleet => "agg_7d_fleet",
+            Builtin::Agg7dWell => "agg_7d_well",
+            Builtin::LastValue => "last_value",
+            Builtin::DashboardHourly => "dashboard_hourly",
+            Builtin::DiagnosticsRecent => "diagnostics_recent",
+            Builtin::TopVibration { .. } => "top_vibration",
+        }
+    }
+
+    /// True when the query's WHERE clause bounds time, so chunk pruning applies. Every
+    /// built-in is bounded (`last_value` looks back 24 h from the data end), so this is true for
+    /// all of them today; it exists so a future unbounded built-in cannot get a pruning check.
+    pub fn time_bounded(&self) -> bool {
+        match self {
+            Builtin::Latest24h
+            | Builtin::Agg7dFleet
+            | Builtin::Agg7dWell
+            | Builtin::LastValue
+            | Builtin::DashboardHourly
+            | Builtin::DiagnosticsRecent
+            | Builtin::TopVibration { .. } => true,
+        }
+    }
+}
+
+impl QueryKind {
+    /// True when the query is bounded in time (eligible for the chunk-pruning checks).
+    pub fn time_bounded(&self) -> bool {
+        match self {
+            QueryKind::Builtin(b) => b.time_bounded(),
+            QueryKind::Custom { time_bounded, .. } => *time_bounded,
+        }
+    }
+}
+
 /// Typed parameter generators for custom SQL ($1, $2, ... in order).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -169,12 +259,20 @@ pub enum ParamGen {
     /// A random well id (text), uniform over the fleet.
     RandomWell,
     /// A random instant inside the data span (timestamptz), at least `min_back` after the start.
-    RandomWindowEnd { min_back: Duration },
+    RandomWindowEnd {
+        min_back: Duration,
+    },
     /// The end of the data span (the scenario's "now").
     DataEnd,
-    FixedText { value: String },
-    FixedInt { value: i64 },
-    FixedFloat { value: f64 },
+    FixedText {
+        value: String,
+    },
+    FixedInt {
+        value: i64,
+    },
+    FixedFloat {
+        value: f64,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -1,1 +1,610 @@
-//! stats
+//! Query statistics without raw samples: each worker owns a [`Recorder`] (one HdrHistogram per
+//! query per stats interval, in microseconds, 3 significant digits, auto-resizing) and sends a
+//! [`Batch`] on a small channel whenever its clock crosses an interval boundary. The
+//! [`Collector`] merges batches with `Histogram::add`, turns every interval that all workers
+//! have passed into an [`IntervalStats`] row, and folds it into the run total, so memory stays
+//! flat however long the run. No locks in the hot path: a worker touches only its own state.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
+use hdrhistogram::Histogram;
+use tokio::sync::mpsc;
+
+use crate::report::model::{IntervalStats, Percentiles, QueryStats};
+
+/// Significant digits kept by every latency histogram.
+pub const SIGFIG: u8 = 3;
+
+/// A fresh auto-resizing latency histogram (microseconds).
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new(SIGFIG).expect("3 significant digits is a valid histogram precision")
+}
+
+/// Record `v`, growing the histogram as needed (`saturating_record` would clamp instead of
+/// resizing and silently cap outliers).
+pub fn record(h: &mut Histogram<u64>, v: u64) {
+    if h.record(v).is_err() {
+        h.saturating_record(v);
+    }
+}
+
+/// Duration as whole microseconds, at least 1 (HdrHistogram's lowest discernible value).
+pub fn micros(d: Duration) -> u64 {
+    (d.as_micros().min(u64::MAX as u128) as u64).max(1)
+}
+
+/// Counters and histograms of one query over some stretch of time (an interval, or the run).
+#[derive(Debug, Clone)]
+pub struct QueryAgg {
+    /// Latency of successful executions, µs.
+    pub latency: Histogram<u64>,
+    /// Fixed rate only: actual start − intended start, µs.
+    pub lag: Histogram<u64>,
+    /// Failed executions by SQLSTATE (or "connection", "timeout").
+    pub errors: BTreeMap<String, u64>,
+    pub rows: u64,
+}
+
+impl Default for QueryAgg {
+    fn default() -> Self {
+        QueryAgg {
+            latency: new_histogram(),
+            lag: new_histogram(),
+            errors: BTreeMap::new(),
+            rows: 0,
+        }
+    }
+}
+
+impl QueryAgg {
+    /// Merge `other` into `self`. Auto-resizing histograms of the same precision always add.
+    pub fn add(&mut self, other: &QueryAgg) {
+        self.latency
+            .add(&other.latency)
+            .expect("auto-resizing histograms of equal precision add");
+        self.lag
+            .add(&other.lag)
+            .expect("auto-resizing histograms of equal precision add");
+        for (k, v) in &other.errors {
+            *self.errors.entry(k.clone()).or_default() += v;
+        }
+        self.rows += other.rows;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.latency.is_empty() && self.lag.is_empty() && self.errors.is_empty() && self.rows == 0
+    }
+
+    pub fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+}
+
+/// What a worker sends when it leaves an interval (or finishes): its measurements for that
+/// interval, one entry per query that saw activity.
+#[derive(Debug)]
+pub struct Batch {
+    pub worker: usize,
+    /// Interval index: floor((event time − phase start) / stats interval).
+    pub interval: u64,
+    pub queries: Vec<(usize, QueryAgg)>,
+    /// The worker is finished; no batch with a lower or equal interval follows.
+    pub done: bool,
+}
+
+/// One worker's recorder. Owned by the worker task; `record_*` touch only local state except
+/// at interval boundaries, where the finished interval is sent to the collector.
+pub struct Recorder {
+    worker: usize,
+    t0: Instant,
+    interval: Duration,
+    current: u64,
+    /// Completions after a duration-bounded phase's end (queries in flight at the deadline)
+    /// count in the last interval instead of opening a short, noisy one of their own.
+    last: u64,
+    slots: Vec<Option<QueryAgg>>,
+    tx: mpsc::Sender<Batch>,
+}
+
+impl Recorder {
+    /// `t0` is the start of the measured phase; `queries` the number of queries recorded;
+    /// `length` the phase's planned duration when it is duration-bounded.
+    pub fn new(
+        worker: usize,
+        queries: usize,
+        t0: Instant,
+        interval: Duration,
+        length: Option<Duration>,
+        tx: mpsc::Sender<Batch>,
+    ) -> Recorder {
+        let interval = interval.max(Duration::from_millis(1));
+        let last = match length {
+            Some(len) => (len.as_nanos().div_ceil(interval.as_nanos()) as u64).saturating_sub(1),
+            None => u64::MAX,
+        };
+        Recorder {
+            worker,
+            t0,
+            interval,
+            current: 0,
+            last,
+            slots: vec![None; queries],
+            tx,
+        }
+    }
+
+    fn interval_of(&self, at: Instant) -> u64 {
+        let since = at.saturating_duration_since(self.t0);
+        ((since.as_nanos() / self.interval.as_nanos()) as u64).min(self.last)
+    }
+
+    async fn advance(&mut self, at: Instant) {
+        let idx = self.interval_of(at);
+        if idx > self.current {
+            self.flush(false).await;
+            self.current = idx;
+        }
+    }
+
+    async fn flush(&mut self, done: bool) {
+        let queries: Vec<(usize, QueryAgg)> = self
+            .slots
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, s)| s.take().map(|a| (i, a)))
+            .collect();
+        if queries.is_empty() && !done {
+            return;
+        }
+        // A closed channel means the collector is gone (run torn down): nothing to keep.
+        let _ = self
+            .tx
+            .send(Batch {
+                worker: self.worker,
+                interval: self.current,
+                queries,
+                done,
+            })
+            .await;
+    }
+
+    fn slot(&mut self, query: usize) -> &mut QueryAgg {
+        self.slots[query].get_or_insert_with(QueryAgg::default)
+    }
+
+    /// A successful execution that completed at `at`.
+    pub async fn record_ok(
+        &mut self,
+        query: usize,
+        at: Instant,
+        latency: Duration,
+        lag: Option<Duration>,
+        rows: u64,
+    ) {
+        self.advance(at).await;
+        let s = self.slot(query);
+        record(&mut s.latency, micros(latency));
+        if let Some(lag) = lag {
+            // Lag may legitimately be 0; record 0 µs as such (lowest value 1 rounds 0 in).
+            record(&mut s.lag, lag.as_micros().min(u64::MAX as u128) as u64);
+        }
+        s.rows += rows;
+    }
+
+    /// A failed execution that ended at `at`, classified as `kind` (SQLSTATE, "connection", ...).
+    pub async fn record_error(
+        &mut self,
+        query: usize,
+        at: Instant,
+        kind: &str,
+        lag: Option<Duration>,
+    ) {
+        self.advance(at).await;
+        let s = self.slot(query);
+        *s.errors.entry(kind.to_string()).or_default() += 1;
+        if let Some(lag) = lag {
+            record(&mut s.lag, lag.as_micros().min(u64::MAX as u128) as u64);
+        }
+    }
+
+    /// Send what is left and tell the collector this worker is done.
+    pub async fn finish(mut self) {
+        self.flush(true).await;
+    }
+}
+
+/// Merges batches from `workers` recorders into per-query totals and per-interval rows.
+pub struct Collector {
+    queries: usize,
+    interval: Duration,
+    /// Per worker: every interval below this is complete for that worker.
+    watermarks: Vec<u64>,
+    pending: BTreeMap<u64, Vec<QueryAgg>>,
+    totals: Vec<QueryAgg>,
+    intervals: Vec<Vec<IntervalStats>>,
+}
+
+/// The merged result for one query.
+#[derive(Debug, Clone)]
+pub struct Merged {
+    pub total: QueryAgg,
+    pub intervals: Vec<IntervalStats>,
+}
+
+impl Collector {
+    pub fn new(workers: usize, queries: usize, interval: Duration) -> Collector {
+        Collector {
+            queries,
+            interval: interval.max(Duration::from_millis(1)),
+            watermarks: vec![0; workers],
+            pending: BTreeMap::new(),
+            totals: vec![QueryAgg::default(); queries],
+            intervals: vec![Vec::new(); queries],
+        }
+    }
+
+    pub fn absorb(&mut self, batch: Batch) {
+        if !batch.queries.is_empty() {
+            let slot = self
+                .pending
+                .entry(batch.interval)
+                .or_insert_with(|| vec![QueryAgg::default(); self.queries]);
+            for (q, agg) in &batch.queries {
+                slot[*q].add(agg);
+            }
+        }
+        let mark = if batch.done {
+            u64::MAX
+        } else {
+            batch.interval + 1
+        };
+        if let Some(w) = self.watermarks.get_mut(batch.worker) {
+            *w = (*w).max(mark);
+        }
+        let complete_below = self.watermarks.iter().copied().min().unwrap_or(u64::MAX);
+        while let Some(entry) = self.pending.first_entry() {
+            if *entry.key() >= complete_below {
+                break;
+            }
+            let (idx, aggs) = entry.remove_entry();
+            self.finalize(idx, aggs);
+        }
+    }
+
+    fn finalize(&mut self, idx: u64, aggs: Vec<QueryAgg>) {
+        let t_s = (idx + 1) as f64 * self.interval.as_secs_f64();
+        for (q, agg) in aggs.into_iter().enumerate() {
+            if agg.is_empty() {
+                continue;
+            }
+            let h = &agg.latency;
+            self.intervals[q].push(IntervalStats {
+                t_s,
+                count: h.len(),
+                mean_ms: if h.is_empty() { 0.0 } else { h.mean() / 1000.0 },
+                p50_ms: quantile_ms(h, 0.50),
+                p95_ms: quantile_ms(h, 0.95),
+                p99_ms: quantile_ms(h, 0.99),
+            });
+            self.totals[q].add(&agg);
+        }
+    }
+
+    /// Finalize everything still pending and return one `Merged` per query.
+    pub fn finish(mut self) -> Vec<Merged> {
+        let pending = std::mem::take(&mut self.pending);
+        for (idx, aggs) in pending {
+            self.finalize(idx, aggs);
+        }
+        self.totals
+            .into_iter()
+            .zip(self.intervals)
+            .map(|(total, intervals)| Merged { total, intervals })
+            .collect()
+    }
+
+    /// Drain `rx` until every sender is gone, then finish.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Batch>) -> Vec<Merged> {
+        while let Some(b) = rx.recv().await {
+            self.absorb(b);
+        }
+        self.finish()
+    }
+}
+
+fn quantile_ms(h: &Histogram<u64>, q: f64) -> f64 {
+    if h.is_empty() {
+        0.0
+    } else {
+        h.value_at_quantile(q) as f64 / 1000.0
+    }
+}
+
+/// Summary of a µs histogram in milliseconds (all zero when empty).
+pub fn percentiles_ms(h: &Histogram<u64>) -> Percentiles {
+    if h.is_empty() {
+        return Percentiles::default();
+    }
+    Percentiles {
+        mean: h.mean() / 1000.0,
+        p50: quantile_ms(h, 0.50),
+        p90: quantile_ms(h, 0.90),
+        p95: quantile_ms(h, 0.95),
+        p99: quantile_ms(h, 0.99),
+        p999: quantile_ms(h, 0.999),
+        max: h.max() as f64 / 1000.0,
+    }
+}
+
+/// V2 + deflate serialisation of a histogram, base64 (standard alphabet, padded).
+pub fn encode_histogram(h: &Histogram<u64>) -> String {
+    let mut buf = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(h, &mut buf)
+        .expect("serialising a histogram into memory cannot fail");
+    base64::engine::general_purpose::STANDARD.encode(buf)
+}
+
+/// Inverse of [`encode_histogram`].
+pub fn decode_histogram(s: &str) -> anyhow::Result<Histogram<u64>> {
+    use anyhow::Context as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .context("histogram is not valid base64")?;
+    let h: Histogram<u64> = Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| anyhow::anyhow!("histogram is not a V2 HdrHistogram: {e:?}"))?;
+    Ok(h)
+}
+
+/// The classic HdrHistogram percentile-distribution text (`.hgrm`), values in milliseconds.
+pub fn hgrm(h: &Histogram<u64>) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>12} {:>14} {:>10} {:>14}\n",
+        "Value", "Percentile", "TotalCount", "1/(1-Percentile)"
+    );
+    if !h.is_empty() {
+        for v in h.iter_quantiles(5) {
+            let q = v.quantile_iterated_to();
+            let inv = if q < 1.0 {
+                format!("{:>14.2}", 1.0 / (1.0 - q))
+            } else {
+                format!("{:>14}", "")
+            };
+            let total: u64 = h.count_between(0, v.value_iterated_to());
+            let _ = writeln!(
+                out,
+                "{:>12.3} {:>14.12} {:>10} {}",
+                v.value_iterated_to() as f64 / 1000.0,
+                q,
+                total,
+                inv
+            );
+        }
+    }
+    let mean = if h.is_empty() { 0.0 } else { h.mean() / 1000.0 };
+    let stdev = if h.is_empty() {
+        0.0
+    } else {
+        h.stdev() / 1000.0
+    };
+    let _ = writeln!(
+        out,
+        "#[Mean    = {:>12.3}, StdDeviation   = {:>12.3}]",
+        mean, stdev
+    );
+    let _ = writeln!(
+        out,
+        "#[Max     = {:>12.3}, Total count    = {:>12}]",
+        h.max() as f64 / 1000.0,
+        h.len()
+    );
+    let _ = writeln!(
+        out,
+        "#[Buckets = {:>12}, SubBuckets     = {:>12}]",
+        h.buckets(),
+        h.distinct_values()
+    );
+    out
+}
+
+/// How a query phase was driven, for the report.
+#[derive(Debug, Clone)]
+pub struct PhaseShape {
+    /// "closed" or "fixed_rate".
+    pub mode: &'static str,
+    pub clients: u32,
+    pub rate: Option<f64>,
+    /// Measured phase length, seconds.
+    pub duration_s: f64,
+}
+
+/// Turn a merged result into the report's `QueryStats`.
+pub fn query_stats(name: &str, shape: &PhaseShape, merged: &Merged) -> QueryStats {
+    let t = &merged.total;
+    let count = t.latency.len();
+    QueryStats {
+        name: name.to_string(),
+        mode: shape.mode.to_string(),
+        clients: shape.clients,
+        rate: shape.rate,
+        count,
+        errors: t.error_count(),
+        errors_by_sqlstate: t.errors.clone(),
+        rows_returned: t.rows,
+        duration_s: shape.duration_s,
+        throughput_qps: if shape.duration_s > 0.0 {
+            count as f64 / shape.duration_s
+        } else {
+            0.0
+        },
+        latency_ms: percentiles_ms(&t.latency),
+        schedule_lag_ms: shape.rate.map(|_| percentiles_ms(&t.lag)),
+        histogram: encode_histogram(&t.latency),
+        intervals: merged.intervals.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn hist_of(values: &[u64]) -> Histogram<u64> {
+        let mut h = new_histogram();
+        for &v in values {
+            record(&mut h, v);
+        }
+        h
+    }
+
+    fn same(a: &Histogram<u64>, b: &Histogram<u64>) {
+        assert_eq!(a.len(), b.len());
+        assert_eq!(a.max(), b.max());
+        assert_eq!(a.min(), b.min());
+        for q in [0.0, 0.5, 0.9, 0.99, 0.999, 1.0] {
+            assert_eq!(a.value_at_quantile(q), b.value_at_quantile(q));
+        }
+        let ra: Vec<(u64, u64)> = a
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect();
+        let rb: Vec<(u64, u64)> = b
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect();
+        assert_eq!(ra, rb);
+    }
+
+    proptest! {
+        /// Merging per-worker histograms equals recording every value into one.
+        #[test]
+        fn merge_equals_single(values in prop::collection::vec(1u64..50_000_000, 0..400),
+                               workers in 1usize..8) {
+            let single = hist_of(&values);
+            let mut merged = new_histogram();
+            for w in 0..workers {
+                let part: Vec<u64> = values.iter().copied().skip(w).step_by(workers).collect();
+                merged.add(hist_of(&part)).unwrap();
+            }
+            same(&single, &merged);
+        }
+
+        /// The collector (intervals, watermarks, totals) loses and duplicates nothing.
+        #[test]
+        fn collector_equals_single(events in prop::collection::vec((0usize..4, 0u64..20, 1u64..1_000_000, 0usize..2), 0..300)) {
+            let workers = 4;
+            let mut c = Collector::new(workers, 2, Duration::from_secs(1));
+            // Each worker sends its events interval by interval, in order.
+            for w in 0..workers {
+                let mut mine: Vec<_> = events.iter().filter(|e| e.0 == w).collect();
+                mine.sort_by_key(|e| e.1);
+                let mut i = 0;
+                while i < mine.len() {
+                    let iv = mine[i].1;
+                    let mut aggs = vec![QueryAgg::default(), QueryAgg::default()];
+                    while i < mine.len() && mine[i].1 == iv {
+                        record(&mut aggs[mine[i].3].latency, mine[i].2);
+                        aggs[mine[i].3].rows += 1;
+                        i += 1;
+                    }
+                    c.absorb(Batch { worker: w, interval: iv, queries: aggs.into_iter().enumerate().collect(), done: false });
+                }
+                c.absorb(Batch { worker: w, interval: 0, queries: vec![], done: true });
+            }
+            let merged = c.finish();
+            for (q, m) in merged.iter().enumerate() {
+                let vals: Vec<u64> = events.iter().filter(|e| e.3 == q).map(|e| e.2).collect();
+                same(&hist_of(&vals), &m.total.latency);
+                prop_assert_eq!(m.total.rows, vals.len() as u64);
+                let interval_count: u64 = m.intervals.iter().map(|i| i.count).sum();
+                prop_assert_eq!(interval_count, vals.len() as u64);
+                // Interval rows are in time order, one per interval with data.
+                let ts: Vec<f64> = m.intervals.iter().map(|i| i.t_s).collect();
+                prop_assert!(ts.windows(2).all(|w| w[0] < w[1]));
+            }
+        }
+    }
+
+    #[test]
+    fn histogram_round_trips_through_base64() {
+        let h = hist_of(&[1, 10, 100, 1000, 123_456, 9_999_999]);
+        let back = decode_histogram(&encode_histogram(&h)).unwrap();
+        same(&h, &back);
+        assert!(decode_histogram("not base64!").is_err());
+        assert!(decode_histogram("aGVsbG8=").is_err());
+    }
+
+    #[test]
+    fn percentiles_are_ordered_and_in_ms() {
+        let values: Vec<u64> = (1..=10_000).collect();
+        let p = percentiles_ms(&hist_of(&values));
+        assert!(p.p50 <= p.p90 && p.p90 <= p.p95 && p.p95 <= p.p99);
+        assert!(p.p99 <= p.p999 && p.p999 <= p.max);
+        assert!((p.p50 - 5.0).abs() < 0.01, "p50 {}", p.p50);
+        assert!((p.max - 10.0).abs() < 0.01, "max {}", p.max);
+        assert_eq!(percentiles_ms(&new_histogram()), Percentiles::default());
+    }
+
+    #[tokio::test]
+    async fn recorder_sends_intervals_and_counts_errors() {
+        let (tx, rx) = mpsc::channel(4);
+        let t0 = Instant::now();
+        let collector = tokio::spawn(Collector::new(1, 1, Duration::from_secs(1)).run(rx));
+        // A 3 s phase: the completion at 3.2 s (in flight at the deadline) joins interval 2.
+        let mut r = Recorder::new(
+            0,
+            1,
+            t0,
+            Duration::from_secs(1),
+            Some(Duration::from_secs(3)),
+            tx,
+        );
+        r.record_ok(0, t0, Duration::from_millis(2), None, 3).await;
+        r.record_ok(
+            0,
+            t0 + Duration::from_millis(2500),
+            Duration::from_millis(4),
+            None,
+            1,
+        )
+        .await;
+        r.record_error(0, t0 + Duration::from_millis(2600), "57P01", None)
+            .await;
+        r.record_ok(
+            0,
+            t0 + Duration::from_millis(3200),
+            Duration::from_millis(4),
+            None,
+            0,
+        )
+        .await;
+        r.finish().await;
+        let merged = collector.await.unwrap();
+        let m = &merged[0];
+        assert_eq!(m.total.latency.len(), 3);
+        assert_eq!(m.total.rows, 4);
+        assert_eq!(m.total.errors.get("57P01"), Some(&1));
+        let ts: Vec<f64> = m.intervals.iter().map(|i| i.t_s).collect();
+        assert_eq!(ts, vec![1.0, 3.0]);
+        assert_eq!(m.intervals[1].count, 2);
+        let shape = PhaseShape {
+            mode: "closed",
+            clients: 1,
+            rate: None,
+            duration_s: 2.0,
+        };
+        let qs = query_stats("q", &shape, m);
+        assert_eq!(qs.count, 3);
+        assert_eq!(qs.errors, 1);
+        assert_eq!(qs.throughput_qps, 1.5);
+        assert!(qs.schedule_lag_ms.is_none());
+        assert!(hgrm(&m.total.latency).contains("Total count"));
+    }
+}

@@ -1,0 +1,869 @@
+//! The fleet model: per-well parameters, the clean physical signal of every channel at any
+//! instant, fault signatures, and the imperfect-data layer. docs/telemetry-model.md documents
+//! every constant here; keep the two in step.
+
+use std::f64::consts::TAU;
+
+use rand::Rng;
+use rand_distr::{Distribution, LogNormal, Normal, Weibull};
+
+use super::episodes::{day_episodes, intervals, Episode, DAY_US};
+use super::rng::{at, held_normal, mix, normal, pcg, stream_key, unit, value_noise};
+use super::{
+    Block, Condition, DiagnosticRow, Severity, TelemetryRow, WellId, BLOCK_SAMPLES, CHANNELS,
+};
+use crate::scenario::{DirtyRates, FleetPlan};
+
+// Random stream ids (one key per well and stream).
+const S_PARAMS: u64 = 1;
+const S_FSET: u64 = 2;
+const S_FSLOW: u64 = 3;
+const S_RES: u64 = 4;
+const S_FLUID: u64 = 5;
+const S_FLUID2: u64 = 6;
+const S_PQ: u64 = 7;
+const S_TIN: u64 = 8;
+const S_VIB: u64 = 9;
+const S_GASLOCK: u64 = 10;
+const S_SAND: u64 = 11;
+const S_SENSOR: u64 = 12;
+const S_DROPOUT: u64 = 13;
+const S_SPIKE: u64 = 14;
+const S_DUP: u64 = 15;
+const S_LATE: u64 = 16;
+const S_NOISE: u64 = 0x100; // + channel
+const S_STUCK: u64 = 0x200; // + channel
+const S_EPISODE: u64 = 0x300; // + condition index
+
+const K_FSET: usize = 0;
+const K_FSLOW: usize = 1;
+const K_RES: usize = 2;
+const K_FLUID: usize = 3;
+const K_FLUID2: usize = 4;
+const K_PQ: usize = 5;
+const K_TIN: usize = 6;
+const K_VIB: usize = 7;
+const K_GASLOCK: usize = 8;
+const K_SAND: usize = 9;
+const K_DROPOUT: usize = 10;
+const K_SPIKE: usize = 11;
+const K_DUP: usize = 12;
+const K_LATE: usize = 13;
+const NKEYS: usize = 14;
+const KEY_STREAMS: [u64; NKEYS] = [
+    S_FSET, S_FSLOW, S_RES, S_FLUID, S_FLUID2, S_PQ, S_TIN, S_VIB, S_GASLOCK, S_SAND, S_DROPOUT,
+    S_SPIKE, S_DUP, S_LATE,
+];
+
+/// Sensor noise standard deviation per channel, in channel units (column order).
+pub(crate) const NOISE_SD: [f64; CHANNELS] = [0.01, 0.3, 2.0, 1.0, 2.0, 0.2, 0.1, 0.004, 4.0];
+/// 1 / resolution per channel (see `CHANNEL_RESOLUTION`).
+const QUANT_INV: [f64; CHANNELS] = [100.0, 10.0, 1.0, 10.0, 10.0, 10.0, 10.0, 1000.0, 10.0];
+
+/// Longest dropout or stuck interval, in samples (bounds the look-back into earlier cells).
+pub(crate) const MAX_INTERVAL_SAMPLES: u64 = 4 * BLOCK_SAMPLES;
+/// Longest late-arrival displacement, in samples (never beyond the block end).
+pub(crate) const MAX_LATE_SAMPLES: u64 = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sensor {
+    Ok,
+    Dead,
+    Missing,
+}
+
+/// Parameters of one well, drawn once from its own seeded stream.
+#[derive(Debug, Clone)]
+struct Well {
+    id: WellId,
+    keys: [u64; NKEYS],
+    noise_keys: [u64; CHANNELS],
+    stuck_keys: [u64; CHANNELS],
+    episode_keys: [u64; 4],
+    sensors: [Sensor; CHANNELS],
+    /// Drive frequency set point, Hz.
+    f0: f64,
+    /// Flow at the set point when new, bbl/day.
+    q0: f64,
+    /// Static reservoir pressure at pump depth at span start, psi.
+    p_res0: f64,
+    /// Drawdown at `q0`, psi.
+    dd0: f64,
+    /// Pump pressure rise at the set point when new, psi.
+    dp0: f64,
+    /// Motor current at the set point, A.
+    i0: f64,
+    /// Motor voltage at the set point, V.
+    v0: f64,
+    /// Motor winding temperature rise over intake at the set point, °F.
+    r0: f64,
+    /// Reservoir (intake) temperature, °F.
+    t_res: f64,
+    /// Vibration at the set point when new, g.
+    vib0: f64,
+    /// Wear (fraction of Weibull run life used) at span start, and its growth per day.
+    wear0: f64,
+    wear_per_day: f64,
+    /// Fractional reservoir depletion per day.
+    depl_per_day: f64,
+    /// Diurnal phase offset, days.
+    phase: f64,
+}
+
+/// A seeded fleet of wells. Cheap to share across threads (`&Fleet` is `Sync`).
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    wells: Vec<Well>,
+    start_us: i64,
+    end_us: i64,
+    interval_us: i64,
+    samples: u64,
+    faults: [f64; 4],
+    dirty: DirtyRates,
+    dropout_mean: f64,
+    stuck_mean: f64,
+    injected: Vec<(u32, Episode)>,
+}
+
+/// Iterator over a fleet's blocks in well-major order.
+#[derive(Debug, Clone)]
+pub struct Blocks<'a> {
+    fleet: &'a Fleet,
+    next: u64,
+    end: u64,
+}
+
+impl Iterator for Blocks<'_> {
+    type Item = Block;
+    fn next(&mut self) -> Option<Block> {
+        if self.next >= self.end {
+            return None;
+        }
+        let b = self.fleet.block(self.next);
+        self.next += 1;
+        b
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = usize::try_from(self.end - self.next).unwrap_or(usize::MAX);
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for Blocks<'_> {}
+
+fn clamp_sample<D: Distribution<f64>>(
+    d: &Option<D>,
+    rng: &mut impl Rng,
+    fallback: f64,
+    lo: f64,
+    hi: f64,
+) -> f64 {
+    match d {
+        Some(d) => d.sample(rng).clamp(lo, hi),
+        None => fallback,
+    }
+}
+
+fn fraction(x: f64) -> f64 {
+    if x.is_finite() {
+        x.clamp(0.0, 1.0)
+    } else {
+        0.0
+    }
+}
+
+fn rate(x: f64) -> f64 {
+    if x.is_finite() && x > 0.0 {
+        x
+    } else {
+        0.0
+    }
+}
+
+#[inline(always)]
+fn quant(x: f64, inv: f64) -> f64 {
+    // k / inv is the double nearest to the decimal k * resolution; + 0.0 turns -0.0 into 0.0.
+    (x.max(0.0) * inv).round() / inv + 0.0
+}
+
+/// Smooth ramp in and out of an episode (10% of its length, at most 5 minutes each side).
+#[inline]
+fn ramp(e: &Episode, t_us: i64) -> f64 {
+    let len = (e.end_us - e.start_us) as f64;
+    let edge = (len * 0.1).clamp(1.0, 300e6);
+    let a = (t_us - e.start_us) as f64 / edge;
+    let b = (e.end_us - t_us) as f64 / edge;
+    let x = a.min(b).clamp(0.0, 1.0);
+    x * x * (3.0 - 2.0 * x)
+}
+
+impl Fleet {
+    /// Build the fleet: per-well parameters are drawn here (cheap: microseconds per well).
+    pub fn new(plan: &FleetPlan) -> Fleet {
+        let seed = plan.seed;
+        let interval_us = i64::try_from(plan.sample_interval.as_micros())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        let span_us = i64::try_from(plan.span.as_micros()).unwrap_or(i64::MAX);
+        let end_us = plan.end.timestamp_micros();
+        let start_us = end_us.saturating_sub(span_us);
+        let samples = (span_us / interval_us).max(0) as u64;
+        let d = &plan.dirty;
+        let dirty = DirtyRates {
+            dropout_rate: fraction(d.dropout_rate),
+            dropout_mean: d.dropout_mean,
+            stuck_rate: fraction(d.stuck_rate),
+            stuck_mean: d.stuck_mean,
+            spike_rate: fraction(d.spike_rate),
+            duplicate_rate: fraction(d.duplicate_rate),
+            late_rate: fraction(d.late_rate),
+            dead_sensor_fraction: fraction(d.dead_sensor_fraction),
+            missing_sensor_fraction: fraction(d.missing_sensor_fraction),
+        };
+        let mean_samples =
+            |dur: std::time::Duration| (dur.as_micros() as f64 / interval_us as f64).max(1.0);
+        let f = &plan.faults;
+        let faults = [
+            rate(f.gas_lock_per_day),
+            rate(f.pump_off_per_day),
+            rate(f.sand_per_day),
+            rate(f.trip_per_day),
+        ];
+
+        let q_dist = LogNormal::new(1500f64.ln(), 0.55).ok();
+        let f_dist = Normal::new(55.0, 2.5).ok();
+        let pres_dist = Normal::new(1800.0, 350.0).ok();
+        let dp_dist = Normal::new(1700.0, 300.0).ok();
+        let i_dist = Normal::new(70.0, 18.0).ok();
+        let v_dist = Normal::new(2300.0, 450.0).ok();
+        let r_dist = Normal::new(75.0, 15.0).ok();
+        let tres_dist = Normal::new(175.0, 22.0).ok();
+        let vib_dist = LogNormal::new(0.22f64.ln(), 0.35).ok();
+        let life_dist = Weibull::new(800.0, 1.6).ok();
+        let depl_dist = LogNormal::new(0.0008f64.ln(), 0.5).ok();
+        let phase_dist = Normal::new(0.0, 0.02).ok();
+
+        let wells = (0..plan.wells)
+            .map(|well| {
+                let mut rng = pcg(stream_key(seed, well, S_PARAMS));
+                let mut keys = [0u64; NKEYS];
+                for (k, s) in keys.iter_mut().zip(KEY_STREAMS) {
+                    *k = stream_key(seed, well, s);
+                }
+                let noise_keys: [u64; CHANNELS] =
+                    std::array::from_fn(|c| stream_key(seed, well, S_NOISE + c as u64));
+                let stuck_keys: [u64; CHANNELS] =
+                    std::array::from_fn(|c| stream_key(seed, well, S_STUCK + c as u64));
+                let episode_keys: [u64; 4] =
+                    std::array::from_fn(|c| stream_key(seed, well, S_EPISODE + c as u64));
+                let sensor_key = stream_key(seed, well, S_SENSOR);
+                let sensors = std::array::from_fn(|c| {
+                    let u = unit(at(sensor_key, c as u64));
+                    if u < dirty.missing_sensor_fraction {
+                        Sensor::Missing
+                    } else if u < dirty.missing_sensor_fraction + dirty.dead_sensor_fraction {
+                        Sensor::Dead
+                    } else {
+                        Sensor::Ok
+                    }
+                });
+                let q0 = clamp_sample(&q_dist, &mut rng, 1500.0, 300.0, 8000.0);
+                let f0 = clamp_sample(&f_dist, &mut rng, 55.0, 45.0, 62.0);
+                let p_res0 = clamp_sample(&pres_dist, &mut rng, 1800.0, 900.0, 2800.0);
+                let dd0 = p_res0 * rng.random_range(0.35..0.65);
+                let dp0 = clamp_sample(&dp_dist, &mut rng, 1700.0, 900.0, 2800.0);
+                let i0 = clamp_sample(&i_dist, &mut rng, 70.0, 30.0, 125.0);
+                let v0 = clamp_sample(&v_dist, &mut rng, 2300.0, 1200.0, 3700.0);
+                let r0 = clamp_sample(&r_dist, &mut rng, 75.0, 40.0, 110.0);
+                let t_res = clamp_sample(&tres_dist, &mut rng, 175.0, 120.0, 230.0);
+                let vib0 = clamp_sample(&vib_dist, &mut rng, 0.22, 0.06, 0.8);
+                let life = clamp_sample(&life_dist, &mut rng, 800.0, 30.0, 5000.0);
+                let age = rng.random_range(0.0..0.9) * life;
+                let depl_per_day = clamp_sample(&depl_dist, &mut rng, 0.0008, 0.0001, 0.004);
+                let phase = clamp_sample(&phase_dist, &mut rng, 0.0, -0.1, 0.1);
+                Well {
+                    id: WellId::new(well),
+                    keys,
+                    noise_keys,
+                    stuck_keys,
+                    episode_keys,
+                    sensors,
+                    f0,
+                    q0,
+                    p_res0,
+                    dd0,
+                    dp0,
+                    i0,
+                    v0,
+                    r0,
+                    t_res,
+                    vib0,
+                    wear0: age / life,
+                    wear_per_day: 1.0 / life,
+                    depl_per_day,
+                    phase,
+                }
+            })
+            .collect();
+
+        Fleet {
+            wells,
+            start_us,
+            end_us,
+            interval_us,
+            samples,
+            faults,
+            dropout_mean: mean_samples(dirty.dropout_mean),
+            stuck_mean: mean_samples(dirty.stuck_mean),
+            dirty,
+            injected: Vec::new(),
+        }
+    }
+
+    pub fn wells(&self) -> u32 {
+        self.wells.len() as u32
+    }
+
+    /// Samples per well in the span (span / interval, rounded down).
+    pub fn samples_per_well(&self) -> u64 {
+        self.samples
+    }
+
+    /// First sample instant (span start), Unix microseconds.
+    pub fn start_us(&self) -> i64 {
+        self.start_us
+    }
+
+    /// End of the span (exclusive; the first live sample is stamped here), Unix microseconds.
+    pub fn end_us(&self) -> i64 {
+        self.end_us
+    }
+
+    pub fn interval_us(&self) -> i64 {
+        self.interval_us
+    }
+
+    /// The id of a well (cached; no allocation).
+    pub fn well_id(&self, well: u32) -> WellId {
+        self.wells
+            .get(well as usize)
+            .map(|w| w.id)
+            .unwrap_or_else(|| WellId::new(well))
+    }
+
+    /// Timestamp of a sample index (sample 0 = span start). Any index works (live ingest).
+    #[inline]
+    pub fn sample_time_us(&self, sample: u64) -> i64 {
+        let s = i64::try_from(sample).unwrap_or(i64::MAX);
+        self.start_us
+            .saturating_add(s.saturating_mul(self.interval_us))
+    }
+
+    /// Blocks per well: ceil(samples_per_well / BLOCK_SAMPLES).
+    pub fn blocks_per_well(&self) -> u64 {
+        self.samples.div_ceil(BLOCK_SAMPLES)
+    }
+
+    /// Total blocks of the span for the whole fleet.
+    pub fn block_count(&self) -> u64 {
+        self.blocks_per_well() * self.wells.len() as u64
+    }
+
+    /// The block at a position of the well-major order, or None past the end.
+    pub fn block(&self, index: u64) -> Option<Block> {
+        let bpw = self.blocks_per_well();
+        if bpw == 0 || index >= self.block_count() {
+            return None;
+        }
+        let well = (index / bpw) as u32;
+        let first_sample = (index % bpw) * BLOCK_SAMPLES;
+        Some(Block {
+            index,
+            well,
+            first_sample,
+            end_sample: (first_sample + BLOCK_SAMPLES).min(self.samples),
+        })
+    }
+
+    /// All blocks of the span in their fixed well-major order.
+    pub fn blocks(&self) -> Vec<Block> {
+        self.blocks_iter().collect()
+    }
+
+    /// All blocks lazily (no allocation; prefer this for very large fleets).
+    pub fn blocks_iter(&self) -> Blocks<'_> {
+        Blocks {
+            fleet: self,
+            next: 0,
+            end: self.block_count(),
+        }
+    }
+
+    /// Add a fault episode to a well (tests and demonstrations); it behaves like a drawn one.
+    pub fn inject_episode(&mut self, well: u32, episode: Episode) {
+        self.injected.push((well, episode));
+    }
+
+    /// Fault episodes of a well that overlap `[from_us, to_us)`, sorted by onset.
+    pub fn episodes(&self, well: u32, from_us: i64, to_us: i64) -> Vec<Episode> {
+        let mut out = Vec::new();
+        if let Some(w) = self.wells.get(well as usize) {
+            self.episodes_into(w, well, from_us, to_us, &mut out);
+        }
+        out
+    }
+
+    fn episodes_into(&self, w: &Well, well: u32, from_us: i64, to_us: i64, out: &mut Vec<Episode>) {
+        if to_us <= from_us {
+            return;
+        }
+        let from = out.len();
+        // Episodes last less than a day, so only the previous day's can reach into this one.
+        let first_day = from_us.div_euclid(DAY_US) - 1;
+        let last_day = (to_us - 1).div_euclid(DAY_US);
+        for (ki, kind) in Condition::ALL.into_iter().enumerate() {
+            if self.faults[ki] <= 0.0 {
+                continue;
+            }
+            for day in first_day..=last_day {
+                day_episodes(w.episode_keys[ki], kind, self.faults[ki], day, out);
+            }
+        }
+        out.extend(
+            self.injected
+                .iter()
+                .filter(|(i, _)| *i == well)
+                .map(|(_, e)| *e),
+        );
+        let mut i = from;
+        while i < out.len() {
+            if out[i].end_us > from_us && out[i].start_us < to_us {
+                i += 1;
+            } else {
+                out.swap_remove(i);
+            }
+        }
+        out[from..].sort_by_key(|e| (e.start_us, e.kind));
+    }
+
+    /// The clean (fault-aware, noise-free except sensor noise) quantised channel values at `t_us`.
+    #[inline]
+    fn clean(&self, w: &Well, t_us: i64, eps: &[Episode]) -> [f64; CHANNELS] {
+        let t = t_us as f64 * 1e-6;
+        let days = (t_us - self.start_us) as f64 * (1.0 / DAY_US as f64);
+        let k = &w.keys;
+
+        // Drive: operator set point held for ~2 days (0.5 Hz steps), slow controller trim.
+        let f_set = ((w.f0 + 1.5 * held_normal(k[K_FSET], t, 172_800.0)) * 2.0).round() * 0.5;
+        let f = (f_set.clamp(40.0, 65.0) + 0.2 * value_noise(k[K_FSLOW], t, 21_600.0)).max(0.0);
+        let fr = f / w.f0;
+        let fr2 = fr * fr;
+
+        let wear = (w.wear0 + w.wear_per_day * days).clamp(0.0, 1.0);
+        let depl = (1.0 - w.depl_per_day * days).clamp(0.5, 1.2);
+        let p_res = w.p_res0 * depl * (1.0 + 0.01 * value_noise(k[K_RES], t, 28_800.0));
+        let fluid = 1.0
+            + 0.03 * value_noise(k[K_FLUID], t, 1200.0)
+            + 0.01 * value_noise(k[K_FLUID2], t, 120.0);
+        let diurnal = (TAU * (t * (1.0 / 86_400.0) + w.phase)).sin();
+
+        // Affinity laws: flow ~ f, pressure rise ~ f^2, power ~ f^3 with V ~ f so current ~ f^2.
+        let mut q = w.q0 * fr * depl * (1.0 - 0.12 * wear) * fluid;
+        let mut p_in = p_res - w.dd0 * (q / w.q0);
+        let mut dp = w.dp0 * fr2 * (1.0 - 0.15 * wear);
+        let mut cur = w.i0 * fr2 * (1.0 + 0.10 * wear) * (0.9 + 0.1 * fluid);
+        let mut volt =
+            w.v0 * fr * (1.0 + 0.012 * diurnal + 0.004 * value_noise(k[K_PQ], t, 1800.0));
+        let mut vib =
+            w.vib0 * fr2 * (1.0 + 1.5 * wear) * (1.0 + 0.06 * value_noise(k[K_VIB], t, 600.0));
+        let mut f_out = f;
+
+        let mut trip: Option<&Episode> = None;
+        for e in eps {
+            if t_us < e.start_us || t_us >= e.end_us {
+                continue;
+            }
+            let r = ramp(e, t_us) * e.magnitude;
+            match e.kind {
+                Condition::GasLock => {
+                    q *= 1.0 - 0.85 * r;
+                    cur *= (1.0 - 0.35 * r) * (1.0 + 0.12 * r * (TAU * t / 90.0).sin());
+                    p_in *= 1.0 + 0.08 * r * value_noise(k[K_GASLOCK], t, 40.0);
+                    dp *= 1.0 - 0.3 * r;
+                }
+                Condition::PumpOff => {
+                    q *= 1.0 - 0.65 * r;
+                    p_in *= 1.0 - 0.7 * r;
+                    cur *= 1.0 - 0.2 * r;
+                    dp *= 1.0 - 0.1 * r;
+                }
+                Condition::Sand => {
+                    vib *= 1.0 + 2.5 * r * (1.0 + 0.3 * value_noise(k[K_SAND], t, 60.0));
+                    cur *= 1.0 + 0.15 * r;
+                }
+                Condition::Trip => trip = Some(e),
+            }
+        }
+
+        // Motor cooling: the winding rise grows with load^2 and as flow past the motor falls.
+        let load = cur / w.i0;
+        let cool = (q / w.q0).clamp(0.1, 2.0);
+        let cool = cool.sqrt() * cool.sqrt().sqrt(); // ^0.75
+        let mut t_in = w.t_res + 1.5 * value_noise(k[K_TIN], t, 14_400.0) + 3.0 * load * load;
+        let mut t_mot = t_in + w.r0 * (load * load / cool).min(2.5);
+
+        if let Some(e) = trip {
+            let (eq_in, eq_mot) = (t_in, t_mot);
+            let down_s = (e.restart_us - e.start_us) as f64 * 1e-6;
+            if t_us < e.restart_us {
+                let dt = (t_us - e.start_us) as f64 * 1e-6;
+                let decay = (-dt / 900.0).exp();
+                f_out = 0.0;
+                cur = 0.0;
+                volt = 0.0;
+                q = 0.0;
+                vib = 0.0;
+                p_in += (p_res - p_in) * (1.0 - (-dt / 1800.0).exp());
+                dp *= 0.15 + 0.85 * (-dt / 300.0).exp();
+                t_in = w.t_res + (eq_in - w.t_res) * decay;
+                t_mot = t_in + (eq_mot - eq_in) * decay;
+            } else {
+                let dr = (t_us - e.restart_us) as f64 * 1e-6;
+                let s = (dr / 120.0).min(1.0); // drive acceleration ramp
+                let down_decay = (-down_s / 900.0).exp();
+                let relax = (-dr / 600.0).exp();
+                f_out *= s;
+                q *= s * (1.0 - (-dr / 90.0).exp());
+                cur = cur * s * s + 1.5 * w.i0 * (-dr / 20.0).exp(); // inrush
+                volt *= s;
+                dp *= s * s;
+                vib *= s * s * (1.0 + 0.8 * (-dr / 60.0).exp());
+                let p_up = p_in + (p_res - p_in) * (1.0 - (-down_s / 1800.0).exp());
+                p_in += (p_up - p_in) * relax;
+                let r_in = w.t_res + (eq_in - w.t_res) * down_decay;
+                let r_mot = r_in + (eq_mot - eq_in) * down_decay;
+                t_in = eq_in + (r_in - eq_in) * relax;
+                t_mot = eq_mot + (r_mot - eq_mot) * relax;
+            }
+        }
+
+        let p_dis = p_in + dp * (1.0 + 0.004 * diurnal);
+        let raw = [f_out, cur, volt, p_in, p_dis, t_mot, t_in, vib, q];
+        let idx = t_us as u64;
+        let mut out = [0.0; CHANNELS];
+        for c in 0..CHANNELS {
+            // A stopped machine reads exactly zero: no sensor noise on a zero.
+            out[c] = if raw[c] == 0.0 {
+                0.0
+            } else {
+                quant(
+                    raw[c] + NOISE_SD[c] * normal(at(w.noise_keys[c], idx)),
+                    QUANT_INV[c],
+                )
+            };
+        }
+        out
+    }
+
+    /// The clean values of one sample, computing the episodes that touch it.
+    fn clean_at(&self, w: &Well, well: u32, sample: u64) -> [f64; CHANNELS] {
+        let t = self.sample_time_us(sample);
+        let mut eps = Vec::new();
+        self.episodes_into(w, well, t, t.saturating_add(1), &mut eps);
+        self.clean(w, t, &eps)
+    }
+
+    /// Rows of one block in emission order: dropouts omitted, duplicates repeated in place,
+    /// late rows displaced up to `MAX_LATE_SAMPLES` later (never past the block end). Appends.
+    pub fn telemetry_block(&self, block: &Block, out: &mut Vec<TelemetryRow>) {
+        self.emit(block.well, block.first_sample, block.end_sample, true, out);
+    }
+
+    /// Live ingest: the row of any sample index (normally >= `samples_per_well`), or None when
+    /// the sample falls in a dropout or the well does not exist. Stuck, spiky, dead and missing
+    /// sensors apply; duplicates and late arrival do not (a live stream is stamped on arrival).
+    pub fn telemetry_sample(&self, well: u32, sample: u64) -> Option<TelemetryRow> {
+        let mut out = Vec::with_capacity(1);
+        self.emit(well, sample, sample.saturating_add(1), false, &mut out);
+        out.pop()
+    }
+
+    /// Number of rows `telemetry_block` emits for a block, without computing values.
+    pub fn block_row_count(&self, block: &Block) -> u64 {
+        let Some(w) = self.wells.get(block.well as usize) else {
+            return 0;
+        };
+        let (s0, s1) = (block.first_sample, block.end_sample.max(block.first_sample));
+        let dropped = self.dropout_mask(w, s0, s1);
+        let mut n = 0;
+        for s in s0..s1 {
+            if !dropped[(s - s0) as usize] {
+                n += 1 + self.is_duplicate(w, s) as u64;
+            }
+        }
+        n
+    }
+
+    fn dropout_mask(&self, w: &Well, s0: u64, s1: u64) -> Vec<bool> {
+        let mut mask = vec![false; (s1 - s0) as usize];
+        let mut gaps = Vec::new();
+        intervals(
+            w.keys[K_DROPOUT],
+            self.dirty.dropout_rate,
+            self.dropout_mean,
+            BLOCK_SAMPLES,
+            MAX_INTERVAL_SAMPLES,
+            s0..s1,
+            &mut gaps,
+        );
+        for (a, b) in gaps {
+            let a = a.max(s0);
+            let b = b.min(s1);
+            for m in &mut mask[(a - s0) as usize..(b - s0) as usize] {
+                *m = true;
+            }
+        }
+        mask
+    }
+
+    #[inline]
+    fn is_duplicate(&self, w: &Well, s: u64) -> bool {
+        self.dirty.duplicate_rate > 0.0 && unit(at(w.keys[K_DUP], s)) < self.dirty.duplicate_rate
+    }
+
+    fn emit(&self, well: u32, s0: u64, s1: u64, block_mode: bool, out: &mut Vec<TelemetryRow>) {
+        let Some(w) = self.wells.get(well as usize) else {
+            return;
+        };
+        if s1 <= s0 {
+            return;
+        }
+        let t0 = self.sample_time_us(s0);
+        let t1 = self.sample_time_us(s1);
+        let mut eps = Vec::new();
+        self.episodes_into(w, well, t0, t1.max(t0 + 1), &mut eps);
+        let dropped = self.dropout_mask(w, s0, s1);
+
+        // Stuck intervals per channel, with the value they froze at.
+        let mut stuck: [Vec<(u64, u64, f64)>; CHANNELS] = Default::default();
+        if self.dirty.stuck_rate > 0.0 {
+            let mut ivs = Vec::new();
+            for (c, frozen) in stuck.iter_mut().enumerate() {
+                if w.sensors[c] != Sensor::Ok {
+                    continue;
+                }
+                ivs.clear();
+                intervals(
+                    w.stuck_keys[c],
+                    self.dirty.stuck_rate,
+                    self.stuck_mean,
+                    BLOCK_SAMPLES,
+                    MAX_INTERVAL_SAMPLES,
+                    s0..s1,
+                    &mut ivs,
+                );
+                for &(a, b) in &ivs {
+                    frozen.push((a, b, self.clean_at(w, well, a)[c]));
+                }
+            }
+        }
+        let any_stuck = stuck.iter().any(|v| !v.is_empty());
+        let spike = self.dirty.spike_rate.min(1.0 / CHANNELS as f64);
+        let late_rate = if block_mode {
+            self.dirty.late_rate
+        } else {
+            0.0
+        };
+        let mut pending: Vec<(u64, TelemetryRow, bool)> = Vec::new();
+
+        out.reserve((s1 - s0) as usize);
+        for s in s0..s1 {
+            if !dropped[(s - s0) as usize] {
+                let t_us = self.sample_time_us(s);
+                let clean = self.clean(w, t_us, &eps);
+                let mut vals = [None; CHANNELS];
+                let spike_ch = if spike > 0.0 {
+                    let h = at(w.keys[K_SPIKE], s);
+                    let u = unit(h);
+                    if u < spike * CHANNELS as f64 {
+                        Some((((u / spike) as usize).min(CHANNELS - 1), mix(h)))
+                    } else {
+                        None
+                    }
+                } else {
+                    None
+                };
+                for c in 0..CHANNELS {
+                    vals[c] = match w.sensors[c] {
+                        Sensor::Missing => None,
+                        Sensor::Dead => Some(0.0),
+                        Sensor::Ok => {
+                            let mut x = clean[c];
+                            let mut frozen = false;
+                            if any_stuck {
+                                if let Some(&(_, _, v)) =
+                                    stuck[c].iter().find(|(a, b, _)| *a <= s && s < *b)
+                                {
+                                    x = v;
+                                    frozen = true;
+                                }
+                            }
+                            if let (false, Some((sc, h))) = (frozen, spike_ch) {
+                                if sc == c {
+                                    let g = (h & 0xFFFF) as f64 / 65_536.0;
+                                    let factor = if h & 0x1_0000 != 0 {
+                                        2.0 + 4.0 * g
+                                    } else {
+                                        0.3 * g
+                                    };
+                                    x = quant(x * factor, QUANT_INV[c]);
+                                }
+                            }
+                            Some(x)
+                        }
+                    };
+                }
+                let row = TelemetryRow::from_values(t_us, well, w.id, vals);
+                let dup = block_mode && self.is_duplicate(w, s);
+                let late = late_rate > 0.0 && {
+                    let h = at(w.keys[K_LATE], s);
+                    if unit(h) < late_rate {
+                        pending.push((s + 1 + (h % MAX_LATE_SAMPLES), row, dup));
+                        true
+                    } else {
+                        false
+                    }
+                };
+                if !late {
+                    out.push(row);
+                    if dup {
+                        out.push(row);
+                    }
+                }
+            }
+            if !pending.is_empty() {
+                let mut i = 0;
+                while i < pending.len() {
+                    if pending[i].0 <= s {
+                        let (_, row, dup) = pending.remove(i);
+                        out.push(row);
+                        if dup {
+                            out.push(row);
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+        }
+        for (_, row, dup) in pending {
+            out.push(row);
+            if dup {
+                out.push(row);
+            }
+        }
+    }
+
+    /// Diagnostics of one well inside the span `[start, end)`, sorted by time. Derived from the
+    /// same episodes as the telemetry: a warning when detected, a critical if it escalates, an
+    /// info when it clears (trips: critical at once, info at restart).
+    pub fn diagnostics(&self, well: u32) -> Vec<DiagnosticRow> {
+        self.diagnostics_between(well, self.start_us, self.end_us)
+    }
+
+    /// Diagnostics of one well with timestamps in `[from_us, to_us)` (live ingest uses this
+    /// beyond the span end).
+    pub fn diagnostics_between(&self, well: u32, from_us: i64, to_us: i64) -> Vec<DiagnosticRow> {
+        let mut out = Vec::new();
+        let Some(w) = self.wells.get(well as usize) else {
+            return out;
+        };
+        let mut eps = Vec::new();
+        self.episodes_into(w, well, from_us, to_us, &mut eps);
+        for e in &eps {
+            episode_diagnostics(w, well, e, &mut out);
+        }
+        out.retain(|d| d.ts_us >= from_us && d.ts_us < to_us);
+        out.sort_by(|a, b| {
+            (a.ts_us, a.condition, a.severity).cmp(&(b.ts_us, b.condition, b.severity))
+        });
+        out
+    }
+}
+
+fn episode_diagnostics(w: &Well, well: u32, e: &Episode, out: &mut Vec<DiagnosticRow>) {
+    let len = e.restart_us - e.start_us;
+    let pct = |x: f64| (x * e.magnitude * 100.0).round();
+    let mut push = |ts_us: i64, severity: Severity, confidence: f64, message: String| {
+        out.push(DiagnosticRow {
+            ts_us,
+            well,
+            well_id: w.id,
+            condition: e.kind,
+            severity,
+            confidence: (confidence.clamp(0.0, 1.0) * 100.0).round() / 100.0,
+            message,
+        })
+    };
+    let minutes = (len as f64 / 60e6).round();
+    match e.kind {
+        Condition::Trip => {
+            push(
+                e.start_us + e.detect_delay_us,
+                Severity::Critical,
+                e.confidence.max(0.9),
+                "motor tripped: drive frequency, current and flow at zero".to_owned(),
+            );
+            push(
+                e.restart_us,
+                Severity::Info,
+                0.95,
+                format!("restarted after {minutes} min shutdown"),
+            );
+        }
+        kind => {
+            let detect = e.detect_delay_us.min(len / 2);
+            let (warn, crit) = match kind {
+                Condition::GasLock => (
+                    format!(
+                        "gas lock suspected: motor current down {}% and oscillating, flow down {}%",
+                        pct(0.35),
+                        pct(0.85)
+                    ),
+                    "gas lock persists: pump not producing, risk of motor overheating".to_owned(),
+                ),
+                Condition::PumpOff => (
+                    format!(
+                        "pump-off: intake pressure down {}%, flow down {}%, motor temperature rising",
+                        pct(0.7),
+                        pct(0.65)
+                    ),
+                    "pump-off persists: reduce drive frequency".to_owned(),
+                ),
+                _ => (
+                    format!(
+                        "sand/scale: vibration up {}%, motor current up {}%",
+                        pct(2.5),
+                        pct(0.15)
+                    ),
+                    "sand/scale: vibration critical, inspect pump".to_owned(),
+                ),
+            };
+            push(e.start_us + detect, Severity::Warning, e.confidence, warn);
+            if e.escalates {
+                push(
+                    e.start_us + detect.max(len * 2 / 5),
+                    Severity::Critical,
+                    e.confidence + 0.1,
+                    crit,
+                );
+            }
+            push(
+                e.end_us,
+                Severity::Info,
+                0.9,
+                format!("{} cleared after {minutes} min", kind.as_str()),
+            );
+        }
+    }
+}

@@ -1,0 +1,396 @@
+//! The query runner: one worker function drives both load modes.
+//!
+//! * Closed loop: each of `clients` connections sends the next query when the previous returns.
+//! * Fixed rate: execution `i` of the phase is *intended* to start at `t0 + i / rate`. Workers
+//!   take the next index from a shared atomic counter, sleep until its intended start and run
+//!   it. Latency is `completion − intended start`, so when the server falls behind the queueing
+//!   delay is in the numbers (coordinated omission is not hidden); the schedule lag
+//!   (`actual start − intended start`) is recorded separately.
+//!
+//! Each execution's parameters come from an RNG seeded by (scenario seed, phase stream, index),
+//! the index being shared by all workers, so a phase draws the same parameter sequence at any
+//! concurrency. A warmup stage (not recorded) precedes the measured stage on the same
+//! connections and prepared statements. Errors are counted per SQLSTATE ("connection" when the
+//! connection is gone, "timeout" for statement_timeout) and the run continues; a closed
+//! connection is re-opened. Cancellation stops promptly and keeps what was measured.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use futures_util::future::join_all;
+use rand::Rng;
+use tokio::sync::mpsc;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Statement};
+use tokio_util::sync::CancellationToken;
+
+use crate::exec::queries::{params_for, rng_for, sql_for, ParamContext};
+use crate::report::model::QueryStats;
+use crate::scenario::plan::{LoadMode, QueryPlan, StopCondition};
+use crate::stats::{query_stats, Batch, Collector, PhaseShape, Recorder};
+
+/// Opens a new database session (already in bench's schema). Implemented by the pipeline for
+/// `db::Target`, and by tests.
+pub trait Connect {
+    fn connect(&self) -> impl Future<Output = anyhow::Result<Client>> + Send;
+}
+
+impl Connect for crate::db::Target {
+    fn connect(&self) -> impl Future<Output = anyhow::Result<Client>> + Send {
+        crate::db::Target::connect(self)
+    }
+}
+
+/// Settings shared by every phase of a run.
+#[derive(Debug, Clone)]
+pub struct ExecSettings {
+    pub seed: u64,
+    pub ctx: ParamContext,
+    pub stats_interval: Duration,
+    /// Zero disables the timeout.
+    pub statement_timeout: Duration,
+    /// `application_name` of the query connections (lets operators and tests find them).
+    pub application_name: String,
+}
+
+/// One query phase: a single query, or the weighted mix.
+#[derive(Debug, Clone)]
+pub struct Phase {
+    /// Prefix of the reported query names ("" for single-query phases, "mix:" for the mix).
+    pub label: String,
+    /// The queries; with more than one, each execution picks one by `weight`.
+    pub queries: Vec<QueryPlan>,
+    pub mode: LoadMode,
+    pub warmup: Duration,
+    pub stop: StopCondition,
+    /// Separates this phase's parameter sequence from the other phases'.
+    pub stream: u64,
+}
+
+impl Phase {
+    /// The phase that runs `plan` alone; `index` is its position in the scenario.
+    pub fn single(plan: &QueryPlan, index: usize) -> Phase {
+        Phase {
+            label: String::new(),
+            queries: vec![plan.clone()],
+            mode: plan.mode.clone(),
+            warmup: plan.warmup,
+            stop: plan.stop.clone(),
+            stream: index as u64,
+        }
+    }
+
+    pub fn clients(&self) -> u32 {
+        match self.mode {
+            LoadMode::Closed { clients } | LoadMode::FixedRate { clients, .. } => clients.max(1),
+        }
+    }
+
+    fn rate(&self) -> Option<f64> {
+        match self.mode {
+            LoadMode::FixedRate { rate, .. } => Some(rate),
+            LoadMode::Closed { .. } => None,
+        }
+    }
+}
+
+/// What a phase produced.
+#[derive(Debug, Clone)]
+pub struct PhaseOutcome {
+    /// One entry per query of the phase (with at least one execution or error).
+    pub stats: Vec<QueryStats>,
+    /// Cancelled before its stop condition.
+    pub interrupted: bool,
+}
+
+/// One connection with its prepared statements.
+struct Session {
+    client: Option<Client>,
+    stmts: Vec<Statement>,
+}
+
+async fn open_session<C: Connect>(
+    connector: &C,
+    sqls: &[String],
+    names: &[String],
+    settings: &ExecSettings,
+) -> anyhow::Result<Session> {
+    let client = connector.connect().await?;
+    let timeout_ms = settings.statement_timeout.as_millis();
+    let app = settings.application_name.replace('\'', "");
+    client
+        .batch_execute(&format!(
+            "SET application_name = '{app}'; SET statement_timeout = {timeout_ms}"
+        ))
+        .await
+        .context("setting application_name and statement_timeout")?;
+    let mut stmts = Vec::with_capacity(sqls.len());
+    for (sql, name) in sqls.iter().zip(names) {
+        let stmt = client
+            .prepare(sql)
+            .await
+            .with_context(|| format!("preparing query `{name}`: {sql}"))?;
+        stmts.push(stmt);
+    }
+    Ok(Session {
+        client: Some(client),
+        stmts,
+    })
+}
+
+/// The error kind recorded for a failed execution.
+pub fn classify(err: &tokio_postgres::Error) -> String {
+    match err.as_db_error() {
+        Some(db) => {
+            if db.code() == &tokio_postgres::error::SqlState::QUERY_CANCELED
+                && db.message().contains("statement timeout")
+            {
+                "timeout".to_string()
+            } else {
+                db.code().code().to_string()
+            }
+        }
+        None => "connection".to_string(),
+    }
+}
+
+/// State shared by the workers of one stage (warmup or measured). The workers of a stage are
+/// futures polled together in the phase's task (like pgbench's one thread for all clients);
+/// every connection's I/O runs in its own spawned task.
+struct Stage<'a, C> {
+    connector: &'a C,
+    queries: &'a [QueryPlan],
+    sqls: &'a [String],
+    names: &'a [String],
+    /// Cumulative weights for the mix; empty for a single query.
+    cumulative: &'a [u64],
+    rate: Option<f64>,
+    stop: StopCondition,
+    t0: Instant,
+    deadline: Option<Instant>,
+    next: AtomicU64,
+    cancel: CancellationToken,
+    seed: u64,
+    stream: u64,
+    settings: &'a ExecSettings,
+}
+
+impl<C: Connect> Stage<'_, C> {
+    fn pick(&self, rng: &mut impl Rng) -> usize {
+        match self.cumulative.last() {
+            None => 0,
+            Some(&total) => {
+                let x = rng.random_range(0..total.max(1));
+                self.cumulative.partition_point(|&c| c <= x)
+            }
+        }
+    }
+
+    /// Run until the stop condition or cancellation; returns the session for the next stage.
+    async fn work(&self, mut s: Session, mut rec: Option<Recorder>) -> Session {
+        loop {
+            if self.cancel.is_cancelled() {
+                break;
+            }
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            if let StopCondition::Count { count } = self.stop {
+                if i >= count {
+                    break;
+                }
+            }
+            let intended = self
+                .rate
+                .map(|r| self.t0 + Duration::from_secs_f64(i as f64 / r));
+            if let Some(t) = intended {
+                if self.deadline.is_some_and(|d| t >= d) {
+                    break;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep_until(t.into()) => {}
+                    _ = self.cancel.cancelled() => break,
+                }
+            }
+            let start = Instant::now();
+            if self.deadline.is_some_and(|d| start >= d) {
+                break;
+            }
+            let lag = intended.map(|t| start.saturating_duration_since(t));
+
+            let mut rng = rng_for(self.seed, self.stream, i);
+            let q = self.pick(&mut rng);
+            let params = params_for(&self.queries[q], &self.settings.ctx, &mut rng);
+
+            if s.client.as_ref().is_none_or(|c| c.is_closed()) {
+                match open_session(self.connector, self.sqls, self.names, self.settings).await {
+                    Ok(new) => s = new,
+                    Err(_) => {
+                        if let Some(r) = rec.as_mut() {
+                            r.record_error(q, Instant::now(), "connection", lag).await;
+                        }
+                        // Back off a little so a dead server does not spin a core.
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                            _ = self.cancel.cancelled() => break,
+                        }
+                        continue;
+                    }
+                }
+            }
+            let client = s.client.as_ref().expect("session connected above");
+            let refs: Vec<&(dyn ToSql + Sync)> = params
+                .iter()
+                .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                .collect();
+            let result = tokio::select! {
+                r = client.query(&s.stmts[q], &refs) => r,
+                _ = self.cancel.cancelled() => {
+                    // Best effort: stop the server-side work of the abandoned query.
+                    let token = client.cancel_token();
+                    tokio::spawn(async move {
+                        let _ = tokio::time::timeout(
+                            Duration::from_secs(2),
+                            token.cancel_query(tokio_postgres::NoTls),
+                        )
+                        .await;
+                    });
+                    break;
+                }
+            };
+            let done = Instant::now();
+            let latency = done.saturating_duration_since(intended.unwrap_or(start));
+            match result {
+                Ok(rows) => {
+                    if let Some(r) = rec.as_mut() {
+                        r.record_ok(q, done, latency, lag, rows.len() as u64).await;
+                    }
+                }
+                Err(e) => {
+                    if let Some(r) = rec.as_mut() {
+                        r.record_error(q, done, &classify(&e), lag).await;
+                    }
+                    if client.is_closed() {
+                        s.client = None;
+                    }
+                }
+            }
+        }
+        if let Some(r) = rec {
+            r.finish().await;
+        }
+        s
+    }
+}
+
+/// Run one phase on fresh connections: warmup (not recorded), then the measured stage.
+/// Fails only when the connections cannot be opened or a statement cannot be prepared at the
+/// start (a configuration or environment error); failures after that are counted.
+pub async fn run_phase<C: Connect>(
+    connector: &C,
+    phase: &Phase,
+    settings: &ExecSettings,
+    cancel: &CancellationToken,
+) -> anyhow::Result<PhaseOutcome> {
+    let clients = phase.clients() as usize;
+    let queries = &phase.queries[..];
+    let sqls: Vec<String> = queries.iter().map(sql_for).collect();
+    let names: Vec<String> = queries
+        .iter()
+        .map(|q| format!("{}{}", phase.label, q.name))
+        .collect();
+    let cumulative: Vec<u64> = if queries.len() > 1 {
+        queries
+            .iter()
+            .scan(0u64, |acc, q| {
+                *acc += u64::from(q.weight);
+                Some(*acc)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+
+    let mut sessions = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        sessions.push(open_session(connector, &sqls, &names, settings).await?);
+    }
+
+    let make_stage = |stop: StopCondition, stream: u64| {
+        let t0 = Instant::now();
+        let deadline = match stop {
+            StopCondition::Duration { duration } => Some(t0 + duration),
+            StopCondition::Count { .. } => None,
+        };
+        Stage {
+            connector,
+            queries,
+            sqls: &sqls,
+            names: &names,
+            cumulative: &cumulative,
+            rate: phase.rate(),
+            stop,
+            t0,
+            deadline,
+            next: AtomicU64::new(0),
+            cancel: cancel.clone(),
+            seed: settings.seed,
+            stream,
+            settings,
+        }
+    };
+
+    if !phase.warmup.is_zero() && !cancel.is_cancelled() {
+        let stage = make_stage(
+            StopCondition::Duration {
+                duration: phase.warmup,
+            },
+            phase.stream * 2 + 1,
+        );
+        sessions = join_all(sessions.into_iter().map(|s| stage.work(s, None))).await;
+    }
+
+    let stage = make_stage(phase.stop.clone(), phase.stream * 2);
+    let (tx, rx) = mpsc::channel::<Batch>(clients * 2 + 2);
+    let collector = Collector::new(clients, queries.len(), settings.stats_interval).run(rx);
+    let workers = join_all(sessions.into_iter().enumerate().map(|(w, s)| {
+        let rec = Recorder::new(
+            w,
+            queries.len(),
+            stage.t0,
+            settings.stats_interval,
+            match phase.stop {
+                StopCondition::Duration { duration } => Some(duration),
+                StopCondition::Count { .. } => None,
+            },
+            tx.clone(),
+        );
+        stage.work(s, Some(rec))
+    }));
+    drop(tx);
+    // Sessions close when dropped.
+    let (sessions, merged) = tokio::join!(workers, collector);
+    let duration_s = stage.t0.elapsed().as_secs_f64();
+    drop(sessions);
+
+    let shape = PhaseShape {
+        mode: if phase.rate().is_some() {
+            "fixed_rate"
+        } else {
+            "closed"
+        },
+        clients: clients as u32,
+        rate: phase.rate(),
+        duration_s,
+    };
+    let stats = merged
+        .iter()
+        .zip(names.iter())
+        .filter(|(m, _)| queries.len() == 1 || !m.total.is_empty())
+        .map(|(m, name)| query_stats(name, &shape, m))
+        .collect();
+    Ok(PhaseOutcome {
+        stats,
+        interrupted: cancel.is_cancelled(),
+    })
+}

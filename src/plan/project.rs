@@ -1,0 +1,489 @@
+//! The projection formulas of `bench plan`, pure functions of measured figures (`Measured`,
+//! taken from one summary.json) and explicit assumptions (`Assumptions`, from the command
+//! line). One `PlanRow` per fleet size; every field is a documented CSV column
+//! (docs/capacity-planning.md).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+
+use super::units::duration_label;
+use crate::report::model::Summary;
+
+/// The table every projection is about: the telemetry hypertable dominates rows and bytes.
+pub const TELEMETRY_TABLE: &str = "esp_telemetry";
+
+/// TimescaleDB's guidance: the newest chunk of a hypertable, indexes included, should fit in
+/// about 25% of the server's memory.
+pub const CHUNK_MEMORY_FRACTION: f64 = 0.25;
+
+/// Chunk intervals considered for the recommendation, in seconds: 1h 2h 4h 6h 12h 1d 2d 7d.
+pub const CHUNK_INTERVAL_LADDER: [u64; 8] = [
+    3_600,
+    2 * 3_600,
+    4 * 3_600,
+    6 * 3_600,
+    12 * 3_600,
+    86_400,
+    2 * 86_400,
+    7 * 86_400,
+];
+
+const SECS_PER_DAY: f64 = 86_400.0;
+
+/// What one `bench run` measured, reduced to the figures a projection scales.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measured {
+    /// Telemetry rows in the table when storage was measured.
+    pub rows: u64,
+    /// total_bytes / rows of the telemetry table (heap + indexes + toast).
+    pub bytes_per_row: f64,
+    /// compressed_before_bytes / compressed_after_bytes, when chunks were compressed.
+    pub compression_ratio: Option<f64>,
+    /// Where the ratio came from, or why it is missing.
+    pub compression_note: String,
+    /// Telemetry load rate (rows / seconds over the load results), when a load ran.
+    pub ingest_rows_per_sec: Option<f64>,
+    /// The telemetry chunk interval of the measured run, seconds.
+    pub chunk_interval_s: u64,
+    /// Physical memory of the machine that ran bench (0 = unknown).
+    pub host_memory_bytes: u64,
+    /// (query name, p95 ms) of every query with at least one successful sample.
+    pub queries: Vec<(String, f64)>,
+}
+
+impl Measured {
+    /// Extract the measured figures from a summary. Errors (as text) when the summary holds
+    /// no usable telemetry storage figures.
+    pub fn from_summary(s: &Summary) -> Result<Measured, String> {
+        let st = s
+            .storage
+            .iter()
+            .find(|t| t.table == TELEMETRY_TABLE)
+            .ok_or_else(|| {
+                format!(
+                    "the summary has no storage figures for {TELEMETRY_TABLE}, so there is \
+                     nothing to project from"
+                )
+            })?;
+        if st.rows == 0 {
+            return Err(format!(
+                "the summary's {TELEMETRY_TABLE} storage figures count 0 rows, so bytes per row \
+                 is unknown"
+            ));
+        }
+        let (compression_ratio, compression_note) =
+            match (st.compressed_before_bytes, st.compressed_after_bytes) {
+                (Some(before), Some(after)) if before > 0 && after > 0 => (
+                    Some(before as f64 / after as f64),
+                    match st.compressed_chunks {
+                        Some(n) => format!("measured on {n} compressed chunks"),
+                        None => "measured".to_string(),
+                    },
+                ),
+                _ if s.environment.edition.eq_ignore_ascii_case("apache") => {
+                    (None, "not measured (apache edition)".to_string())
+                }
+                _ => (
+                    None,
+                    "not measured (no chunk was compressed in the run)".to_string(),
+                ),
+            };
+        let loads: Vec<_> = s
+            .load
+            .iter()
+            .filter(|l| l.table == TELEMETRY_TABLE)
+            .collect();
+        let rows: u64 = loads.iter().map(|l| l.rows).sum();
+        let secs: f64 = loads.iter().map(|l| l.seconds).sum();
+        let ingest_rows_per_sec = if rows > 0 && secs > 0.0 {
+            Some(rows as f64 / secs)
+        } else {
+            loads
+                .iter()
+                .map(|l| l.rows_per_sec)
+                .find(|r| r.is_finite() && *r > 0.0)
+        };
+        Ok(Measured {
+            rows: st.rows,
+            bytes_per_row: st.total_bytes as f64 / st.rows as f64,
+            compression_ratio,
+            compression_note,
+            ingest_rows_per_sec,
+            chunk_interval_s: st.chunk_interval_s,
+            host_memory_bytes: s.environment.memory_bytes,
+            queries: s
+                .queries
+                .iter()
+                .filter(|q| q.count > 0)
+                .map(|q| (q.name.clone(), q.latency_ms.p95))
+                .collect(),
+        })
+    }
+}
+
+/// The planner's assumptions: what the user asked about, and where defaults came from. Each
+/// is echoed as a CSV column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assumptions {
+    /// Sample interval of every well.
+    pub interval: Duration,
+    /// Retention window (rows older than this are dropped).
+    pub retention: Duration,
+    /// Age after which chunks are compressed.
+    pub compress_after: Duration,
+    /// Server memory the chunk recommendation is sized against.
+    pub memory_bytes: u64,
+    /// "--memory" or "bench host (summary)".
+    pub memory_source: String,
+    /// Chunk interval for `chunk_bytes`, seconds.
+    pub chunk_interval_s: u64,
+    /// "--chunk-interval" or "measured run (summary)".
+    pub chunk_interval_source: String,
+    /// Share of memory the newest chunk may take (TimescaleDB guidance: 0.25).
+    pub chunk_memory_fraction: f64,
+}
+
+/// One CSV row of `bench plan`: one fleet size. Column order is field order; the per-query
+/// latency columns follow these (see `Projection`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct PlanRow {
+    pub wells: u32,
+    #[serde(serialize_with = "num")]
+    pub interval_s: f64,
+    #[serde(serialize_with = "num")]
+    pub rows_per_day: f64,
+    #[serde(serialize_with = "num")]
+    pub retention_days: f64,
+    #[serde(serialize_with = "num")]
+    pub rows_retained: f64,
+    #[serde(serialize_with = "num")]
+    pub bytes_per_row_measured: f64,
+    #[serde(serialize_with = "opt_num")]
+    pub compression_ratio_measured: Option<f64>,
+    pub compression_note: String,
+    #[serde(serialize_with = "opt_num")]
+    pub bytes_per_row_compressed: Option<f64>,
+    #[serde(serialize_with = "num")]
+    pub compress_after_days: f64,
+    pub raw_storage_bytes: u64,
+    pub compressed_storage_bytes: Option<u64>,
+    pub chunk_interval_s: u64,
+    pub chunk_interval_source: String,
+    pub chunk_bytes: u64,
+    pub memory_bytes: u64,
+    pub memory_source: String,
+    #[serde(serialize_with = "num")]
+    pub chunk_memory_fraction: f64,
+    pub chunk_fits_memory: bool,
+    pub recommended_chunk_interval: String,
+    pub recommended_chunk_interval_s: Option<u64>,
+    pub recommended_chunk_bytes: Option<u64>,
+    #[serde(serialize_with = "num")]
+    pub ingest_rows_per_sec_required: f64,
+    #[serde(serialize_with = "opt_num")]
+    pub ingest_rows_per_sec_measured: Option<f64>,
+    #[serde(serialize_with = "opt_num")]
+    pub ingest_headroom: Option<f64>,
+    pub rows_measured: u64,
+    pub latency_model: String,
+}
+
+/// Latency projection of one query at one fleet size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryProjection {
+    pub name: String,
+    /// p95 measured in the summary, ms.
+    pub p95_ms_measured: f64,
+    /// Growth exponent k fitted by `bench sweep` (None without a sweep or without this query).
+    pub exponent: Option<f64>,
+    /// p95_ms_measured × (rows_retained / rows_measured)^k.
+    pub p95_ms_projected: Option<f64>,
+}
+
+/// A plan row with its per-query latency projections.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Projection {
+    pub row: PlanRow,
+    pub queries: Vec<QueryProjection>,
+}
+
+/// Rows written by `wells` wells sampling every `interval` over `span`, computed exactly in
+/// integer nanoseconds when the division is exact (so rows/day is wells × 86400 / interval).
+pub fn rows_in(wells: u32, span: Duration, interval: Duration) -> f64 {
+    let num = u128::from(wells) * span.as_nanos();
+    let den = interval.as_nanos().max(1);
+    if num.is_multiple_of(den) {
+        (num / den) as f64
+    } else {
+        num as f64 / den as f64
+    }
+}
+
+/// Rows per day: wells × 86400 / interval.
+pub fn rows_per_day(wells: u32, interval: Duration) -> f64 {
+    rows_in(wells, Duration::from_secs(86_400), interval)
+}
+
+/// Storage over the retention window when chunks older than `compress_after` are compressed at
+/// `ratio`: the newest `compress_after` of rows at `bytes_per_row`, the rest at
+/// `bytes_per_row / ratio`.
+pub fn compressed_storage_bytes(
+    wells: u32,
+    interval: Duration,
+    retention: Duration,
+    compress_after: Duration,
+    bytes_per_row: f64,
+    ratio: f64,
+) -> f64 {
+    let hot = compress_after.min(retention);
+    let cold = retention - hot;
+    rows_in(wells, hot, interval) * bytes_per_row
+        + rows_in(wells, cold, interval) * bytes_per_row / ratio
+}
+
+/// Bytes of one chunk, indexes included, covering `chunk_s` seconds of the fleet's rows.
+pub fn chunk_bytes(wells: u32, interval: Duration, chunk_s: u64, bytes_per_row: f64) -> f64 {
+    rows_in(wells, Duration::from_secs(chunk_s), interval) * bytes_per_row
+}
+
+/// The largest interval of `CHUNK_INTERVAL_LADDER` whose chunk fits in `fraction` of
+/// `memory_bytes`; None when even the smallest does not.
+pub fn recommend_chunk_interval(
+    wells: u32,
+    interval: Duration,
+    bytes_per_row: f64,
+    memory_bytes: u64,
+    fraction: f64,
+) -> Option<u64> {
+    let budget = memory_bytes as f64 * fraction;
+    CHUNK_INTERVAL_LADDER
+        .iter()
+        .rev()
+        .copied()
+        .find(|&s| chunk_bytes(wells, interval, s, bytes_per_row) <= budget)
+}
+
+/// p95(rows) = p95_measured × (rows / rows_measured)^k.
+pub fn project_p95(p95_measured: f64, rows_measured: f64, rows: f64, k: f64) -> f64 {
+    p95_measured * (rows / rows_measured).powf(k)
+}
+
+/// Project one fleet size. `exponents` holds the sweep's fitted p95 growth exponent per
+/// query, or is None when no sweep was given.
+pub fn project_fleet(
+    m: &Measured,
+    a: &Assumptions,
+    wells: u32,
+    exponents: Option<&BTreeMap<String, f64>>,
+) -> Projection {
+    let interval_s = a.interval.as_secs_f64();
+    let rows_retained = rows_in(wells, a.retention, a.interval);
+    let required = f64::from(wells) / interval_s;
+    let chunk = chunk_bytes(wells, a.interval, a.chunk_interval_s, m.bytes_per_row);
+    let budget = a.memory_bytes as f64 * a.chunk_memory_fraction;
+    let rec = recommend_chunk_interval(
+        wells,
+        a.interval,
+        m.bytes_per_row,
+        a.memory_bytes,
+        a.chunk_memory_fraction,
+    );
+    let pct = a.chunk_memory_fraction * 100.0;
+    let row = PlanRow {
+        wells,
+        interval_s,
+        rows_per_day: rows_per_day(wells, a.interval),
+        retention_days: a.retention.as_secs_f64() / SECS_PER_DAY,
+        rows_retained,
+        bytes_per_row_measured: m.bytes_per_row,
+        compression_ratio_measured: m.compression_ratio,
+        compression_note: m.compression_note.clone(),
+        bytes_per_row_compressed: m.compression_ratio.map(|r| m.bytes_per_row / r),
+        compress_after_days: a.compress_after.as_secs_f64() / SECS_PER_DAY,
+        raw_storage_bytes: (rows_retained * m.bytes_per_row).round() as u64,
+        compressed_storage_bytes: m.compression_ratio.map(|r| {
+            compressed_storage_bytes(
+                wells,
+                a.interval,
+                a.retention,
+                a.compress_after,
+                m.bytes_per_row,
+                r,
+            )
+            .round() as u64
+        }),
+        chunk_interval_s: a.chunk_interval_s,
+        chunk_interval_source: a.chunk_interval_source.clone(),
+        chunk_bytes: chunk.round() as u64,
+        memory_bytes: a.memory_bytes,
+        memory_source: a.memory_source.clone(),
+        chunk_memory_fraction: a.chunk_memory_fraction,
+        chunk_fits_memory: chunk <= budget,
+        recommended_chunk_interval: match rec {
+            Some(s) => duration_label(s),
+            None => format!("none (a 1h chunk exceeds {pct}% of memory)"),
+        },
+        recommended_chunk_interval_s: rec,
+        recommended_chunk_bytes: rec
+            .map(|s| chunk_bytes(wells, a.interval, s, m.bytes_per_row).round() as u64),
+        ingest_rows_per_sec_required: required,
+        ingest_rows_per_sec_measured: m.ingest_rows_per_sec,
+        ingest_headroom: m.ingest_rows_per_sec.map(|r| r / required),
+        rows_measured: m.rows,
+        latency_model: match exponents {
+            Some(_) => {
+                "p95 = p95_measured x (rows_retained / rows_measured)^k, k fitted by bench sweep"
+                    .to_string()
+            }
+            None => "not projected (no --sweep given)".to_string(),
+        },
+    };
+    let queries = m
+        .queries
+        .iter()
+        .map(|(name, p95)| {
+            let exponent = exponents.and_then(|e| e.get(name).copied());
+            QueryProjection {
+                name: name.clone(),
+                p95_ms_measured: *p95,
+                exponent,
+                p95_ms_projected: exponent
+                    .map(|k| project_p95(*p95, m.rows as f64, rows_retained, k)),
+            }
+        })
+        .collect();
+    Projection { row, queries }
+}
+
+/// Numbers as Rust prints them: integers without a trailing ".0", shortest exact otherwise.
+fn num<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+fn opt_num<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured() -> Measured {
+        Measured {
+            rows: 1_000_000,
+            bytes_per_row: 100.0,
+            compression_ratio: Some(5.0),
+            compression_note: "measured on 3 compressed chunks".into(),
+            ingest_rows_per_sec: Some(50_000.0),
+            chunk_interval_s: 86_400,
+            host_memory_bytes: 8 << 30,
+            queries: vec![("latest_24h".into(), 4.0), ("agg_7d_fleet".into(), 20.0)],
+        }
+    }
+
+    fn assumptions() -> Assumptions {
+        Assumptions {
+            interval: Duration::from_secs(10),
+            retention: Duration::from_secs(30 * 86_400),
+            compress_after: Duration::from_secs(7 * 86_400),
+            memory_bytes: 1 << 30,
+            memory_source: "--memory".into(),
+            chunk_interval_s: 86_400,
+            chunk_interval_source: "--chunk-interval".into(),
+            chunk_memory_fraction: CHUNK_MEMORY_FRACTION,
+        }
+    }
+
+    #[test]
+    fn rows_per_day_is_wells_times_86400_over_interval() {
+        assert_eq!(rows_per_day(200, Duration::from_secs(10)), 1_728_000.0);
+        assert_eq!(rows_per_day(1, Duration::from_secs(1)), 86_400.0);
+        assert_eq!(rows_per_day(5000, Duration::from_secs(60)), 7_200_000.0);
+        // Not a divisor of a day: the exact quotient as a float.
+        assert_eq!(rows_per_day(7, Duration::from_secs(7)), 86_400.0);
+        assert_eq!(rows_per_day(1, Duration::from_secs(7)), 86_400.0 / 7.0);
+    }
+
+    #[test]
+    fn projection_matches_hand_computed_values() {
+        let p = project_fleet(&measured(), &assumptions(), 200, None);
+        let r = &p.row;
+        // 200 wells every 10 s: 20 rows/s, 1,728,000 rows/day, 51,840,000 rows in 30 days.
+        assert_eq!(r.rows_per_day, 1_728_000.0);
+        assert_eq!(r.rows_retained, 51_840_000.0);
+        assert_eq!(r.retention_days, 30.0);
+        // 100 bytes/row: 5,184,000,000 bytes raw.
+        assert_eq!(r.raw_storage_bytes, 5_184_000_000);
+        // 7 hot days at 100 B (1,209,600,000) + 23 days at 20 B (794,880,000).
+        assert_eq!(r.compressed_storage_bytes, Some(2_004_480_000));
+        assert_eq!(r.bytes_per_row_compressed, Some(20.0));
+        // One 1-day chunk: 172,800,000 bytes; budget 25% of 1 GiB = 268,435,456 bytes.
+        assert_eq!(r.chunk_bytes, 172_800_000);
+        assert!(r.chunk_fits_memory);
+        // 2 days would be 345,600,000 > budget: 1d is the largest that fits.
+        assert_eq!(r.recommended_chunk_interval, "1d");
+        assert_eq!(r.recommended_chunk_interval_s, Some(86_400));
+        assert_eq!(r.recommended_chunk_bytes, Some(172_800_000));
+        assert_eq!(r.ingest_rows_per_sec_required, 20.0);
+        assert_eq!(r.ingest_headroom, Some(2_500.0));
+        assert_eq!(p.queries[0].p95_ms_projected, None);
+    }
+
+    #[test]
+    fn chunk_recommendation_walks_the_ladder() {
+        // 5000 wells at 10 s = 500 rows/s = 180,000,000 B/h at 100 B/row. Budget 268 MB:
+        // 1h fits (180 MB), 2h (360 MB) does not.
+        let p = project_fleet(&measured(), &assumptions(), 5000, None);
+        assert_eq!(p.row.recommended_chunk_interval, "1h");
+        assert!(!p.row.chunk_fits_memory);
+        // 20,000 wells: 720 MB per hour, nothing fits.
+        let p = project_fleet(&measured(), &assumptions(), 20_000, None);
+        assert_eq!(p.row.recommended_chunk_interval_s, None);
+        assert!(p.row.recommended_chunk_interval.starts_with("none"));
+        // 10 wells: 1 row/s, a 7-day chunk is 604,800 rows = 60,480,000 B: the top of the
+        // ladder fits.
+        let p = project_fleet(&measured(), &assumptions(), 10, None);
+        assert_eq!(p.row.recommended_chunk_interval, "7d");
+    }
+
+    #[test]
+    fn latency_projection_uses_the_fitted_exponent() {
+        let mut k = BTreeMap::new();
+        k.insert("latest_24h".to_string(), 0.0);
+        k.insert("agg_7d_fleet".to_string(), 0.5);
+        let p = project_fleet(&measured(), &assumptions(), 200, Some(&k));
+        // rows ratio 51,840,000 / 1,000,000 = 51.84; sqrt = 7.2; 20 ms x 7.2 = 144 ms.
+        assert_eq!(p.queries[0].p95_ms_projected, Some(4.0));
+        let agg = p.queries[1].p95_ms_projected.unwrap();
+        assert!((agg - 144.0).abs() < 1e-9, "{agg}");
+        assert!(p.row.latency_model.contains("bench sweep"));
+    }
+
+    #[test]
+    fn compression_window_longer_than_retention_compresses_nothing() {
+        let b = compressed_storage_bytes(
+            10,
+            Duration::from_secs(10),
+            Duration::from_secs(86_400),
+            Duration::from_secs(7 * 86_400),
+            100.0,
+            10.0,
+        );
+        assert_eq!(b, 86_400.0 * 100.0);
+    }
+
+    #[test]
+    fn no_ratio_means_no_compressed_projection() {
+        let mut m = measured();
+        m.compression_ratio = None;
+        m.ingest_rows_per_sec = None;
+        let p = project_fleet(&m, &assumptions(), 200, None);
+        assert_eq!(p.row.compressed_storage_bytes, None);
+        assert_eq!(p.row.ingest_headroom, None);
+    }
+}

@@ -1,0 +1,429 @@
+//! summary.json is a contract (`bench compare`, `bench plan` and users' scripts read it): its
+//! key structure is pinned by tests/golden/summary-keys.txt, so any field change fails here
+//! until the golden file and docs/report-format.md are updated together. Regenerate the golden
+//! file with `UPDATE_GOLDEN=1 cargo test --test report_schema`.
+//!
+//! Also: the report files round-trip, foreign or malformed JSON is a configuration error, and
+//! the .hgrm percentile file of a known histogram has the right percentiles.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use esp_bench::error::BenchError;
+use esp_bench::report::files::HeaderOf;
+use esp_bench::report::model::*;
+use esp_bench::report::{read_summary, write_reports};
+use serde_json::{json, Value};
+
+/// Maps whose keys are data (SQLSTATEs, setting names), not schema.
+const MAPS: [&str; 2] = ["environment.settings", "queries[].errors_by_sqlstate"];
+/// Free-form JSON.
+const OPAQUE: [&str; 2] = ["scenario.resolved", "comparison"];
+
+fn histogram_of(values_us: impl IntoIterator<Item = u64>) -> String {
+    let mut h = esp_bench::stats::new_histogram();
+    for v in values_us {
+        h.record(v).unwrap();
+    }
+    esp_bench::stats::encode_histogram(&h)
+}
+
+fn percentiles(base: f64) -> Percentiles {
+    Percentiles {
+        mean: base,
+        p50: base,
+        p90: base * 1.5,
+        p95: base * 2.0,
+        p99: base * 3.0,
+        p999: base * 4.0,
+        max: base * 5.0,
+    }
+}
+
+/// A summary with every optional field present and every list and map non-empty.
+fn full_summary() -> Summary {
+    Summary {
+        format: FORMAT_NAME.into(),
+        schema_version: SCHEMA_VERSION,
+        bench_version: "0.1.0".into(),
+        scenario: ScenarioEcho {
+            name: "ci".into(),
+            file: "scenarios/ci.toml".into(),
+            fingerprint: "0123456789abcdef".into(),
+            resolved: json!({ "name": "ci", "fleet": { "wells": 20 } }),
+        },
+        environment: Environment {
+            postgres_version: "15.20".into(),
+            timescaledb_version: "2.19.3".into(),
+            edition: "apache".into(),
+            server: "embedded".into(),
+            cores: 2,
+            memory_bytes: 8 << 30,
+            os: "linux".into(),
+            settings: BTreeMap::from([("work_mem".to_string(), "4MB".to_string())]),
+        },
+        started_at: "2026-01-01T00:00:00Z".into(),
+        finished_at: "2026-01-01T00:01:00Z".into(),
+        interrupted: false,
+        degraded: true,
+        load: vec![LoadResult {
+            table: "esp_telemetry".into(),
+            rows: 201_600,
+            seconds: 4.5,
+            rows_per_sec: 44_800.0,
+            workers: 2,
+            batch_size: 20_000,
+            retries: 0,
+        }],
+        storage: vec![TableStorage {
+            table: "esp_telemetry".into(),
+            rows: 201_600,
+            rows_exact: true,
+            chunks: 36,
+            chunk_interval_s: 86_400,
+            total_bytes: 40_000_000,
+            heap_bytes: 30_000_000,
+            index_bytes: 9_000_000,
+            toast_bytes: 8192,
+            compressed_before_bytes: Some(30_000_000),
+            compressed_after_bytes: Some(3_000_000),
+            compressed_chunks: Some(28),
+        }],
+        queries: vec![QueryStats {
+            name: "latest_24h".into(),
+            mode: "fixed_rate".into(),
+            clients: 2,
+            rate: Some(100.0),
+            count: 10_000,
+            errors: 3,
+            errors_by_sqlstate: BTreeMap::from([("57014".to_string(), 3)]),
+            rows_returned: 2_880_000,
+            duration_s: 100.0,
+            throughput_qps: 100.0,
+            latency_ms: percentiles(2.0),
+            schedule_lag_ms: Some(percentiles(0.1)),
+            histogram: histogram_of(1..=10_000),
+            intervals: vec![IntervalStats {
+                t_s: 0.5,
+                count: 50,
+                mean_ms: 2.0,
+                p50_ms: 2.0,
+                p95_ms: 4.0,
+                p99_ms: 6.0,
+            }],
+        }],
+        checks: vec![CheckResult {
+            name: "latency.latest_24h.p95_ms".into(),
+            kind: "latency".into(),
+            target: "<= 10".into(),
+            measured: Some(4.0),
+            measured_text: Some("4 ms".into()),
+            status: CheckStatus::Pass,
+            note: Some("3 errors of 10003".into()),
+        }],
+        comparison: Some(json!({ "baseline": "x" })),
+        verdict: Verdict::Fail,
+    }
+}
+
+/// The same summary with every optional field absent.
+fn minimal_summary() -> Summary {
+    let mut s = full_summary();
+    s.comparison = None;
+    for q in &mut s.queries {
+        q.rate = None;
+        q.schedule_lag_ms = None;
+    }
+    for t in &mut s.storage {
+        t.compressed_before_bytes = None;
+        t.compressed_after_bytes = None;
+        t.compressed_chunks = None;
+    }
+    for c in &mut s.checks {
+        c.measured = None;
+        c.measured_text = None;
+        c.note = None;
+    }
+    s
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_f64() => "number",
+        Value::Number(_) => "integer",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Every key path with its JSON type: `queries[].latency_ms.p95: number`.
+fn key_types(v: &Value, path: &str, out: &mut BTreeMap<String, String>) {
+    if !path.is_empty() {
+        out.insert(path.to_string(), type_name(v).to_string());
+    }
+    if OPAQUE.contains(&path) {
+        return;
+    }
+    match v {
+        Value::Object(map) if MAPS.contains(&path) => {
+            if let Some(first) = map.values().next() {
+                key_types(first, &format!("{path}.*"), out);
+            }
+        }
+        Value::Object(map) => {
+            for (k, child) in map {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                key_types(child, &p, out);
+            }
+        }
+        Value::Array(items) => {
+            if let Some(first) = items.first() {
+                key_types(first, &format!("{path}[]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The pinned structure: each key path, its type, and "optional" when it is null in the
+/// minimal summary.
+fn structure() -> String {
+    let mut full = BTreeMap::new();
+    key_types(
+        &serde_json::to_value(full_summary()).unwrap(),
+        "",
+        &mut full,
+    );
+    let mut minimal = BTreeMap::new();
+    key_types(
+        &serde_json::to_value(minimal_summary()).unwrap(),
+        "",
+        &mut minimal,
+    );
+    let mut out = String::new();
+    for (path, ty) in &full {
+        let optional = minimal.get(path).map(String::as_str) == Some("null");
+        // Integers and floats are both JSON numbers; a float field holding 4.0 still
+        // serialises as 4.0, so the distinction is stable.
+        out.push_str(&format!(
+            "{path}: {ty}{}\n",
+            if optional { " | null" } else { "" }
+        ));
+    }
+    out
+}
+
+#[test]
+fn summary_json_key_structure_matches_golden() {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/summary-keys.txt");
+    let actual = structure();
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&golden).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {}: {e}; run UPDATE_GOLDEN=1 cargo test --test report_schema",
+            golden.display()
+        )
+    });
+    assert_eq!(
+        actual, expected,
+        "summary.json structure changed: update tests/golden/summary-keys.txt \
+         (UPDATE_GOLDEN=1), docs/report-format.md, and SCHEMA_VERSION if readers break"
+    );
+}
+
+#[test]
+fn every_documented_key_is_in_the_docs() {
+    let docs = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/report-format.md"),
+    )
+    .unwrap();
+    for line in structure().lines() {
+        let path = line.split(':').next().unwrap();
+        assert!(
+            docs.contains(&format!("`{path}`")),
+            "docs/report-format.md does not document `{path}`"
+        );
+    }
+    for col in esp_bench::report::files::QueryRow::header()
+        .iter()
+        .chain(esp_bench::report::files::CheckRow::header())
+    {
+        assert!(
+            docs.contains(&format!("`{col}`")),
+            "docs/report-format.md does not document column `{col}`"
+        );
+    }
+}
+
+#[test]
+fn reports_round_trip_and_files_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    for summary in [full_summary(), minimal_summary()] {
+        let files = write_reports(dir.path(), &summary).unwrap();
+        let back = read_summary(&files.summary_json).unwrap();
+        assert_eq!(back, summary);
+
+        let results = std::fs::read_to_string(&files.results_csv).unwrap();
+        let mut lines = results.lines();
+        assert_eq!(
+            lines.next().unwrap(),
+            esp_bench::report::files::QueryRow::header().join(",")
+        );
+        let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+        assert_eq!(row[0], "latest_24h");
+        assert_eq!(row[13], "4.0", "p95_ms column");
+        assert_eq!(lines.next(), None);
+
+        let checks = std::fs::read_to_string(&files.checks_csv).unwrap();
+        assert_eq!(checks.lines().count(), 2);
+        assert!(checks
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("latency.latest_24h.p95_ms,latency,<= 10,"));
+        assert!(checks.contains(",pass,"));
+
+        assert_eq!(files.hgrm, vec![dir.path().join("latest_24h.hgrm")]);
+    }
+}
+
+#[test]
+fn empty_csvs_still_have_their_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = full_summary();
+    s.queries.clear();
+    s.checks.clear();
+    let files = write_reports(dir.path(), &s).unwrap();
+    let results = std::fs::read_to_string(files.results_csv).unwrap();
+    assert_eq!(
+        results.trim_end(),
+        esp_bench::report::files::QueryRow::header().join(",")
+    );
+    assert!(files.hgrm.is_empty());
+}
+
+fn config_error(path: &Path) -> String {
+    let err = read_summary(path).expect_err("must be refused");
+    assert!(
+        matches!(
+            err.downcast_ref::<BenchError>(),
+            Some(BenchError::Config(_))
+        ),
+        "not a config error: {err:#}"
+    );
+    let msg = format!("{err:#}");
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    msg
+}
+
+#[test]
+fn foreign_and_malformed_json_are_config_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.json");
+
+    std::fs::write(&p, r#"{"format": "oha", "summary": {}}"#).unwrap();
+    assert!(config_error(&p).contains("not an esp-bench summary"));
+
+    std::fs::write(&p, r#"[1, 2, 3]"#).unwrap();
+    assert!(config_error(&p).contains("not an esp-bench summary"));
+
+    let mut v = serde_json::to_value(full_summary()).unwrap();
+    v["schema_version"] = json!(SCHEMA_VERSION + 1);
+    std::fs::write(&p, v.to_string()).unwrap();
+    assert!(config_error(&p).contains(&format!("schema_version {}", SCHEMA_VERSION + 1)));
+
+    let mut v = serde_json::to_value(full_summary()).unwrap();
+    v.as_object_mut().unwrap().remove("queries");
+    std::fs::write(&p, v.to_string()).unwrap();
+    assert!(config_error(&p).contains("queries"));
+
+    let mut v = serde_json::to_value(full_summary()).unwrap();
+    v["surprise"] = json!(1);
+    std::fs::write(&p, v.to_string()).unwrap();
+    assert!(config_error(&p).contains("surprise"));
+
+    std::fs::write(&p, "{ not json").unwrap();
+    assert!(config_error(&p).contains("not valid JSON"));
+
+    assert!(config_error(&dir.path().join("missing.json")).contains("failed to read"));
+}
+
+/// (value ms, percentile) pairs of the distribution lines of an .hgrm file.
+fn hgrm_lines(text: &str) -> Vec<(f64, f64, u64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            let v = cols.first()?.parse::<f64>().ok()?;
+            let p = cols.get(1)?.parse::<f64>().ok()?;
+            let n = cols.get(2)?.parse::<u64>().ok()?;
+            Some((v, p, n))
+        })
+        .collect()
+}
+
+#[test]
+fn hgrm_of_a_known_histogram_has_the_right_percentiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = full_summary();
+    // 1..=10000 µs, once each: the q-quantile is q * 10 ms.
+    s.queries[0].histogram = histogram_of(1..=10_000);
+    let files = write_reports(dir.path(), &s).unwrap();
+    let text = std::fs::read_to_string(&files.hgrm[0]).unwrap();
+
+    let header = text.lines().next().unwrap();
+    for col in ["Value", "Percentile", "TotalCount", "1/(1-Percentile)"] {
+        assert!(header.contains(col), "{header}");
+    }
+    let lines = hgrm_lines(&text);
+    assert!(lines.len() > 20, "{text}");
+    let at = |q: f64| {
+        lines
+            .iter()
+            .find(|(_, p, _)| *p >= q)
+            .unwrap_or_else(|| panic!("no line at {q}"))
+            .0
+    };
+    for q in [0.5, 0.9, 0.99] {
+        let v = at(q);
+        let want = q * 10.0;
+        assert!(
+            (v - want).abs() <= want * 0.002,
+            "p{q}: {v} ms, want {want}"
+        );
+    }
+    let last = lines.last().unwrap();
+    assert_eq!(last.1, 1.0);
+    assert_eq!(last.2, 10_000);
+    assert!((last.0 - 10.0).abs() < 0.01, "max {}", last.0);
+    // Percentiles and counts never decrease.
+    assert!(lines
+        .windows(2)
+        .all(|w| w[0].1 <= w[1].1 && w[0].2 <= w[1].2));
+
+    assert!(text.contains("#[Mean    ="), "{text}");
+    let max_line = text.lines().find(|l| l.starts_with("#[Max")).unwrap();
+    assert!(max_line.contains("10.0"), "{max_line}");
+    assert!(
+        max_line.contains("Total count    =        10000]"),
+        "{max_line}"
+    );
+}
+
+#[test]
+fn a_corrupt_histogram_is_an_error_naming_the_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = full_summary();
+    s.queries[0].histogram = "not base64!".into();
+    let err = write_reports(dir.path(), &s).unwrap_err();
+    assert!(format!("{err:#}").contains("latest_24h"), "{err:#}");
+}
