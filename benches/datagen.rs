@@ -85,6 +85,26 @@ fn telemetry(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // Live ingest: one row per well at a sample index past the span (no block amortisation).
+    let mut g = c.benchmark_group("datagen_live");
+    let wells = fleet.wells();
+    let first = fleet.samples_per_well();
+    g.throughput(Throughput::Elements(wells as u64 * 16));
+    g.bench_function("telemetry_sample_and_binary_encode", |b| {
+        b.iter(|| {
+            buf.clear();
+            for s in first..first + 16 {
+                for w in 0..wells {
+                    if let Some(r) = fleet.telemetry_sample(w, s) {
+                        encode::telemetry_binary(&r, &mut buf);
+                    }
+                }
+            }
+            buf.len()
+        })
+    });
+    g.finish();
 }
 
 criterion_group!(benches, telemetry);

@@ -189,7 +189,10 @@ async fn run(args: &Args, target: &Target) -> anyhow::Result<()> {
     let plan = plan(args.rows, args.workers, args.batch_size)?;
     let fleet = Fleet::new(&plan.fleet);
     let tmp = tempfile::tempdir()?;
-    let dir = args.work_dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    let dir = args
+        .work_dir
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
     let bin = dir.join("telemetry.bin");
     let csv = dir.join("telemetry.csv");
@@ -208,14 +211,23 @@ async fn run(args: &Args, target: &Target) -> anyhow::Result<()> {
     for round in 1..=args.repeat {
         for (format, slot) in [("binary", &mut pbin), ("csv", &mut pcsv)] {
             fresh_tables(target).await?;
-            let seconds = psql_copy(args, target, if format == "binary" { &bin } else { &csv }, format)?;
+            let seconds = psql_copy(
+                args,
+                target,
+                if format == "binary" { &bin } else { &csv },
+                format,
+            )?;
             let n = count(target).await?;
             anyhow::ensure!(n == rows, "psql {format} loaded {n} rows, expected {rows}");
             eprintln!("round {round}: psql \\copy {format}: {:.2}s", seconds);
             keep_best(
                 slot,
                 Measured {
-                    method: if format == "binary" { "psql \\copy binary" } else { "psql \\copy csv" },
+                    method: if format == "binary" {
+                        "psql \\copy binary"
+                    } else {
+                        "psql \\copy csv"
+                    },
                     rows,
                     seconds,
                 },
@@ -229,8 +241,14 @@ async fn run(args: &Args, target: &Target) -> anyhow::Result<()> {
         let results = load::load_all(target, &plan, &fleet, opts).await?;
         let tel = &results[0];
         let n = count(target).await?;
-        anyhow::ensure!(n == rows && tel.rows == rows, "bench loaded {n} rows, expected {rows}");
-        eprintln!("round {round}: bench load ({} workers): {:.2}s", tel.workers, tel.seconds);
+        anyhow::ensure!(
+            n == rows && tel.rows == rows,
+            "bench loaded {n} rows, expected {rows}"
+        );
+        eprintln!(
+            "round {round}: bench load ({} workers): {:.2}s",
+            tel.workers, tel.seconds
+        );
         keep_best(
             &mut bench,
             Measured {
@@ -257,7 +275,10 @@ async fn run(args: &Args, target: &Target) -> anyhow::Result<()> {
         args.workers,
         args.batch_size
     );
-    println!("ratio bench / psql-csv:    {:.2}", bench.rate() / pcsv.rate());
+    println!(
+        "ratio bench / psql-csv:    {:.2}",
+        bench.rate() / pcsv.rate()
+    );
     let client = target.connect().await?;
     schema::reset(&client, &target.schema).await?;
     Ok(())

@@ -10,25 +10,13 @@
 #   3. apt-get install cmake postgresql-server-dev-$PGMAJOR (may upgrade the PG minor);
 #   4. cmake -DAPACHE_ONLY=ON -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF && make install.
 #
-# Environment: PG_CONFIG (default: the newest /usr/lib/postgresql/*/bin/pg_config, else pg_config
-# on PATH), TIMESCALEDB_BUILD_DIR (default: a temp dir, removed afterwards).
+# The PostgreSQL major is the newest with server binaries under /usr/lib/postgresql/*/bin, the
+# same one bench's embedded server picks by default. Environment: TIMESCALEDB_BUILD_DIR (default:
+# a temp dir, removed afterwards).
 set -euo pipefail
 
 log() { printf 'install-timescaledb: %s\n' "$*"; }
 die() { printf 'install-timescaledb: error: %s\n' "$*" >&2; exit 1; }
-
-find_pg_config() {
-  if [ -n "${PG_CONFIG:-}" ]; then echo "$PG_CONFIG"; return; fi
-  local best=""
-  for d in /usr/lib/postgresql/*/bin; do
-    [ -x "$d/pg_config" ] && best="$d/pg_config"
-  done
-  if [ -z "$best" ] && [ -x "$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)/postgres" ]; then
-    best=""
-  fi
-  [ -n "$best" ] && { echo "$best"; return; }
-  command -v pg_config || true
-}
 
 pg_major_from_server() {
   # The server binaries are what matter: pick the newest installed major.
@@ -50,7 +38,7 @@ if installed; then
   exit 0
 fi
 
-[ "$(id -u)" = 0 ] || die "building needs root (apt-get); run as root or with sudo"
+[ "$(id -u)" = 0 ] || die "TimescaleDB is missing for PostgreSQL $PGMAJOR and building it needs root (apt-get); run \`sudo make setup\`"
 
 log "TimescaleDB missing for PostgreSQL $PGMAJOR: building it from Debian's source package"
 export DEBIAN_FRONTEND=noninteractive

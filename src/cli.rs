@@ -48,7 +48,8 @@ pub enum Command {
 }
 
 /// Where the database is, shared by every subcommand that talks to a server.
-#[derive(Args, Debug, Clone, Default)]
+/// `Debug` is hand-written so the URL's password never reaches a log or report.
+#[derive(Args, Clone, Default)]
 pub struct ServerArgs {
     /// PostgreSQL connection URL of an existing server (postgres://user:pass@host:port/db).
     /// Without it, an embedded throwaway cluster is started and removed afterwards.
@@ -83,4 +84,21 @@ pub struct ServerArgs {
     /// Bench still refuses to touch tables in it that it did not create.
     #[arg(long)]
     pub adopt_schema: bool,
+}
+
+impl std::fmt::Debug for ServerArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerArgs")
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(crate::db::redact),
+            )
+            .field("data_dir", &self.data_dir)
+            .field("pg_bin_dir", &self.pg_bin_dir)
+            .field("pg_settings", &self.pg_settings)
+            .field("schema", &self.schema)
+            .field("allow_public_schema", &self.allow_public_schema)
+            .field("adopt_schema", &self.adopt_schema)
+            .finish()
+    }
 }

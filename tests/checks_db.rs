@@ -6,8 +6,9 @@
 mod common;
 
 use chrono::{DateTime, Duration, Utc};
-use esp_bench::checks::{run_checks_phase, verdict, ChecksOutcome};
+use esp_bench::checks::{run_checks_phase, run_checks_phase_until, verdict, ChecksOutcome};
 use esp_bench::db::detect::{detect, Edition, ServerInfo};
+use esp_bench::error::BenchError;
 use esp_bench::report::model::{CheckResult, CheckStatus, Verdict};
 use esp_bench::scenario::plan::{Plan, UnsupportedEffect};
 use tokio_postgres::Client;
@@ -174,6 +175,20 @@ retention = false
     assert!(st.heap_bytes > 0 && st.index_bytes > 0);
     assert!(st.total_bytes >= st.heap_bytes + st.index_bytes);
     assert_eq!(out.storage.len(), 2);
+
+    // Ctrl-C during the phase: interrupted, not a failed check.
+    let cancel = tokio_util::sync::CancellationToken::new();
+    cancel.cancel();
+    let err = run_checks_phase_until(&client, &info, &target.schema, &plan, &[], &cancel)
+        .await
+        .expect_err("cancelled");
+    assert!(
+        matches!(
+            err.downcast_ref::<BenchError>(),
+            Some(BenchError::Interrupted)
+        ),
+        "{err:#}"
+    );
 
     drop(client);
     target.close().await.expect("server stops");

@@ -404,12 +404,17 @@ fn different_fingerprints_are_refused_unless_forced() {
     let base = synthetic_run(16, CI_SHAPE, &QUERIES);
     let mut cur = base.clone();
     cur.scenario.fingerprint = "1111222233334444".into();
+    cur.scenario.resolved = serde_json::json!({"name": "ci", "fleet": {"wells": 40}});
     let err = compare::compare(&base, &cur, &opts()).unwrap_err();
     assert!(matches!(
         err.downcast_ref::<BenchError>(),
         Some(BenchError::Config(_))
     ));
-    assert!(err.to_string().contains("--force"), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("--force") && msg.contains("differ in fleet"),
+        "{msg}"
+    );
     let forced = CompareOptions {
         force: true,
         ..opts()
@@ -418,6 +423,23 @@ fn different_fingerprints_are_refused_unless_forced() {
     assert!(!cmp.failed());
     assert!(
         cmp.warnings.iter().any(|w| w.contains("--force")),
+        "{:?}",
+        cmp.warnings
+    );
+}
+
+#[test]
+fn a_fingerprint_from_another_build_with_the_same_scenario_is_accepted() {
+    let base = synthetic_run(18, CI_SHAPE, &QUERIES);
+    let mut cur = base.clone();
+    cur.scenario.fingerprint = "1111222233334444".into();
+    cur.scenario.file = "elsewhere/ci.toml".into();
+    let cmp = compare::compare(&base, &cur, &opts()).unwrap();
+    assert!(!cmp.failed());
+    assert!(
+        cmp.warnings
+            .iter()
+            .any(|w| w.contains("resolved scenarios are identical")),
         "{:?}",
         cmp.warnings
     );
@@ -730,6 +752,7 @@ fn cli_usage_errors_exit_2() {
     let a = write_json(dir.path(), "a.json", &base);
     let mut other = base.clone();
     other.scenario.fingerprint = "ffff".into();
+    other.scenario.resolved = serde_json::json!({"name": "ci", "run": {"duration": "9s"}});
     let o = write_json(dir.path(), "other.json", &other);
 
     for (args, needle) in [

@@ -169,7 +169,10 @@ async fn schema_applies_twice_and_matches_production() {
             .unwrap()
             .expect("compression configured on diagnostic_results");
         assert_eq!(
-            seg.segmentby.as_ref().map(|s| s.replace([' ', '"'], "")).as_deref(),
+            seg.segmentby
+                .as_ref()
+                .map(|s| s.replace([' ', '"'], ""))
+                .as_deref(),
             Some("well_id,severity")
         );
         assert!(
@@ -636,4 +639,90 @@ fn sigint_and_sigkill_leave_no_server_behind() {
             }
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_layers_settings_and_reuses_a_data_dir() {
+    let keep = tempfile::tempdir().unwrap();
+    // When bench runs as root the server runs as `postgres`, which must reach the directory.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(keep.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data_dir = keep.path().join("cluster");
+    let args = esp_bench::cli::ServerArgs {
+        data_dir: Some(data_dir.clone()),
+        pg_settings: vec!["work_mem=7MB".into(), "fsync=off".into()],
+        schema: "esp_bench".into(),
+        ..Default::default()
+    };
+    let scenario: BTreeMap<String, String> =
+        [("work_mem", "5MB"), ("maintenance_work_mem", "77MB")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+
+    let target = Target::open(&args, &scenario).await.unwrap();
+    assert!(target.is_embedded());
+    let left = Leftovers::of(target.server.as_ref().unwrap());
+    assert!(!target.display_url().contains(&target.url[20..40]));
+    let c = target.connect().await.unwrap();
+    let show = |name: &'static str| {
+        let c = &c;
+        async move {
+            c.query_one(&format!("SHOW {name}"), &[])
+                .await
+                .unwrap()
+                .get::<_, String>(0)
+        }
+    };
+    assert_eq!(show("work_mem").await, "7MB"); // CLI beats scenario
+    assert_eq!(show("maintenance_work_mem").await, "77MB"); // scenario beats default
+    assert_eq!(show("jit").await, "off"); // default
+    assert_eq!(show("search_path").await, "esp_bench,public");
+    assert_eq!(show("application_name").await, "esp-bench");
+    c.batch_execute("CREATE TABLE public.survivor (x int); INSERT INTO public.survivor VALUES (1)")
+        .await
+        .unwrap();
+    drop(c);
+    target.close().await.unwrap();
+    left.assert_gone();
+    assert!(
+        data_dir.join("PG_VERSION").exists(),
+        "--data-dir must be kept"
+    );
+
+    let target = Target::open(&args, &BTreeMap::new()).await.unwrap();
+    let left = Leftovers::of(target.server.as_ref().unwrap());
+    let c = target.connect().await.unwrap();
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM public.survivor", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+    drop(c);
+    target.close().await.unwrap();
+    left.assert_gone();
+}
+
+#[test]
+fn bad_pg_setting_and_url_are_config_errors() {
+    let out = bench()
+        .args(["info", "--pg-setting", "no_equals_sign"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected NAME=VALUE"));
+    let out = bench()
+        .args(["info", "--database-url", "postgres://u:SeCrEt99@[bad/"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("invalid database URL"), "{stderr}");
+    assert!(!stderr.contains("SeCrEt99"), "{stderr}");
+    let args = esp_bench::cli::ServerArgs {
+        database_url: Some("postgres://u:SeCrEt99@h/db".into()),
+        ..Default::default()
+    };
+    assert!(!format!("{args:?}").contains("SeCrEt99"));
 }

@@ -332,3 +332,74 @@ async fn cancellation_leaves_ledger_consistent_and_rerun_completes() {
     assert_exact(&checks(&target, &fleet).await);
     target.close().await.expect("stop server");
 }
+
+async fn telemetry_after(
+    target: &Target,
+    end: chrono::DateTime<Utc>,
+) -> (i64, i64, Option<chrono::DateTime<Utc>>) {
+    let client = target.connect().await.expect("connect");
+    let row = client
+        .query_one(
+            "SELECT count(*), count(DISTINCT well_id), min(\"timestamp\") FROM esp_telemetry \
+             WHERE \"timestamp\" >= $1",
+            &[&end],
+        )
+        .await
+        .expect("count live rows");
+    (row.get(0), row.get(1), row.get(2))
+}
+
+async fn wait_for_rows(target: &Target, end: chrono::DateTime<Utc>, n: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while telemetry_after(target, end).await.0 < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "live ingest wrote fewer than {n} rows in 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_ingest_continues_the_history_in_real_time() {
+    let target = prepared_target().await;
+    let mut plan = plan();
+    let fleet = Fleet::new(&plan.fleet);
+    let end = plan.fleet.end;
+
+    // Natural rate: every well's first live sample (stamped at the data end) is due at once.
+    plan.ingest = None;
+    let live =
+        load::LiveIngest::start(&target, &plan, &fleet, CancellationToken::new()).expect("start");
+    wait_for_rows(&target, end, 5).await;
+    let stats = live.stop().await;
+    assert_eq!(stats.errors, 0, "{stats:?}");
+    let (rows, wells, first) = telemetry_after(&target, end).await;
+    assert_eq!(rows as u64, stats.rows, "{stats:?}");
+    assert_eq!(wells, 5);
+    assert_eq!(
+        first,
+        Some(end),
+        "the first live sample is stamped at the data end"
+    );
+
+    // Target rate: rows/s paced, in batches.
+    plan.ingest = Some(scenario::IngestPlan {
+        rows_per_sec: Some(400.0),
+        batch_size: 50,
+    });
+    let before = rows;
+    let live =
+        load::LiveIngest::start(&target, &plan, &fleet, CancellationToken::new()).expect("start");
+    wait_for_rows(&target, end, before + 200).await;
+    let stats = live.stop().await;
+    assert_eq!(stats.errors, 0, "{stats:?}");
+    assert!(stats.batches >= 2, "{stats:?}");
+    let (rows, _, _) = telemetry_after(&target, end).await;
+    assert_eq!(
+        (rows - before) as u64,
+        stats.rows,
+        "every committed row counted once: {stats:?}"
+    );
+    target.close().await.expect("stop server");
+}

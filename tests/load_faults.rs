@@ -13,7 +13,9 @@ use chrono::Utc;
 use esp_bench::datagen::Fleet;
 use esp_bench::db::{detect, schema, Target};
 use esp_bench::load::verify::{self, TableCheck};
-use esp_bench::load::{self, FaultAction, FaultEvent, FaultHook, FaultPoint, LoadOptions, ProgressMode};
+use esp_bench::load::{
+    self, FaultAction, FaultEvent, FaultHook, FaultPoint, LoadOptions, ProgressMode,
+};
 use esp_bench::scenario::{self, Plan};
 use tokio::sync::Notify;
 
@@ -117,7 +119,10 @@ async fn terminated_backends_during_load_lose_and_duplicate_nothing() {
     let killed = kills.load(Ordering::SeqCst);
     assert!(killed >= 1, "the killer terminated no loader backend");
     let retries: u64 = results.iter().map(|r| r.retries).sum();
-    assert!(retries >= 1, "{killed} backends terminated but no batch retried: {results:?}");
+    assert!(
+        retries >= 1,
+        "{killed} backends terminated but no batch retried: {results:?}"
+    );
     let c = checks(&target, &fleet).await;
     assert_exact(&c);
     assert_eq!(results[0].rows, c[0].generator.rows);
@@ -143,7 +148,9 @@ async fn server_restart_during_load_resumes_exactly() {
             let committed = committed.clone();
             let restart_now = restart_now.clone();
             Box::pin(async move {
-                if ev.point == FaultPoint::AfterCommit && committed.fetch_add(1, Ordering::SeqCst) + 1 == 3 {
+                if ev.point == FaultPoint::AfterCommit
+                    && committed.fetch_add(1, Ordering::SeqCst) + 1 == 3
+                {
                     restart_now.notify_one();
                 }
                 if ev.point == FaultPoint::MidCopy {
@@ -172,23 +179,37 @@ async fn server_restart_during_load_resumes_exactly() {
         Ok(results) => {
             eprintln!("the load rode through the restart: {results:?}");
             let retries: u64 = results.iter().map(|r| r.retries).sum();
-            assert!(retries >= 1, "a restart mid-load must cost retries: {results:?}");
+            assert!(
+                retries >= 1,
+                "a restart mid-load must cost retries: {results:?}"
+            );
         }
         Err(err) => {
             let msg = format!("{err:#}");
             eprintln!("the load gave up: {msg}");
-            assert!(msg.contains("rows committed") && msg.contains("batches outstanding"), "{msg}");
+            assert!(
+                msg.contains("rows committed") && msg.contains("batches outstanding"),
+                "{msg}"
+            );
         }
     }
     // Whatever happened, the ledger and the tables agree.
     for c in checks(&target, &fleet).await {
-        assert!(c.consistent(), "ledger and table disagree after the restart: {c}");
+        assert!(
+            c.consistent(),
+            "ledger and table disagree after the restart: {c}"
+        );
     }
     // A re-run completes, and the result is exact.
-    load::load_all(&target, &plan, &fleet, LoadOptions {
-        progress: ProgressMode::Quiet,
-        ..Default::default()
-    })
+    load::load_all(
+        &target,
+        &plan,
+        &fleet,
+        LoadOptions {
+            progress: ProgressMode::Quiet,
+            ..Default::default()
+        },
+    )
     .await
     .expect("the re-run completes");
     assert_exact(&checks(&target, &fleet).await);

@@ -209,6 +209,7 @@ fn plan_writes_one_row_per_fleet_size_with_pinned_header() {
     assert_eq!(r["ingest_rows_per_sec_measured"], "108000");
     assert_eq!(r["ingest_headroom"], "5400");
     assert_eq!(r["p95_ms_projected_latest_24h"], "");
+    assert_eq!(r["extrapolation_factor"], "");
     // 5000 wells: a 1-day chunk is 8.64 GB, a 2-day one 17.28 GB > 16 GiB: 1d.
     assert_eq!(rows[2]["recommended_chunk_interval"], "1d");
 
@@ -275,6 +276,9 @@ fn plan_projects_latency_from_a_sweep() {
     // 51,840,000 / 864,000 = 60 times the measured rows: 40 ms x 60^0.5.
     let agg: f64 = r["p95_ms_projected_agg_7d_fleet"].parse().unwrap();
     assert!((agg - 40.0 * 60f64.sqrt()).abs() < 1e-6, "{agg}");
+    // The sweep's largest size held 4,000 rows: the projection reaches 12,960x beyond it.
+    assert_eq!(r["sweep_rows_max"], "4000");
+    assert_eq!(r["extrapolation_factor"], "12960");
     let k: f64 = r["p95_exponent_agg_7d_fleet"].parse().unwrap();
     assert!((k - 0.5).abs() < 1e-12);
     let flat: f64 = r["p95_ms_projected_latest_24h"].parse().unwrap();

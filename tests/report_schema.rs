@@ -427,3 +427,22 @@ fn a_corrupt_histogram_is_an_error_naming_the_query() {
     let err = write_reports(dir.path(), &s).unwrap_err();
     assert!(format!("{err:#}").contains("latest_24h"), "{err:#}");
 }
+
+#[test]
+fn query_names_mapping_to_one_file_name_get_distinct_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = full_summary();
+    let mut other = s.queries[0].clone();
+    s.queries[0].name = "mix:latest_24h".into();
+    other.name = "mix_latest_24h".into();
+    s.queries.push(other);
+    let files = write_reports(dir.path(), &s).unwrap();
+    assert_eq!(
+        files.hgrm,
+        vec![
+            dir.path().join("mix_latest_24h.hgrm"),
+            dir.path().join("mix_latest_24h-2.hgrm")
+        ]
+    );
+    assert!(files.hgrm.iter().all(|p| p.exists()));
+}

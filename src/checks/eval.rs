@@ -177,11 +177,28 @@ pub fn latency_checks(queries: &[QueryPlan], stats: &[QueryStats]) -> Vec<CheckR
     out
 }
 
-/// `pruning.<query>.chunks_scanned <= max`, from the chunk scans of its EXPLAIN plan.
-pub fn pruning_check(query: &str, max: u64, scan: &ChunkScan) -> CheckResult {
+/// How the prepared-statement form of a query was planned, for the pruning check.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PreparedScan {
+    /// Chunk scans of the generic plan after executor-startup exclusion.
+    Measured(ChunkScan),
+    /// Could not be measured (e.g. PREPARE could not infer a custom query's parameter types).
+    Failed(String),
+}
+
+/// `pruning.<query>.chunks_scanned <= max`. `literal` is the plan with the parameters inlined
+/// (planner exclusion); `prepared` the generic plan of the prepared statement as the query
+/// runner sends it (startup exclusion). Measured is the larger of the two, so the check holds
+/// for clients with and without prepared statements.
+pub fn pruning_check(
+    query: &str,
+    max: u64,
+    literal: &ChunkScan,
+    prepared: Option<&PreparedScan>,
+) -> CheckResult {
     let name = format!("pruning.{query}.chunks_scanned");
     let target = format!("<= {max}");
-    if scan.hypertables.is_empty() {
+    if literal.hypertables.is_empty() {
         return result(
             name,
             "pruning",
@@ -191,18 +208,32 @@ pub fn pruning_check(query: &str, max: u64, scan: &ChunkScan) -> CheckResult {
             Some("the plan touches no hypertable of the bench schema".into()),
         );
     }
-    let note = format!(
+    let mut note = format!(
         "{} of {} chunks ({})",
-        scan.scanned,
-        scan.total,
-        scan.hypertables.join(", ")
+        literal.scanned,
+        literal.total,
+        literal.hypertables.join(", ")
     );
+    let mut scanned = literal.scanned;
+    match prepared {
+        Some(PreparedScan::Measured(p)) => {
+            note.push_str(&format!(
+                "; prepared statement (generic plan): {} of {}",
+                p.scanned, p.total
+            ));
+            scanned = scanned.max(p.scanned);
+        }
+        Some(PreparedScan::Failed(why)) => {
+            note.push_str(&format!("; prepared statement not measured: {why}"));
+        }
+        None => {}
+    }
     result(
         name,
         "pruning",
         target,
-        Some(scan.scanned as f64),
-        pass_if(scan.scanned <= max),
+        Some(scanned as f64),
+        pass_if(scanned <= max),
         Some(note),
     )
 }
@@ -682,17 +713,35 @@ mod tests {
             total: 30,
             hypertables: vec!["esp_telemetry".into()],
         };
-        let r = pruning_check("latest_24h", 2, &scan);
+        let r = pruning_check("latest_24h", 2, &scan, None);
         assert_eq!(r.status, CheckStatus::Pass);
         assert_eq!(r.note.as_deref(), Some("2 of 30 chunks (esp_telemetry)"));
         assert_eq!(
-            pruning_check("latest_24h", 1, &scan).status,
+            pruning_check("latest_24h", 1, &scan, None).status,
             CheckStatus::Fail
         );
         assert_eq!(
-            pruning_check("x", 5, &ChunkScan::default()).status,
+            pruning_check("x", 5, &ChunkScan::default(), None).status,
             CheckStatus::Fail
         );
+        // The prepared statement's generic plan scanning everything fails the check.
+        let all = PreparedScan::Measured(ChunkScan {
+            scanned: 30,
+            ..scan.clone()
+        });
+        let r = pruning_check("latest_24h", 2, &scan, Some(&all));
+        assert_eq!((r.status, r.measured), (CheckStatus::Fail, Some(30.0)));
+        assert!(r
+            .note
+            .unwrap()
+            .ends_with("prepared statement (generic plan): 30 of 30"));
+        let failed = PreparedScan::Failed("could not determine data type of parameter $1".into());
+        let r = pruning_check("latest_24h", 2, &scan, Some(&failed));
+        assert_eq!((r.status, r.measured), (CheckStatus::Pass, Some(2.0)));
+        assert!(r
+            .note
+            .unwrap()
+            .contains("not measured: could not determine"));
     }
 
     #[test]

@@ -10,4 +10,4 @@ pub mod phase;
 pub mod pruning;
 
 pub use eval::{counts_as_failure, latency_checks, verdict};
-pub use phase::{run_checks_phase, ChecksOutcome};
+pub use phase::{run_checks_phase, run_checks_phase_until, ChecksOutcome};

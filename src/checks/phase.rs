@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use tokio_postgres::Client;
+use tokio_util::sync::CancellationToken;
 
 use super::eval::{self, TableSpec, TABLES};
 use super::facts::{ChunkInfo, ChunkScan, RetentionState};
@@ -19,6 +20,7 @@ use super::pruning::chunk_scan;
 use crate::db::catalog::{self, HypertableInfo};
 use crate::db::detect::ServerInfo;
 use crate::db::measure;
+use crate::error::BenchError;
 use crate::exec::queries;
 use crate::report::model::{CheckResult, CheckStatus, QueryStats, TableStorage};
 use crate::scenario::plan::{Plan, QueryPlan};
@@ -44,6 +46,37 @@ const EXPLAIN_STREAM: u64 = 0xC4EC_0000;
 /// Run every check the plan asks for. `queries` are the query phase's statistics; `client`'s
 /// search_path must reach `schema` (as `db::Target::connect` sets it).
 pub async fn run_checks_phase(
+    client: &Client,
+    info: &ServerInfo,
+    schema: &str,
+    plan: &Plan,
+    queries: &[QueryStats],
+) -> Result<ChecksOutcome> {
+    let never = CancellationToken::new();
+    run_checks_phase_until(client, info, schema, plan, queries, &never).await
+}
+
+/// [`run_checks_phase`] that stops when `cancel` fires: the statement in flight is cancelled
+/// on the server and the phase returns `BenchError::Interrupted` (exit 130).
+pub async fn run_checks_phase_until(
+    client: &Client,
+    info: &ServerInfo,
+    schema: &str,
+    plan: &Plan,
+    queries: &[QueryStats],
+    cancel: &CancellationToken,
+) -> Result<ChecksOutcome> {
+    tokio::select! {
+        r = phase(client, info, schema, plan, queries) => r,
+        _ = cancel.cancelled() => {
+            // Best effort: the server stops the statement; the session is discarded anyway.
+            let _ = client.cancel_token().cancel_query(tokio_postgres::NoTls).await;
+            Err(BenchError::Interrupted.into())
+        }
+    }
+}
+
+async fn phase(
     client: &Client,
     info: &ServerInfo,
     schema: &str,
@@ -171,13 +204,18 @@ fn error_text(err: &anyhow::Error) -> String {
     crate::db::redact(&parts.join(": "))
 }
 
+/// The query's SQL (with `$n` parameters) and one deterministic draw of its parameter values.
+fn sql_and_values(plan: &Plan, q: &QueryPlan, stream: u64) -> (String, Vec<queries::ParamValue>) {
+    let ctx = queries::ParamContext::from_plan(plan);
+    let mut rng = queries::rng_for(plan.fleet.seed, EXPLAIN_STREAM + stream, 0);
+    (queries::sql_for(q), queries::values_for(q, &ctx, &mut rng))
+}
+
 /// The query's SQL with one deterministic draw of its parameters inlined as literals, so the
 /// planner sees constants and can exclude chunks at plan time.
 pub fn literal_sql(plan: &Plan, q: &QueryPlan, stream: u64) -> String {
-    let ctx = queries::ParamContext::from_plan(plan);
-    let mut rng = queries::rng_for(plan.fleet.seed, EXPLAIN_STREAM + stream, 0);
-    let values = queries::values_for(q, &ctx, &mut rng);
-    queries::inline_params(&queries::sql_for(q), &values)
+    let (sql, values) = sql_and_values(plan, q, stream);
+    queries::inline_params(&sql, &values)
 }
 
 async fn pruning_checks(
@@ -188,15 +226,28 @@ async fn pruning_checks(
     index: u64,
     chunks: &[ChunkInfo],
 ) -> Vec<CheckResult> {
-    let sql = literal_sql(plan, q, index);
+    let (param_sql, values) = sql_and_values(plan, q, index);
+    let sql = queries::inline_params(&param_sql, &values);
     let mut out = Vec::new();
     let pruned = match measure::explain_json(client, &sql, false).await {
         Ok(p) => Ok(chunk_scan(&p, chunks, schema)),
         Err(e) => Err(e),
     };
     if let Some(max) = q.max_chunks_scanned {
+        // Without parameters the prepared statement plans exactly like the literal SQL.
+        let prepared = if values.is_empty() {
+            None
+        } else {
+            let literals: Vec<String> = values.iter().map(|v| v.sql_literal()).collect();
+            Some(
+                match measure::explain_generic_json(client, &param_sql, &literals).await {
+                    Ok(p) => eval::PreparedScan::Measured(chunk_scan(&p, chunks, schema)),
+                    Err(e) => eval::PreparedScan::Failed(error_text(&e)),
+                },
+            )
+        };
         out.push(match &pruned {
-            Ok(scan) => eval::pruning_check(&q.name, max, scan),
+            Ok(scan) => eval::pruning_check(&q.name, max, scan, prepared.as_ref()),
             Err(e) => failed(
                 format!("pruning.{}.chunks_scanned", q.name),
                 "pruning",

@@ -49,11 +49,12 @@ pub async fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
     let closed = target.close().await;
     let report = gathered?;
     closed?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    let text = if args.json {
+        format!("{}\n", serde_json::to_string_pretty(&report)?)
     } else {
-        print_text(&report);
-    }
+        render_text(&report)
+    };
+    write_stdout(&text)?;
     Ok(Outcome::Pass)
 }
 
@@ -106,9 +107,24 @@ fn human_interval(secs: u64) -> String {
     }
 }
 
-fn print_text(r: &InfoReport) {
-    println!("server:       {}", r.server);
-    println!(
+/// Write to stdout; a closed pipe (`bench info | head`) is not an error.
+pub fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("writing to stdout"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn render_text(r: &InfoReport) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(o, "server:       {}", r.server);
+    let _ = writeln!(
+        o,
         "PostgreSQL:   {} ({})",
         r.postgres_version, r.postgres_version_num
     );
@@ -117,20 +133,23 @@ fn print_text(r: &InfoReport) {
     } else {
         "no compression or policies; the community edition has them"
     };
-    println!(
+    let _ = writeln!(
+        o,
         "TimescaleDB:  {} ({} edition: {edition_note})",
         r.timescaledb_version, r.edition
     );
-    println!("database:     {}   schema: {}", r.database, r.schema);
+    let _ = writeln!(o, "database:     {}   schema: {}", r.database, r.schema);
     if r.hypertables.is_empty() {
-        println!(
+        let _ = writeln!(
+            o,
             "hypertables:  none in schema {} (run `bench schema apply`)",
             r.schema
         );
     } else {
-        println!("hypertables:");
+        let _ = writeln!(o, "hypertables:");
         for h in &r.hypertables {
-            println!(
+            let _ = writeln!(
+                o,
                 "  {:<22} chunk interval {:<6} chunks {:<6} compression {}",
                 h.name,
                 human_interval(h.chunk_interval_s),
@@ -140,21 +159,23 @@ fn print_text(r: &InfoReport) {
         }
     }
     if !r.jobs.is_empty() {
-        println!("policy jobs:");
+        let _ = writeln!(o, "policy jobs:");
         for j in &r.jobs {
             let cfg = j.config.as_ref().map(|c| c.to_string()).unwrap_or_default();
-            println!(
+            let _ = writeln!(
+                o,
                 "  {:<6} {:<20} {:<20} {cfg}",
                 j.job_id, j.proc_name, j.hypertable
             );
         }
     }
-    println!("API:");
+    let _ = writeln!(o, "API:");
     for (k, v) in &r.api {
-        println!("  {k:<30} {}", v.as_deref().unwrap_or("(not available)"));
+        let _ = writeln!(o, "  {k:<30} {}", v.as_deref().unwrap_or("(not available)"));
     }
-    println!("settings:");
+    let _ = writeln!(o, "settings:");
     for s in &r.settings {
-        println!("  {:<36} {:<12} ({})", s.name, s.value, s.source);
+        let _ = writeln!(o, "  {:<36} {:<12} ({})", s.name, s.value, s.source);
     }
+    o
 }

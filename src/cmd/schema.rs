@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use clap::{Args, Subcommand};
 
 use crate::cli::ServerArgs;
+use crate::cmd::info::write_stdout;
 use crate::db::{detect, schema, Target};
 use crate::error::{BenchError, Outcome};
+use std::fmt::Write;
 
 /// Arguments of `bench schema`.
 #[derive(Args, Debug)]
@@ -49,7 +51,7 @@ pub async fn run(args: SchemaArgs) -> anyhow::Result<Outcome> {
         SchemaAction::Apply(a) => apply(a).await,
         SchemaAction::Reset(a) => reset(a).await,
         SchemaAction::Show => {
-            print!("{}", schema::SCHEMA_SQL);
+            write_stdout(schema::SCHEMA_SQL)?;
             Ok(Outcome::Pass)
         }
     }
@@ -66,18 +68,21 @@ async fn apply(args: ApplyArgs) -> anyhow::Result<Outcome> {
     let closed = target.close().await;
     let report = result?;
     closed?;
+    let mut o = String::new();
     if report.created_schema {
-        println!("created schema {}", report.schema);
+        let _ = writeln!(o, "created schema {}", report.schema);
     }
     for a in &report.applied {
-        println!("applied: {a}");
+        let _ = writeln!(o, "applied: {a}");
     }
-    println!(
+    let _ = writeln!(
+        o,
         "schema {}: {} statement(s) applied, {} skipped",
         report.schema,
         report.applied.len(),
         report.skipped.len()
     );
+    write_stdout(&o)?;
     Ok(Outcome::Pass)
 }
 
@@ -99,17 +104,19 @@ async fn reset(args: ResetArgs) -> anyhow::Result<Outcome> {
     let closed = target.close().await;
     let report = result?;
     closed?;
+    let mut o = String::new();
     for t in &report.dropped_tables {
-        println!("dropped table {}.{t}", report.schema);
+        let _ = writeln!(o, "dropped table {}.{t}", report.schema);
     }
     for t in &report.kept_foreign {
-        println!("kept {}.{t} (not created by esp-bench)", report.schema);
+        let _ = writeln!(o, "kept {}.{t} (not created by esp-bench)", report.schema);
     }
     if report.dropped_schema {
-        println!("dropped schema {}", report.schema);
+        let _ = writeln!(o, "dropped schema {}", report.schema);
     }
     if report.dropped_tables.is_empty() && !report.dropped_schema {
-        println!("nothing of bench's to reset in schema {}", report.schema);
+        let _ = writeln!(o, "nothing of bench's to reset in schema {}", report.schema);
     }
+    write_stdout(&o)?;
     Ok(Outcome::Pass)
 }

@@ -82,6 +82,43 @@ pub async fn explain_json(client: &Client, sql: &str, defeat_pruning: bool) -> R
     out.with_context(|| format!("failed to EXPLAIN: {}", one_line(sql)))
 }
 
+/// `EXPLAIN (VERBOSE, FORMAT JSON)` of the *generic* plan of `sql` as a prepared statement
+/// (parameters `$1..` left as parameters at planning), executed with `literals` (SQL literal
+/// texts, one per parameter). This is the plan clients that prepare statements get once the
+/// plan cache switches to a generic plan: chunks are then excluded at executor startup, and
+/// excluded chunks do not appear in the plan.
+pub async fn explain_generic_json(
+    client: &Client,
+    sql: &str,
+    literals: &[String],
+) -> Result<Value> {
+    const NAME: &str = "esp_bench_check_generic";
+    let out = in_tx(client, false, async {
+        client
+            .batch_execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            .await?;
+        client
+            .batch_execute(&format!("PREPARE {NAME} AS {sql}"))
+            .await?;
+        let explain = format!(
+            "EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE {NAME}({})",
+            literals.join(", ")
+        );
+        let row = client.query_one(explain.as_str(), &[]).await?;
+        Ok(row.try_get::<_, Value>(0)?)
+    })
+    .await;
+    // PREPARE is not transactional: remove it after the transaction ended either way (an
+    // error here only means PREPARE itself had failed).
+    let _ = client.batch_execute(&format!("DEALLOCATE {NAME}")).await;
+    out.with_context(|| {
+        format!(
+            "failed to EXPLAIN the prepared statement: {}",
+            one_line(sql)
+        )
+    })
+}
+
 /// Wall time of one execution of `sql` (planning included, rows fetched), with chunk pruning on
 /// or defeated.
 pub async fn time_query(client: &Client, sql: &str, defeat_pruning: bool) -> Result<Duration> {

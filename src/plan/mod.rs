@@ -24,7 +24,7 @@ use crate::error::BenchError;
 
 pub use fit::{fit_power_law, PowerFit};
 pub use project::{
-    project_fleet, Assumptions, Measured, PlanRow, Projection, QueryProjection,
+    project_fleet, Assumptions, LatencyModel, Measured, PlanRow, Projection, QueryProjection,
     CHUNK_INTERVAL_LADDER, CHUNK_MEMORY_FRACTION,
 };
 pub use sweep::{fit_rows, sweep_rows, FitRow, SweepRow};
@@ -56,11 +56,8 @@ pub fn build_plan(req: &PlanRequest) -> anyhow::Result<Vec<Projection>> {
     let summary = io::read_summary(&req.from)?;
     let measured = Measured::from_summary(&summary)
         .map_err(|msg| BenchError::Config(format!("summary {}: {msg}", req.from.display())))?;
-    let exponents = match &req.sweep {
-        Some(path) => {
-            let rows = io::read_sweep_csv(path)?;
-            Some(sweep::exponents(&fit_rows(&rows)))
-        }
+    let latency = match &req.sweep {
+        Some(path) => Some(sweep::latency_model(&io::read_sweep_csv(path)?)),
         None => None,
     };
     let (memory_bytes, memory_source) = match req.memory_bytes {
@@ -101,6 +98,6 @@ pub fn build_plan(req: &PlanRequest) -> anyhow::Result<Vec<Projection>> {
     Ok(req
         .wells
         .iter()
-        .map(|&w| project_fleet(&measured, &assumptions, w, exponents.as_ref()))
+        .map(|&w| project_fleet(&measured, &assumptions, w, latency.as_ref()))
         .collect())
 }

@@ -187,7 +187,23 @@ pub struct PlanRow {
     #[serde(serialize_with = "opt_num")]
     pub ingest_headroom: Option<f64>,
     pub rows_measured: u64,
+    /// Largest telemetry row count the sweep measured (None without a sweep).
+    pub sweep_rows_max: Option<u64>,
+    /// rows_retained / sweep_rows_max: above 1 the latency projection extrapolates beyond
+    /// what was measured.
+    #[serde(serialize_with = "opt_num")]
+    pub extrapolation_factor: Option<f64>,
     pub latency_model: String,
+}
+
+/// What a sweep contributes to a plan: each query's fitted p95 growth exponent and the range
+/// of rows it was fitted on.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LatencyModel {
+    /// Query name -> k in p95 ~ rows^k.
+    pub exponents: BTreeMap<String, f64>,
+    /// Largest telemetry row count measured by the sweep.
+    pub rows_max: u64,
 }
 
 /// Latency projection of one query at one fleet size.
@@ -270,13 +286,13 @@ pub fn project_p95(p95_measured: f64, rows_measured: f64, rows: f64, k: f64) -> 
     p95_measured * (rows / rows_measured).powf(k)
 }
 
-/// Project one fleet size. `exponents` holds the sweep's fitted p95 growth exponent per
-/// query, or is None when no sweep was given.
+/// Project one fleet size. `latency` holds what the sweep measured, or is None when no sweep
+/// was given.
 pub fn project_fleet(
     m: &Measured,
     a: &Assumptions,
     wells: u32,
-    exponents: Option<&BTreeMap<String, f64>>,
+    latency: Option<&LatencyModel>,
 ) -> Projection {
     let interval_s = a.interval.as_secs_f64();
     let rows_retained = rows_in(wells, a.retention, a.interval);
@@ -332,7 +348,11 @@ pub fn project_fleet(
         ingest_rows_per_sec_measured: m.ingest_rows_per_sec,
         ingest_headroom: m.ingest_rows_per_sec.map(|r| r / required),
         rows_measured: m.rows,
-        latency_model: match exponents {
+        sweep_rows_max: latency.map(|l| l.rows_max),
+        extrapolation_factor: latency
+            .filter(|l| l.rows_max > 0)
+            .map(|l| rows_retained / l.rows_max as f64),
+        latency_model: match latency {
             Some(_) => {
                 "p95 = p95_measured x (rows_retained / rows_measured)^k, k fitted by bench sweep"
                     .to_string()
@@ -344,7 +364,7 @@ pub fn project_fleet(
         .queries
         .iter()
         .map(|(name, p95)| {
-            let exponent = exponents.and_then(|e| e.get(name).copied());
+            let exponent = latency.and_then(|l| l.exponents.get(name).copied());
             QueryProjection {
                 name: name.clone(),
                 p95_ms_measured: *p95,
@@ -432,6 +452,7 @@ mod tests {
         assert_eq!(r.ingest_rows_per_sec_required, 20.0);
         assert_eq!(r.ingest_headroom, Some(2_500.0));
         assert_eq!(p.queries[0].p95_ms_projected, None);
+        assert_eq!(r.extrapolation_factor, None);
     }
 
     #[test]
@@ -453,10 +474,16 @@ mod tests {
 
     #[test]
     fn latency_projection_uses_the_fitted_exponent() {
-        let mut k = BTreeMap::new();
-        k.insert("latest_24h".to_string(), 0.0);
-        k.insert("agg_7d_fleet".to_string(), 0.5);
+        let mut k = LatencyModel {
+            rows_max: 5_184_000,
+            ..Default::default()
+        };
+        k.exponents.insert("latest_24h".to_string(), 0.0);
+        k.exponents.insert("agg_7d_fleet".to_string(), 0.5);
         let p = project_fleet(&measured(), &assumptions(), 200, Some(&k));
+        // 51,840,000 rows retained, 10x the largest size measured.
+        assert_eq!(p.row.sweep_rows_max, Some(5_184_000));
+        assert_eq!(p.row.extrapolation_factor, Some(10.0));
         // rows ratio 51,840,000 / 1,000,000 = 51.84; sqrt = 7.2; 20 ms x 7.2 = 144 ms.
         assert_eq!(p.queries[0].p95_ms_projected, Some(4.0));
         let agg = p.queries[1].p95_ms_projected.unwrap();

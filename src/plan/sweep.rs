@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::fit::fit_power_law;
-use super::project::TELEMETRY_TABLE;
+use super::project::{LatencyModel, TELEMETRY_TABLE};
 use crate::report::model::Summary;
 
 /// One row of sweep.csv: one query at one fleet size.
@@ -135,6 +135,14 @@ pub fn exponents(fits: &[FitRow]) -> BTreeMap<String, f64> {
     fits.iter()
         .filter_map(|f| f.exponent_k.map(|k| (f.query.clone(), k)))
         .collect()
+}
+
+/// The latency model a plan takes from a sweep: fitted exponents and the largest row count.
+pub fn latency_model(rows: &[SweepRow]) -> LatencyModel {
+    LatencyModel {
+        exponents: exponents(&fit_rows(rows)),
+        rows_max: rows.iter().map(|r| r.rows).max().unwrap_or(0),
+    }
 }
 
 #[cfg(test)]

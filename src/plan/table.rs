@@ -114,6 +114,11 @@ pub fn plan_table(projections: &[Projection]) -> String {
     line("ingest headroom", &|p| {
         opt(p.row.ingest_headroom, |h| format!("{h:.1}x"))
     });
+    if projections.iter().any(|p| p.row.extrapolation_factor.is_some()) {
+        line("rows / sweep max", &|p| {
+            opt(p.row.extrapolation_factor, |f| format!("{f:.1}x"))
+        });
+    }
     // Latency lines only when a sweep gave growth exponents; the CSV always has the columns.
     let projected = projections
         .iter()

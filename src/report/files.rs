@@ -134,9 +134,16 @@ pub fn write_reports(dir: &Path, summary: &Summary) -> Result<ReportFiles> {
     let checks_csv = dir.join("checks.csv");
     write_csv(&checks_csv, summary.checks.iter().map(CheckRow::from))?;
 
-    let mut hgrm = Vec::with_capacity(summary.queries.len());
+    let mut hgrm: Vec<PathBuf> = Vec::with_capacity(summary.queries.len());
     for q in &summary.queries {
-        let path = dir.join(format!("{}.hgrm", file_stem(&q.name)));
+        // Two names may map to one stem ("a:b", "a_b"): number the later ones.
+        let stem = file_stem(&q.name);
+        let mut path = dir.join(format!("{stem}.hgrm"));
+        let mut n = 2;
+        while hgrm.contains(&path) {
+            path = dir.join(format!("{stem}-{n}.hgrm"));
+            n += 1;
+        }
         let h = crate::stats::decode_histogram(&q.histogram)
             .with_context(|| format!("failed to decode the histogram of query {}", q.name))?;
         fs::write(&path, crate::stats::hgrm(&h))

@@ -20,6 +20,8 @@ use super::model::{QueryStats, Summary};
 
 const WIDTH: u32 = 960;
 const HEIGHT: u32 = 540;
+/// Width of the legend column of charts with several series.
+const LEGEND_WIDTH: u32 = 200;
 
 /// One line on an x/y chart.
 #[derive(Debug, Clone, PartialEq)]
@@ -187,10 +189,20 @@ where
 {
     let root = SVGBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_err)?;
-    let mut ctx = ChartBuilder::on(&root)
-        .caption(&chart.title, ("sans-serif", 20))
+    let body = root
+        .titled(&chart.title, ("sans-serif", 20))
+        .map_err(plot_err)?;
+    // Several series get a legend column right of the plot, where it cannot hide data; one
+    // series is named by the title.
+    let (plot_area, legend_area) = if series.len() > 1 {
+        let (a, b) = body.split_horizontally(WIDTH - LEGEND_WIDTH);
+        (a, Some(b))
+    } else {
+        (body, None)
+    };
+    let mut ctx = ChartBuilder::on(&plot_area)
         .margin(16)
-        .margin_right(48)
+        .margin_right(if legend_area.is_some() { 8 } else { 48 })
         .x_label_area_size(48)
         .y_label_area_size(80)
         .build_cartesian_2d(x_spec, y_spec)
@@ -214,9 +226,7 @@ where
             s.points.iter().copied(),
             color.stroke_width(2),
         ))
-        .map_err(plot_err)?
-        .label(s.name.as_str())
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        .map_err(plot_err)?;
         // Mark measured points when there are few of them (sweep/plan sizes).
         if s.points.len() <= 32 {
             ctx.draw_series(
@@ -226,14 +236,22 @@ where
             )
             .map_err(plot_err)?;
         }
-    }
-    if series.len() > 1 || series.iter().any(|s| !s.name.is_empty()) {
-        ctx.configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_err)?;
+        if let Some(legend) = &legend_area {
+            let y = 28 + 20 * i as i32;
+            legend
+                .draw(&PathElement::new(
+                    vec![(0, y), (24, y)],
+                    color.stroke_width(2),
+                ))
+                .map_err(plot_err)?;
+            legend
+                .draw(&Text::new(
+                    s.name.clone(),
+                    (30, y - 7),
+                    ("sans-serif", 13).into_font(),
+                ))
+                .map_err(plot_err)?;
+        }
     }
     root.present().map_err(plot_err)?;
     Ok(())
@@ -318,16 +336,18 @@ fn axis_range(
     let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if log {
-        // Log axes get labels at powers of the base (plus intermediate ones when few powers
-        // are in range), so the range is widened to whole powers: decades for numbers and
-        // milliseconds, powers of two for bytes (8 GiB, 16 GiB, ...).
+        // plotters labels a log axis from the first power of the base in range on (plus
+        // intermediate values when few powers are in range), so the low end is widened to a
+        // whole power: decades for numbers and milliseconds, powers of two for bytes (8 GiB,
+        // 16 GiB, ...).
         let base = log_base(format);
         if format == AxisFormat::Percentile {
             return Some((1.0, hi.max(10.0)));
         }
+        // Only the low end is widened to a whole power: the top keeps a small margin.
         let lo = base.powf((lo.ln() / base.ln()).floor());
-        let mut hi = base.powf((hi.ln() / base.ln()).ceil());
-        if hi <= lo {
+        let mut hi = hi * 1.1;
+        if hi <= lo * 1.5 {
             hi = lo * base;
         }
         Some((lo, hi))
@@ -349,6 +369,7 @@ fn log_base(format: AxisFormat) -> f64 {
 pub fn format_value(v: f64, format: AxisFormat) -> String {
     match format {
         AxisFormat::Number => format_si(v),
+        AxisFormat::Millis if v.abs() >= 1000.0 => format!("{} s", format_si(v / 1000.0)),
         AxisFormat::Millis => format!("{} ms", trim_float(v)),
         AxisFormat::Bytes => format_bytes(v),
         AxisFormat::Percentile => {
@@ -469,6 +490,8 @@ mod tests {
         assert_eq!(format_bytes(3.0 * 1024f64.powi(3)), "3 GiB");
         assert_eq!(format_si(2500.0), "2.5k");
         assert_eq!(format_value(12.5, AxisFormat::Millis), "12.5 ms");
+        assert_eq!(format_value(2500.0, AxisFormat::Millis), "2.5 s");
+        assert_eq!(format_value(1e6, AxisFormat::Millis), "1k s");
     }
 
     #[test]
