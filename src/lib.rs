@@ -70,14 +70,14 @@ where
     let token = shutdown::token();
     tokio::pin!(fut);
     tokio::select! {
-        r = &mut fut => return r,
+        r = &mut fut => return mark_interrupted(r),
         _ = token.cancelled() => {}
     }
     let deadline = tokio::time::Instant::now() + grace;
     let first = shutdown::signal_count();
     loop {
         tokio::select! {
-            r = &mut fut => return r,
+            r = &mut fut => return mark_interrupted(r),
             _ = tokio::time::sleep_until(deadline) => break,
             _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
                 if shutdown::signal_count() > first.max(1) {
@@ -87,6 +87,27 @@ where
         }
     }
     Err(error::BenchError::Interrupted.into())
+}
+
+/// A command that failed after a signal most likely failed because of it (its server was
+/// stopped, its connections cut): report it as interrupted (exit 130), keeping the cause.
+fn mark_interrupted(r: anyhow::Result<Outcome>) -> anyhow::Result<Outcome> {
+    match r {
+        Err(e) if shutdown::token().is_cancelled() => {
+            let already = e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<error::BenchError>(),
+                    Some(error::BenchError::Interrupted)
+                )
+            });
+            if already {
+                Err(e)
+            } else {
+                Err(e.context(error::BenchError::Interrupted))
+            }
+        }
+        r => r,
+    }
 }
 
 /// Dispatch a subcommand. Tests call this (or the per-command functions) directly.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use esp_bench::db::Target;
 use esp_bench::exec::pipeline::{run_scenario, RunOptions, QUERY_APPLICATION_NAME};
 use esp_bench::exec::queries::ParamContext;
-use esp_bench::exec::{run_phase, ExecSettings, Phase};
+use esp_bench::exec::{run_phase, run_phase_dedicated, ExecSettings, Phase};
 use esp_bench::report::model::{QueryStats, Verdict};
 use esp_bench::scenario::plan::{LoadMode, QueryKind, QueryPlan, StopCondition};
 use tokio_util::sync::CancellationToken;
@@ -52,11 +52,13 @@ fn custom(name: &str, sql: &str, mode: LoadMode, stop: StopCondition) -> QueryPl
 }
 
 async fn phase(target: &Target, q: &QueryPlan, app: &str) -> QueryStats {
-    let out = run_phase(
-        target,
-        &Phase::single(q, 0),
-        &settings(app),
-        &CancellationToken::new(),
+    // The pipeline's path: its own thread and connections to the same server.
+    let conn = Target::for_url(&target.url, &target.schema).unwrap();
+    let out = run_phase_dedicated(
+        conn,
+        Phase::single(q, 0),
+        settings(app),
+        CancellationToken::new(),
     )
     .await
     .expect("phase runs");
@@ -134,8 +136,17 @@ async fn closed_loop_runs_exactly_count_queries() {
         LoadMode::Closed { clients: 2 },
         StopCondition::Count { count: 500 },
     );
-    let s = phase(&t, &q, "esp-bench-test-count").await;
+    // In the caller's runtime this time (the inline path).
+    let out = run_phase(
+        &t,
+        &Phase::single(&q, 0),
+        &settings("esp-bench-test-count"),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     t.close().await.unwrap();
+    let s = &out.stats[0];
     assert_eq!(s.mode, "closed");
     assert_eq!(s.clients, 2);
     assert_eq!(s.count, 500);
@@ -143,7 +154,7 @@ async fn closed_loop_runs_exactly_count_queries() {
     assert_eq!(s.rows_returned, 500);
     assert!(s.throughput_qps > 0.0 && s.duration_s > 0.0);
     assert_eq!(s.intervals.iter().map(|i| i.count).sum::<u64>(), 500);
-    assert_ordered(&s);
+    assert_ordered(s);
     let h = esp_bench::stats::decode_histogram(&s.histogram).unwrap();
     assert_eq!(h.len(), 500);
 }

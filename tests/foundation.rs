@@ -726,3 +726,18 @@ fn bad_pg_setting_and_url_are_config_errors() {
     };
     assert!(!format!("{args:?}").contains("SeCrEt99"));
 }
+
+#[test]
+fn missing_server_binaries_exit_2_naming_the_fix() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = bench()
+        .args(["info", "--pg-bin-dir"])
+        .arg(empty.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("make setup"), "{stderr}");
+    assert!(stderr.contains("--database-url"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

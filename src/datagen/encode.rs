@@ -19,6 +19,9 @@ pub const PG_EPOCH_OFFSET_US: i64 = 946_684_800_000_000;
 
 const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 
+/// Decimal digits of each channel's resolution (`CHANNEL_RESOLUTION`), for CSV.
+const CSV_DECIMALS: [usize; super::CHANNELS] = [2, 1, 0, 1, 1, 1, 1, 3, 1];
+
 /// Number of fields in one `esp_telemetry` COPY row.
 pub const TELEMETRY_FIELDS: i16 = 11;
 /// Number of fields in one `diagnostic_results` COPY row.
@@ -142,37 +145,96 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+#[inline(always)]
+fn digits2(n: u32) -> [u8; 2] {
+    [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]
+}
+
 /// Append a timestamp as `YYYY-MM-DD HH:MM:SS[.ffffff]+00` (PostgreSQL timestamptz input).
 pub fn timestamp_text(ts_us: i64, buf: &mut impl BufMut) {
     let secs = ts_us.div_euclid(1_000_000);
-    let micros = ts_us.rem_euclid(1_000_000);
+    let micros = ts_us.rem_euclid(1_000_000) as u32;
     let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
+    let sod = secs.rem_euclid(86_400) as u32;
     let (y, m, d) = civil_from_days(days);
-    let mut s = Stack::new();
-    let _ = write!(
-        s,
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    );
-    if micros != 0 {
-        let _ = write!(s, ".{micros:06}");
+    if !(0..=9999).contains(&y) {
+        // Outside four-digit years: let the formatter handle sign and width.
+        let mut s = Stack::new();
+        let _ = write!(
+            s,
+            "{y}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+            sod / 3600,
+            (sod / 60) % 60,
+            sod % 60
+        );
+        buf.put_slice(s.bytes());
+    } else {
+        let y = y as u32;
+        let mut t = *b"0000-00-00 00:00:00";
+        t[0..2].copy_from_slice(&digits2(y / 100));
+        t[2..4].copy_from_slice(&digits2(y % 100));
+        t[5..7].copy_from_slice(&digits2(m));
+        t[8..10].copy_from_slice(&digits2(d));
+        t[11..13].copy_from_slice(&digits2(sod / 3600));
+        t[14..16].copy_from_slice(&digits2((sod / 60) % 60));
+        t[17..19].copy_from_slice(&digits2(sod % 60));
+        buf.put_slice(&t);
     }
-    let _ = s.write_str("+00");
-    buf.put_slice(s.bytes());
+    if micros != 0 {
+        let mut f = *b".000000";
+        let mut m = micros;
+        for i in (1..7).rev() {
+            f[i] = b'0' + (m % 10) as u8;
+            m /= 10;
+        }
+        buf.put_slice(&f);
+    }
+    buf.put_slice(b"+00");
 }
 
+/// Append `,` and a double. Values on a decimal grid of `decimals` digits (every generated
+/// channel value is) are written from their integer count, which is much faster than float
+/// formatting and gives the same text; anything else falls back to the shortest round trip.
 #[inline]
-fn csv_f64(buf: &mut impl BufMut, v: Option<f64>) {
+fn csv_f64(buf: &mut impl BufMut, v: Option<f64>, decimals: usize) {
     buf.put_u8(b',');
-    if let Some(v) = v {
-        let mut s = Stack::new();
-        // Shortest representation that reads back to the same double.
-        let _ = write!(s, "{v}");
-        buf.put_slice(s.bytes());
+    let Some(v) = v else { return };
+    const POW: [f64; 4] = [1.0, 10.0, 100.0, 1000.0];
+    const IPOW: [u64; 4] = [1, 10, 100, 1000];
+    let d = decimals.min(3);
+    let k = (v * POW[d]).round();
+    if v >= 0.0 && k < 1e15 && k / POW[d] == v {
+        let k = k as u64;
+        let (int, mut frac) = (k / IPOW[d], k % IPOW[d]);
+        let mut t = [0u8; 24];
+        let mut n = t.len();
+        let mut i = int;
+        loop {
+            n -= 1;
+            t[n] = b'0' + (i % 10) as u8;
+            i /= 10;
+            if i == 0 {
+                break;
+            }
+        }
+        buf.put_slice(&t[n..]);
+        if frac != 0 {
+            let mut width = d;
+            while frac % 10 == 0 {
+                frac /= 10;
+                width -= 1;
+            }
+            let mut f = [b'.', b'0', b'0', b'0'];
+            for j in (1..=width).rev() {
+                f[j] = b'0' + (frac % 10) as u8;
+                frac /= 10;
+            }
+            buf.put_slice(&f[..=width]);
+        }
+        return;
     }
+    // Shortest representation that reads back to the same double (can be 300+ digits).
+    buf.put_slice(v.to_string().as_bytes());
 }
 
 /// Append a CSV text field, quoted when it holds a delimiter, quote, line break, or is empty
@@ -198,8 +260,8 @@ pub fn telemetry_csv(row: &TelemetryRow, buf: &mut impl BufMut) {
     timestamp_text(row.ts_us, buf);
     buf.put_u8(b',');
     buf.put_slice(row.well_id.as_str().as_bytes());
-    for v in row.values() {
-        csv_f64(buf, v);
+    for (v, d) in row.values().into_iter().zip(CSV_DECIMALS) {
+        csv_f64(buf, v, d);
     }
     buf.put_u8(b'\n');
 }
@@ -213,7 +275,7 @@ pub fn diagnostic_csv(row: &DiagnosticRow, buf: &mut impl BufMut) {
     buf.put_slice(row.condition.as_str().as_bytes());
     buf.put_u8(b',');
     buf.put_slice(row.severity.as_str().as_bytes());
-    csv_f64(buf, Some(row.confidence));
+    csv_f64(buf, Some(row.confidence), 2);
     buf.put_u8(b',');
     csv_text(buf, &row.message);
     buf.put_u8(b'\n');
@@ -286,6 +348,39 @@ mod tests {
         assert_eq!(
             String::from_utf8(b).unwrap(),
             "2023-11-14 22:13:20+00,WELL-012,gas_lock,warning,0.72,\"current down, \"\"oscillating\"\"\"\n"
+        );
+    }
+
+    #[test]
+    fn csv_numbers_match_shortest_formatting() {
+        let cases: [(f64, usize); 12] = [
+            (0.0, 1),
+            (2300.0, 0),
+            (812.4, 1),
+            (0.19, 3),
+            (0.007, 3),
+            (55.25, 2),
+            (55.2, 2),
+            (1e-9, 1),
+            (-3.5, 1),
+            (123456.7, 1),
+            (0.1 + 0.2, 1),
+            (f64::MAX, 1),
+        ];
+        for (v, d) in cases {
+            let mut b = Vec::new();
+            csv_f64(&mut b, Some(v), d);
+            assert_eq!(
+                String::from_utf8(b).unwrap(),
+                format!(",{v}"),
+                "{v} with {d} decimals"
+            );
+        }
+        let mut b = Vec::new();
+        timestamp_text(-1, &mut b);
+        assert_eq!(
+            String::from_utf8(b).unwrap(),
+            "1969-12-31 23:59:59.999999+00"
         );
     }
 

@@ -6,4 +6,4 @@ pub mod queries;
 pub mod runner;
 
 pub use pipeline::{run_scenario, RunOptions};
-pub use runner::{run_phase, Connect, ExecSettings, Phase, PhaseOutcome};
+pub use runner::{run_phase, run_phase_dedicated, Connect, ExecSettings, Phase, PhaseOutcome};

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::db::Target;
 use crate::error::BenchError;
 use crate::exec::queries::ParamContext;
-use crate::exec::runner::{run_phase, ExecSettings, Phase};
+use crate::exec::runner::{run_phase_dedicated, ExecSettings, Phase};
 use crate::report::model::{
     CheckResult, Environment, LoadResult, QueryStats, ScenarioEcho, Summary, Verdict, FORMAT_NAME,
     SCHEMA_VERSION,
@@ -249,7 +249,9 @@ async fn query_phases(
             _ => "mix".to_string(),
         };
         say(&format!("query phase {name}"));
-        let outcome = run_phase(target, phase, &settings, cancel)
+        // The phase runs on its own thread, on its own connections to the same target.
+        let conn = Target::for_url(&target.url, &target.schema)?;
+        let outcome = run_phase_dedicated(conn, phase.clone(), settings.clone(), cancel.clone())
             .await
             .with_context(|| format!("query phase `{name}`"))?;
         out.extend(outcome.stats);

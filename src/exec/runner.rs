@@ -247,14 +247,11 @@ impl<C: Connect> Stage<'_, C> {
                 r = client.query(&s.stmts[q], &refs) => r,
                 _ = self.cancel.cancelled() => {
                     // Best effort: stop the server-side work of the abandoned query.
-                    let token = client.cancel_token();
-                    tokio::spawn(async move {
-                        let _ = tokio::time::timeout(
-                            Duration::from_secs(2),
-                            token.cancel_query(tokio_postgres::NoTls),
-                        )
-                        .await;
-                    });
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(2),
+                        client.cancel_token().cancel_query(tokio_postgres::NoTls),
+                    )
+                    .await;
                     break;
                 }
             };
@@ -281,6 +278,39 @@ impl<C: Connect> Stage<'_, C> {
         }
         s
     }
+}
+
+/// [`run_phase`] on a dedicated OS thread with a single-threaded runtime, which also drives
+/// the phase's connections: like `pgbench -j 1`, every client and connection lives on one
+/// thread, so no query pays for a wake-up across threads (on a multi-threaded runtime that
+/// costs tens of microseconds per query, more than a `SELECT 1` takes on loopback). The caller's
+/// runtime stays free for signals and live ingest. Dropping the returned future cancels the
+/// phase.
+pub async fn run_phase_dedicated<C: Connect + Send + 'static>(
+    connector: C,
+    phase: Phase,
+    settings: ExecSettings,
+    cancel: CancellationToken,
+) -> anyhow::Result<PhaseOutcome> {
+    let local = cancel.child_token();
+    let guard = local.clone().drop_guard();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("esp-bench-query".into())
+        .spawn(move || {
+            let result = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the query thread's runtime")
+                .and_then(|rt| rt.block_on(run_phase(&connector, &phase, &settings, &local)));
+            let _ = tx.send(result);
+        })
+        .context("spawning the query thread")?;
+    let result = rx
+        .await
+        .map_err(|_| anyhow::anyhow!("the query thread panicked"))?;
+    guard.disarm();
+    result
 }
 
 /// Run one phase on fresh connections: warmup (not recorded), then the measured stage.

@@ -38,13 +38,21 @@ pub fn write_plan_plots(
     write_chart(
         &path,
         &Chart {
-            title: format!("projected storage over {retention} days of retention"),
+            title: format!(
+                "projected storage over {retention} days of retention{}",
+                if storage.len() == 1 {
+                    " (compression not measured)"
+                } else {
+                    ""
+                }
+            ),
             x_desc: "wells".into(),
             y_desc: "storage".into(),
             x_format: AxisFormat::Number,
             y_format: AxisFormat::Bytes,
             log_x: true,
             log_y: true,
+            legend: true,
         },
         &storage,
     )?;
@@ -78,11 +86,12 @@ pub fn write_plan_plots(
             &Chart {
                 title: "projected p95 latency (growth exponents from bench sweep)".into(),
                 x_desc: "wells".into(),
-                y_desc: "p95 latency (ms)".into(),
+                y_desc: "p95 latency".into(),
                 x_format: AxisFormat::Number,
                 y_format: AxisFormat::Millis,
                 log_x: true,
                 log_y: true,
+                legend: true,
             },
             &latency,
         )?;
@@ -120,11 +129,12 @@ pub fn write_sweep_plots(dir: &Path, rows: &[SweepRow]) -> anyhow::Result<Vec<Pa
             &Chart {
                 title: "measured p95 latency against fleet size".into(),
                 x_desc: "wells".into(),
-                y_desc: "p95 latency (ms)".into(),
+                y_desc: "p95 latency".into(),
                 x_format: AxisFormat::Number,
                 y_format: AxisFormat::Millis,
                 log_x: true,
                 log_y: true,
+                legend: true,
             },
             &latency,
         )?;
@@ -172,6 +182,7 @@ pub fn write_sweep_plots(dir: &Path, rows: &[SweepRow]) -> anyhow::Result<Vec<Pa
                 y_format: AxisFormat::Bytes,
                 log_x: true,
                 log_y: true,
+                legend: true,
             },
             &storage,
         )?;

@@ -28,7 +28,7 @@ pub struct SweepRuns {
     pub runs: Vec<(u32, Summary)>,
     /// Stopped by SIGINT/SIGTERM: `runs` holds the sizes measured until then.
     pub interrupted: bool,
-    /// Schemas left in place (with `keep_schemas`).
+    /// Schemas left in place (with `keep_schemas`, or when dropping one failed).
     pub kept: Vec<String>,
 }
 
@@ -106,15 +106,16 @@ pub async fn run_sweep(
         }
         target.schema = s.clone();
         let result = run_scenario(&plan.with_wells(w), target, opts.run.clone()).await;
-        let cleanup = if opts.keep_schemas {
+        if opts.keep_schemas {
             out.kept.push(s.clone());
-            Ok(())
-        } else {
-            drop_size_schema(target, &s).await
-        };
+        } else if let Err(e) = drop_size_schema(target, &s).await {
+            // The measurement stands; the leftover schema is reported, and a later sweep
+            // refuses it by name rather than mixing data.
+            eprintln!("warning: {e:#}");
+            out.kept.push(s.clone());
+        }
         target.schema = base.clone();
         let summary = result.with_context(|| format!("sweep at {w} wells (schema {s})"))?;
-        cleanup?;
         on_size(w, &summary)?;
         let interrupted = summary.interrupted;
         out.runs.push((w, summary));

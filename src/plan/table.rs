@@ -114,7 +114,10 @@ pub fn plan_table(projections: &[Projection]) -> String {
     line("ingest headroom", &|p| {
         opt(p.row.ingest_headroom, |h| format!("{h:.1}x"))
     });
-    if projections.iter().any(|p| p.row.extrapolation_factor.is_some()) {
+    if projections
+        .iter()
+        .any(|p| p.row.extrapolation_factor.is_some())
+    {
         line("rows / sweep max", &|p| {
             opt(p.row.extrapolation_factor, |f| format!("{f:.1}x"))
         });

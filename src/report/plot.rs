@@ -54,6 +54,8 @@ pub struct Chart {
     pub y_format: AxisFormat,
     pub log_x: bool,
     pub log_y: bool,
+    /// Name the series in a legend column right of the plot.
+    pub legend: bool,
 }
 
 /// Write one latency percentile distribution plot per query of a `bench run` summary into
@@ -73,11 +75,12 @@ pub fn write_run_plots(dir: &Path, summary: &Summary) -> anyhow::Result<Vec<Path
         let chart = Chart {
             title: format!("{}: latency by percentile ({} queries)", q.name, q.count),
             x_desc: "percentile".into(),
-            y_desc: "latency (ms)".into(),
+            y_desc: "latency".into(),
             x_format: AxisFormat::Percentile,
             y_format: AxisFormat::Millis,
             log_x: true,
             log_y: false,
+            legend: false,
         };
         let series = [Series {
             name: q.name.clone(),
@@ -153,11 +156,10 @@ pub fn write_index_named(
 /// Render `series` as lines with points into an SVG file at `path`.
 pub fn write_chart(path: &Path, chart: &Chart, series: &[Series]) -> anyhow::Result<()> {
     let pts = || series.iter().flat_map(|s| s.points.iter().copied());
-    let (x0, x1) = axis_range(pts().map(|p| p.0), chart.log_x, chart.x_format)
+    let (x0, x1, bx) = axis_range(pts().map(|p| p.0), chart.log_x, chart.x_format)
         .ok_or_else(|| anyhow!("nothing to plot for {}", chart.title))?;
-    let (y0, y1) = axis_range(pts().map(|p| p.1), chart.log_y, chart.y_format)
+    let (y0, y1, by) = axis_range(pts().map(|p| p.1), chart.log_y, chart.y_format)
         .ok_or_else(|| anyhow!("nothing to plot for {}", chart.title))?;
-    let (bx, by) = (log_base(chart.x_format), log_base(chart.y_format));
     let result = match (chart.log_x, chart.log_y) {
         (false, false) => render(path, chart, series, x0..x1, y0..y1),
         (true, false) => render(path, chart, series, (x0..x1).log_scale().base(bx), y0..y1),
@@ -192,9 +194,8 @@ where
     let body = root
         .titled(&chart.title, ("sans-serif", 20))
         .map_err(plot_err)?;
-    // Several series get a legend column right of the plot, where it cannot hide data; one
-    // series is named by the title.
-    let (plot_area, legend_area) = if series.len() > 1 {
+    // The legend gets a column right of the plot, where it cannot hide data.
+    let (plot_area, legend_area) = if chart.legend {
         let (a, b) = body.split_horizontally(WIDTH - LEGEND_WIDTH);
         (a, Some(b))
     } else {
@@ -322,11 +323,12 @@ fn percentile_cap(count: u64) -> f64 {
     10f64.powf(n.log10().ceil())
 }
 
+/// The drawn range of an axis and, for a log axis, its base.
 fn axis_range(
     values: impl Iterator<Item = f64>,
     log: bool,
     format: AxisFormat,
-) -> Option<(f64, f64)> {
+) -> Option<(f64, f64, f64)> {
     let vals: Vec<f64> = values
         .filter(|v| v.is_finite() && (!log || *v > 0.0))
         .collect();
@@ -335,32 +337,32 @@ fn axis_range(
     }
     let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if log {
-        // plotters labels a log axis from the first power of the base in range on (plus
-        // intermediate values when few powers are in range), so the low end is widened to a
-        // whole power: decades for numbers and milliseconds, powers of two for bytes (8 GiB,
-        // 16 GiB, ...).
-        let base = log_base(format);
-        if format == AxisFormat::Percentile {
-            return Some((1.0, hi.max(10.0)));
-        }
-        // Only the low end is widened to a whole power: the top keeps a small margin.
-        let lo = base.powf((lo.ln() / base.ln()).floor());
-        let mut hi = hi * 1.1;
-        if hi <= lo * 1.5 {
-            hi = lo * base;
-        }
-        Some((lo, hi))
-    } else {
+    if !log {
         let lo = lo.min(0.0);
         let hi = if hi <= lo { lo + 1.0 } else { hi * 1.05 };
-        Some((lo, hi))
+        return Some((lo, hi, 10.0));
     }
+    if format == AxisFormat::Percentile {
+        return Some((1.0, hi.max(10.0), 10.0));
+    }
+    let base = log_base(format, lo, hi);
+    // plotters labels a log axis from the first power of the base in range on (plus
+    // intermediate values when few powers are in range), so the low end is widened to a whole
+    // power of the base; the top keeps a small margin.
+    let lo = base.powf((lo.ln() / base.ln()).floor());
+    let mut hi = hi * 1.1;
+    if hi <= lo * 1.5 {
+        hi = lo * base;
+    }
+    Some((lo, hi, base))
 }
 
-fn log_base(format: AxisFormat) -> f64 {
+/// Log base of an axis: powers of two give bytes round labels (8 GiB, 16 GiB), and give a
+/// latency axis spanning few decades more than one or two labels; wider ranges use decades.
+fn log_base(format: AxisFormat, lo: f64, hi: f64) -> f64 {
     match format {
         AxisFormat::Bytes => 2.0,
+        AxisFormat::Millis if hi / lo <= 1000.0 => 2.0,
         _ => 10.0,
     }
 }

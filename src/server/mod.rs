@@ -170,6 +170,11 @@ impl EmbeddedServer {
         &self.log_path
     }
 
+    /// The last `lines` lines of the server log, for error messages after a crash.
+    pub fn log_tail(&self, lines: usize) -> String {
+        tail_lines(&proc::read_log_from(&self.log_path, 0), lines)
+    }
+
     /// The effective settings the server was started with (defaults, scenario, CLI).
     pub fn settings(&self) -> &BTreeMap<String, String> {
         &self.settings
@@ -237,6 +242,8 @@ impl EmbeddedServer {
             .current_dir(&self.run_dir_path)
             .env_remove("PGDATA")
             .stdin(std::process::Stdio::null())
+            // Own process group: a terminal Ctrl-C reaches bench, which then stops cleanly.
+            .process_group(0)
             .kill_on_drop(true);
         if let Some(ra) = &self.run_as {
             cmd.uid(ra.uid).gid(ra.gid);
@@ -247,6 +254,9 @@ impl EmbeddedServer {
             .with_context(|| format!("cannot run {}", self.bin_dir.join("initdb").display()))?;
         let _ = std::fs::remove_file(&pwfile);
         if !out.status.success() {
+            if crate::shutdown::token().is_cancelled() {
+                return Err(BenchError::Interrupted.into());
+            }
             let mut msg = String::from_utf8_lossy(&out.stderr).into_owned();
             msg.push_str(&String::from_utf8_lossy(&out.stdout));
             return Err(BenchError::Environment(format!(
@@ -530,4 +540,49 @@ fn tail_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let start = lines.len().saturating_sub(n);
     lines[start..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_failures_name_the_fix() {
+        let e = classify_start_failure(
+            "exit status: 1",
+            "FATAL:  could not access file \"timescaledb\": No such file or directory\n",
+        );
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains("make setup") && msg.contains("--database-url"),
+            "{msg}"
+        );
+        assert!(matches!(
+            e.downcast_ref::<BenchError>(),
+            Some(BenchError::Environment(_))
+        ));
+        let e = classify_start_failure("exit status: 1", "LOG: could not bind IPv4 address");
+        assert!(proc::is_port_conflict(&e));
+    }
+
+    #[test]
+    fn missing_binaries_are_an_environment_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = find_bin_dir(Some(dir.path())).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("make setup") && msg.contains("docker compose up -d"),
+            "{msg}"
+        );
+        assert!(matches!(
+            e.downcast_ref::<BenchError>(),
+            Some(BenchError::Environment(_))
+        ));
+    }
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        assert_eq!(tail_lines("a\nb\nc\n", 2), "b\nc");
+        assert_eq!(tail_lines("", 3), "");
+    }
 }
