@@ -579,6 +579,40 @@ async fn password_never_printed_against_a_live_server() {
         assert!(!all.contains(&password), "password printed:\n{all}");
         assert!(all.contains("***") || all.contains("schema"), "{all}");
     }
+    // A URL without password: PGPASSWORD, then the password file, supply it; neither leaks.
+    let bare = format!("postgres://postgres@127.0.0.1:{}/esp_bench", server.port());
+    let pgpass_dir = tempfile::tempdir().unwrap();
+    let pgpass = pgpass_dir.path().join("pgpass");
+    std::fs::write(
+        &pgpass,
+        format!("127.0.0.1:{}:*:postgres:{password}\n", server.port()),
+    )
+    .unwrap();
+    for (var, value) in [
+        ("PGPASSWORD", password.clone()),
+        ("PGPASSFILE", pgpass.display().to_string()),
+    ] {
+        let out = tokio::task::spawn_blocking({
+            let bare = bare.clone();
+            move || {
+                bench()
+                    .args(["info", "--database-url", &bare])
+                    .env(var, value)
+                    .output()
+                    .unwrap()
+            }
+        })
+        .await
+        .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{var}: {all}");
+        assert!(all.contains("TimescaleDB:"), "{var}: {all}");
+        assert!(!all.contains(&password), "{var}: password printed:\n{all}");
+    }
     server.stop().await.unwrap();
     left.assert_gone();
 }

@@ -67,7 +67,12 @@ impl Target {
             let (k, v) = crate::server::parse_setting(s)?;
             cli_settings.insert(k, v);
         }
-        let target = match &args.database_url {
+        // An empty DATABASE_URL (e.g. `DATABASE_URL= bench ...`) means "no URL".
+        let url = args
+            .database_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty());
+        let target = match url {
             Some(url) => {
                 if !cli_settings.is_empty() {
                     return Err(BenchError::Config(

@@ -19,6 +19,10 @@ pub struct ReportFiles {
     pub checks_csv: PathBuf,
     /// One per query, in the summary's query order.
     pub hgrm: Vec<PathBuf>,
+    /// One latency percentile-distribution SVG per query.
+    pub plots: Vec<PathBuf>,
+    /// Offline page showing the tables and plots.
+    pub index_html: PathBuf,
 }
 
 /// One row of `results.csv`: one query.
@@ -151,12 +155,65 @@ pub fn write_reports(dir: &Path, summary: &Summary) -> Result<ReportFiles> {
         hgrm.push(path);
     }
 
+    let plots = crate::report::plot::write_run_plots(dir, summary)?;
+    let title = format!("esp-bench: {} ({:?})", summary.scenario.name, summary.verdict);
+    let index_html =
+        crate::report::plot::write_index(dir, &title, &plots, &tables_html(summary))?;
+
     Ok(ReportFiles {
         summary_json,
         results_csv,
         checks_csv,
         hgrm,
+        plots,
+        index_html,
     })
+}
+
+/// The query and check tables of the offline index.html.
+fn tables_html(summary: &Summary) -> String {
+    use crate::report::plot::html_escape as esc;
+    let mut h = String::from(
+        "<h2>Queries</h2><table><tr><th>query</th><th>count</th><th>qps</th><th>p50 ms</th>\
+         <th>p95 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>max ms</th><th>errors</th></tr>",
+    );
+    for q in &summary.queries {
+        let l = &q.latency_ms;
+        h.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td>\
+             <td>{:.3}</td><td>{:.3}</td><td>{}</td></tr>",
+            esc(&q.name),
+            q.count,
+            q.throughput_qps,
+            l.p50,
+            l.p95,
+            l.p99,
+            l.p999,
+            l.max,
+            q.errors
+        ));
+    }
+    h.push_str(
+        "</table><h2>Checks</h2><table><tr><th>check</th><th>target</th><th>measured</th>\
+         <th>status</th><th>note</th></tr>",
+    );
+    for c in &summary.checks {
+        let measured = match (c.measured, &c.measured_text) {
+            (Some(v), _) => format!("{v:.3}"),
+            (None, Some(t)) => t.clone(),
+            (None, None) => String::new(),
+        };
+        h.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:?}</td><td>{}</td></tr>",
+            esc(&c.name),
+            esc(&c.target),
+            esc(&measured),
+            c.status,
+            esc(c.note.as_deref().unwrap_or(""))
+        ));
+    }
+    h.push_str("</table>");
+    h
 }
 
 /// Write rows with a header. The header comes from the row type's fields; when there are no
