@@ -5,7 +5,7 @@
 #   DATABASE_URL=postgres://user@127.0.0.1:5432/db scripts/compare-pgbench.sh
 #
 # Queries: `SELECT 1` and latest_24h (one random well, last 24 h), each with 1 and 2 clients,
-# DURATION seconds each (default 10). For each pair, bench and pgbench run alternately in ABBA
+# DURATION seconds each (default 10; QUERIES and CLIENTS narrow the set). For each pair, bench and pgbench run alternately in ABBA
 # order over ROUNDS rounds (default 2: pgbench, bench, bench, pgbench), so drift in the
 # machine's load hits both tools alike; the table shows the averages. bench runs a throwaway
 # one-query scenario (written to a temporary directory) against DATABASE_URL in its own schema
@@ -24,6 +24,8 @@ set -euo pipefail
 : "${DATABASE_URL:?set DATABASE_URL to the server to measure (loopback)}"
 DURATION="${DURATION:-10}"
 ROUNDS="${ROUNDS:-2}"
+QUERIES="${QUERIES:-select1 latest_24h}"
+CLIENTS="${CLIENTS:-1 2}"
 SCHEMA="${SCHEMA:-esp_bench_pgbench}"
 BENCH="${BENCH:-target/release/bench}"
 PGBENCH="${PGBENCH:-pgbench}"
@@ -115,8 +117,8 @@ clients = 1" >/dev/null
 status=0
 printf '%-12s %7s %10s %10s %7s %10s %10s %7s  %s\n' query clients bench_ms pgbench_ms 'diff%' \
     bench_qps pgb_qps ratio verdict
-for base in select1 latest_24h; do
-    for c in 1 2; do
+for base in $QUERIES; do
+    for c in $CLIENTS; do
         name="${base}_c${c}"
         if [[ $base == select1 ]]; then
             q="name = \"$name\"
@@ -138,6 +140,7 @@ clients = $c"
                 pgbench_run "$work/$base.sql" "$c" >>"$work/p"
             fi
         done
+        echo "$name rounds (mean_ms qps): bench $(paste -sd, "$work/b"); pgbench $(paste -sd, "$work/p")" >&2
         b_mean="$(cut -d' ' -f1 "$work/b" | avg)"
         b_qps="$(cut -d' ' -f2 "$work/b" | avg)"
         p_mean="$(cut -d' ' -f1 "$work/p" | avg)"

@@ -270,3 +270,29 @@ proptest::proptest! {
         proptest::prop_assert_eq!(&one, &generate(&fleet, Table::Telemetry, Format::Binary, workers, per_job));
     }
 }
+
+#[test]
+fn a_stop_request_interrupts_the_stream() {
+    let fleet = Fleet::new(&plan(2));
+    let calls = std::cell::Cell::new(0);
+    let stop = || {
+        calls.set(calls.get() + 1);
+        calls.get() > 2
+    };
+    let mut out = Vec::new();
+    let opts = StreamOptions {
+        workers: 2,
+        units_per_job: 1,
+    };
+    let err = esp_bench::datagen::stream::write_table_until(
+        &fleet,
+        Table::Telemetry,
+        Format::Binary,
+        opts,
+        &mut out,
+        &stop,
+    )
+    .expect_err("stopped");
+    assert_eq!(err.kind(), std::io::ErrorKind::Interrupted);
+    assert!(out.len() < generate(&fleet, Table::Telemetry, Format::Binary, 1, 1).len());
+}

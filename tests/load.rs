@@ -403,3 +403,46 @@ async fn live_ingest_continues_the_history_in_real_time() {
     );
     target.close().await.expect("stop server");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhausted_retries_fail_with_an_exact_account_and_rerun_completes() {
+    let target = prepared_target().await;
+    let mut plan = plan();
+    plan.load.max_retries = 0;
+    let fleet = Fleet::new(&plan.fleet);
+    let (hook, fired) = kill_once(
+        &target,
+        batch_key(&plan, &fleet, 1),
+        FaultPoint::MidCopy,
+        FaultAction::Continue,
+    );
+    let opts = LoadOptions {
+        fault: Some(hook),
+        ..quiet()
+    };
+    let err = load::load_all(&target, &plan, &fleet, opts)
+        .await
+        .expect_err("no retries allowed: the load fails");
+    assert_eq!(fired.load(Ordering::SeqCst), 1);
+    let msg = format!("{err:#}");
+    assert!(msg.contains("gave up after 0 retries"), "{msg}");
+    let c = checks(&target, &fleet).await;
+    for t in &c {
+        assert!(t.consistent(), "{t}");
+    }
+    assert!(
+        msg.contains(&format!(
+            "esp_telemetry: {} rows committed",
+            c[0].stored.rows
+        )),
+        "the account names exactly the committed rows: {msg}"
+    );
+    assert!(c[0].stored.rows < c[0].generator.rows);
+
+    plan.load.max_retries = 5;
+    load::load_all(&target, &plan, &fleet, quiet())
+        .await
+        .expect("the re-run completes");
+    assert_exact(&checks(&target, &fleet).await);
+    target.close().await.expect("stop server");
+}

@@ -77,6 +77,17 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<Outcome> {
         fleet_plan.end = end;
         fleet_plan.end_is_now = false;
     }
+    if fleet_plan.end_is_now {
+        eprintln!(
+            "note: end = \"now\" resolved to {}; pass --end {} to reproduce these bytes",
+            fleet_plan
+                .end
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            fleet_plan
+                .end
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+    }
     if let Some(seed) = args.seed {
         fleet_plan.seed = seed;
     }
@@ -117,11 +128,13 @@ pub fn generate(
         Table::Telemetry => datagen::TELEMETRY_TABLE,
         Table::Diagnostics => datagen::DIAGNOSTICS_TABLE,
     };
+    let token = crate::shutdown::token();
+    let stop = move || token.is_cancelled();
     let started = Instant::now();
     let stats = if output == "-" {
         let stdout = std::io::stdout();
         let mut w = BufWriter::with_capacity(1 << 20, stdout.lock());
-        let s = stream::write_table(&fleet, table, format, opts, &mut w)
+        let s = stream::write_table_until(&fleet, table, format, opts, &mut w, &stop)
             .with_context(|| format!("failed to write {name} rows to stdout"))?;
         if !s.broken_pipe {
             w.flush().context("failed to flush stdout")?;
@@ -132,7 +145,7 @@ pub fn generate(
             BenchError::Environment(format!("cannot create output file {output}: {e}"))
         })?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
-        let s = stream::write_table(&fleet, table, format, opts, &mut w)
+        let s = stream::write_table_until(&fleet, table, format, opts, &mut w, &stop)
             .with_context(|| format!("failed to write {name} rows to {output}"))?;
         w.flush()
             .with_context(|| format!("failed to write {output}"))?;

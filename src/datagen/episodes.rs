@@ -83,7 +83,9 @@ pub(crate) fn day_episodes(
     };
     for _ in 0..n {
         // Whole seconds keep onsets on a readable grid.
-        let start_us = day * DAY_US + rng.random_range(0..86_400i64) * 1_000_000;
+        let start_us = day
+            .saturating_mul(DAY_US)
+            .saturating_add(rng.random_range(0..86_400i64) * 1_000_000);
         let minutes = dur.sample(&mut rng).clamp(lo, hi);
         let len_us = (minutes * 60.0).round() as i64 * 1_000_000;
         let magnitude = rng.random_range(0.5..1.0);
@@ -94,8 +96,14 @@ pub(crate) fn day_episodes(
         };
         let confidence = (rng.random_range(0.55..0.95f64) * 100.0).round() / 100.0;
         let (restart_us, end_us) = match kind {
-            Condition::Trip => (start_us + len_us, start_us + len_us + RESTART_US),
-            _ => (start_us + len_us, start_us + len_us),
+            Condition::Trip => {
+                let restart = start_us.saturating_add(len_us);
+                (restart, restart.saturating_add(RESTART_US))
+            }
+            _ => (
+                start_us.saturating_add(len_us),
+                start_us.saturating_add(len_us),
+            ),
         };
         out.push(Episode {
             kind,

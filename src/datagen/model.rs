@@ -113,7 +113,8 @@ struct Well {
 /// A seeded fleet of wells. Cheap to share across threads (`&Fleet` is `Sync`).
 #[derive(Debug, Clone)]
 pub struct Fleet {
-    wells: Vec<Well>,
+    seed: u64,
+    wells: u32,
     start_us: i64,
     end_us: i64,
     interval_us: i64,
@@ -198,7 +199,7 @@ fn ramp(e: &Episode, t_us: i64) -> f64 {
 }
 
 impl Fleet {
-    /// Build the fleet: per-well parameters are drawn here (cheap: microseconds per well).
+    /// Build the fleet. O(1): per-well parameters are derived when a well is first needed.
     pub fn new(plan: &FleetPlan) -> Fleet {
         let seed = plan.seed;
         let interval_us = i64::try_from(plan.sample_interval.as_micros())
@@ -230,6 +231,27 @@ impl Fleet {
             rate(f.trip_per_day),
         ];
 
+        Fleet {
+            seed,
+            wells: plan.wells,
+            start_us,
+            end_us,
+            interval_us,
+            samples,
+            faults,
+            dropout_mean: mean_samples(dirty.dropout_mean),
+            stuck_mean: mean_samples(dirty.stuck_mean),
+            dirty,
+            injected: Vec::new(),
+        }
+    }
+
+    /// Parameters and stream keys of one well, derived on demand (about a microsecond), so a
+    /// fleet costs no memory per well and any well can be computed on any thread.
+    fn well(&self, well: u32) -> Option<Well> {
+        if well >= self.wells {
+            return None;
+        }
         let q_dist = LogNormal::new(1500f64.ln(), 0.55).ok();
         let f_dist = Normal::new(55.0, 2.5).ok();
         let pres_dist = Normal::new(1800.0, 350.0).ok();
@@ -243,85 +265,70 @@ impl Fleet {
         let depl_dist = LogNormal::new(0.0008f64.ln(), 0.5).ok();
         let phase_dist = Normal::new(0.0, 0.02).ok();
 
-        let wells = (0..plan.wells)
-            .map(|well| {
-                let mut rng = pcg(stream_key(seed, well, S_PARAMS));
-                let mut keys = [0u64; NKEYS];
-                for (k, s) in keys.iter_mut().zip(KEY_STREAMS) {
-                    *k = stream_key(seed, well, s);
-                }
-                let noise_keys: [u64; CHANNELS] =
-                    std::array::from_fn(|c| stream_key(seed, well, S_NOISE + c as u64));
-                let stuck_keys: [u64; CHANNELS] =
-                    std::array::from_fn(|c| stream_key(seed, well, S_STUCK + c as u64));
-                let episode_keys: [u64; 4] =
-                    std::array::from_fn(|c| stream_key(seed, well, S_EPISODE + c as u64));
-                let sensor_key = stream_key(seed, well, S_SENSOR);
-                let sensors = std::array::from_fn(|c| {
-                    let u = unit(at(sensor_key, c as u64));
-                    if u < dirty.missing_sensor_fraction {
-                        Sensor::Missing
-                    } else if u < dirty.missing_sensor_fraction + dirty.dead_sensor_fraction {
-                        Sensor::Dead
-                    } else {
-                        Sensor::Ok
-                    }
-                });
-                let q0 = clamp_sample(&q_dist, &mut rng, 1500.0, 300.0, 8000.0);
-                let f0 = clamp_sample(&f_dist, &mut rng, 55.0, 45.0, 62.0);
-                let p_res0 = clamp_sample(&pres_dist, &mut rng, 1800.0, 900.0, 2800.0);
-                let dd0 = p_res0 * rng.random_range(0.35..0.65);
-                let dp0 = clamp_sample(&dp_dist, &mut rng, 1700.0, 900.0, 2800.0);
-                let i0 = clamp_sample(&i_dist, &mut rng, 70.0, 30.0, 125.0);
-                let v0 = clamp_sample(&v_dist, &mut rng, 2300.0, 1200.0, 3700.0);
-                let r0 = clamp_sample(&r_dist, &mut rng, 75.0, 40.0, 110.0);
-                let t_res = clamp_sample(&tres_dist, &mut rng, 175.0, 120.0, 230.0);
-                let vib0 = clamp_sample(&vib_dist, &mut rng, 0.22, 0.06, 0.8);
-                let life = clamp_sample(&life_dist, &mut rng, 800.0, 30.0, 5000.0);
-                let age = rng.random_range(0.0..0.9) * life;
-                let depl_per_day = clamp_sample(&depl_dist, &mut rng, 0.0008, 0.0001, 0.004);
-                let phase = clamp_sample(&phase_dist, &mut rng, 0.0, -0.1, 0.1);
-                Well {
-                    id: WellId::new(well),
-                    keys,
-                    noise_keys,
-                    stuck_keys,
-                    episode_keys,
-                    sensors,
-                    f0,
-                    q0,
-                    p_res0,
-                    dd0,
-                    dp0,
-                    i0,
-                    v0,
-                    r0,
-                    t_res,
-                    vib0,
-                    wear0: age / life,
-                    wear_per_day: 1.0 / life,
-                    depl_per_day,
-                    phase,
-                }
-            })
-            .collect();
-
-        Fleet {
-            wells,
-            start_us,
-            end_us,
-            interval_us,
-            samples,
-            faults,
-            dropout_mean: mean_samples(dirty.dropout_mean),
-            stuck_mean: mean_samples(dirty.stuck_mean),
-            dirty,
-            injected: Vec::new(),
+        let seed = self.seed;
+        let dirty = &self.dirty;
+        let mut rng = pcg(stream_key(seed, well, S_PARAMS));
+        let mut keys = [0u64; NKEYS];
+        for (k, s) in keys.iter_mut().zip(KEY_STREAMS) {
+            *k = stream_key(seed, well, s);
         }
+        let noise_keys: [u64; CHANNELS] =
+            std::array::from_fn(|c| stream_key(seed, well, S_NOISE + c as u64));
+        let stuck_keys: [u64; CHANNELS] =
+            std::array::from_fn(|c| stream_key(seed, well, S_STUCK + c as u64));
+        let episode_keys: [u64; 4] =
+            std::array::from_fn(|c| stream_key(seed, well, S_EPISODE + c as u64));
+        let sensor_key = stream_key(seed, well, S_SENSOR);
+        let sensors = std::array::from_fn(|c| {
+            let u = unit(at(sensor_key, c as u64));
+            if u < dirty.missing_sensor_fraction {
+                Sensor::Missing
+            } else if u < dirty.missing_sensor_fraction + dirty.dead_sensor_fraction {
+                Sensor::Dead
+            } else {
+                Sensor::Ok
+            }
+        });
+        let q0 = clamp_sample(&q_dist, &mut rng, 1500.0, 300.0, 8000.0);
+        let f0 = clamp_sample(&f_dist, &mut rng, 55.0, 45.0, 62.0);
+        let p_res0 = clamp_sample(&pres_dist, &mut rng, 1800.0, 900.0, 2800.0);
+        let dd0 = p_res0 * rng.random_range(0.35..0.65);
+        let dp0 = clamp_sample(&dp_dist, &mut rng, 1700.0, 900.0, 2800.0);
+        let i0 = clamp_sample(&i_dist, &mut rng, 70.0, 30.0, 125.0);
+        let v0 = clamp_sample(&v_dist, &mut rng, 2300.0, 1200.0, 3700.0);
+        let r0 = clamp_sample(&r_dist, &mut rng, 75.0, 40.0, 110.0);
+        let t_res = clamp_sample(&tres_dist, &mut rng, 175.0, 120.0, 230.0);
+        let vib0 = clamp_sample(&vib_dist, &mut rng, 0.22, 0.06, 0.8);
+        let life = clamp_sample(&life_dist, &mut rng, 800.0, 30.0, 5000.0);
+        let age = rng.random_range(0.0..0.9) * life;
+        let depl_per_day = clamp_sample(&depl_dist, &mut rng, 0.0008, 0.0001, 0.004);
+        let phase = clamp_sample(&phase_dist, &mut rng, 0.0, -0.1, 0.1);
+        Some(Well {
+            id: WellId::new(well),
+            keys,
+            noise_keys,
+            stuck_keys,
+            episode_keys,
+            sensors,
+            f0,
+            q0,
+            p_res0,
+            dd0,
+            dp0,
+            i0,
+            v0,
+            r0,
+            t_res,
+            vib0,
+            wear0: age / life,
+            wear_per_day: 1.0 / life,
+            depl_per_day,
+            phase,
+        })
     }
 
     pub fn wells(&self) -> u32 {
-        self.wells.len() as u32
+        self.wells
     }
 
     /// Samples per well in the span (span / interval, rounded down).
@@ -343,12 +350,9 @@ impl Fleet {
         self.interval_us
     }
 
-    /// The id of a well (cached; no allocation).
+    /// The id of a well (inline; no allocation).
     pub fn well_id(&self, well: u32) -> WellId {
-        self.wells
-            .get(well as usize)
-            .map(|w| w.id)
-            .unwrap_or_else(|| WellId::new(well))
+        WellId::new(well)
     }
 
     /// Timestamp of a sample index (sample 0 = span start). Any index works (live ingest).
@@ -366,7 +370,7 @@ impl Fleet {
 
     /// Total blocks of the span for the whole fleet.
     pub fn block_count(&self) -> u64 {
-        self.blocks_per_well() * self.wells.len() as u64
+        self.blocks_per_well() * self.wells as u64
     }
 
     /// The block at a position of the well-major order, or None past the end.
@@ -407,8 +411,8 @@ impl Fleet {
     /// Fault episodes of a well that overlap `[from_us, to_us)`, sorted by onset.
     pub fn episodes(&self, well: u32, from_us: i64, to_us: i64) -> Vec<Episode> {
         let mut out = Vec::new();
-        if let Some(w) = self.wells.get(well as usize) {
-            self.episodes_into(w, well, from_us, to_us, &mut out);
+        if let Some(w) = self.well(well) {
+            self.episodes_into(&w, well, from_us, to_us, &mut out);
         }
         out
     }
@@ -450,7 +454,7 @@ impl Fleet {
     #[inline]
     fn clean(&self, w: &Well, t_us: i64, eps: &[Episode]) -> [f64; CHANNELS] {
         let t = t_us as f64 * 1e-6;
-        let days = (t_us - self.start_us) as f64 * (1.0 / DAY_US as f64);
+        let days = t_us.saturating_sub(self.start_us) as f64 * (1.0 / DAY_US as f64);
         let k = &w.keys;
 
         // Drive: operator set point held for ~2 days (0.5 Hz steps), slow controller trim.
@@ -590,9 +594,10 @@ impl Fleet {
 
     /// Number of rows `telemetry_block` emits for a block, without computing values.
     pub fn block_row_count(&self, block: &Block) -> u64 {
-        let Some(w) = self.wells.get(block.well as usize) else {
+        let Some(w) = self.well(block.well) else {
             return 0;
         };
+        let w = &w;
         let (s0, s1) = (block.first_sample, block.end_sample.max(block.first_sample));
         let dropped = self.dropout_mask(w, s0, s1);
         let mut n = 0;
@@ -632,16 +637,17 @@ impl Fleet {
     }
 
     fn emit(&self, well: u32, s0: u64, s1: u64, block_mode: bool, out: &mut Vec<TelemetryRow>) {
-        let Some(w) = self.wells.get(well as usize) else {
+        let Some(w) = self.well(well) else {
             return;
         };
+        let w = &w;
         if s1 <= s0 {
             return;
         }
         let t0 = self.sample_time_us(s0);
         let t1 = self.sample_time_us(s1);
         let mut eps = Vec::new();
-        self.episodes_into(w, well, t0, t1.max(t0 + 1), &mut eps);
+        self.episodes_into(w, well, t0, t1.max(t0.saturating_add(1)), &mut eps);
         let dropped = self.dropout_mask(w, s0, s1);
 
         // Stuck intervals per channel, with the value they froze at.
@@ -676,7 +682,7 @@ impl Fleet {
         };
         let mut pending: Vec<(u64, TelemetryRow, bool)> = Vec::new();
 
-        out.reserve((s1 - s0) as usize);
+        out.reserve((s1 - s0).min(1 << 16) as usize);
         for s in s0..s1 {
             if !dropped[(s - s0) as usize] {
                 let t_us = self.sample_time_us(s);
@@ -728,7 +734,7 @@ impl Fleet {
                 let late = late_rate > 0.0 && {
                     let h = at(w.keys[K_LATE], s);
                     if unit(h) < late_rate {
-                        pending.push((s + 1 + (h % MAX_LATE_SAMPLES), row, dup));
+                        pending.push((s.saturating_add(1 + h % MAX_LATE_SAMPLES), row, dup));
                         true
                     } else {
                         false
@@ -775,9 +781,10 @@ impl Fleet {
     /// beyond the span end).
     pub fn diagnostics_between(&self, well: u32, from_us: i64, to_us: i64) -> Vec<DiagnosticRow> {
         let mut out = Vec::new();
-        let Some(w) = self.wells.get(well as usize) else {
+        let Some(w) = self.well(well) else {
             return out;
         };
+        let w = &w;
         let mut eps = Vec::new();
         self.episodes_into(w, well, from_us, to_us, &mut eps);
         for e in &eps {

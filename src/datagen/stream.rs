@@ -104,6 +104,19 @@ pub fn write_table(
     opts: StreamOptions,
     out: &mut dyn Write,
 ) -> io::Result<StreamStats> {
+    write_table_until(fleet, table, format, opts, out, &|| false)
+}
+
+/// `write_table` that checks `stop` before writing each job and, once it returns true, stops
+/// with an `io::ErrorKind::Interrupted` error (used for SIGINT).
+pub fn write_table_until(
+    fleet: &Fleet,
+    table: Table,
+    format: Format,
+    opts: StreamOptions,
+    out: &mut dyn Write,
+    stop_requested: &dyn Fn() -> bool,
+) -> io::Result<StreamStats> {
     let units = match table {
         Table::Telemetry => fleet.block_count(),
         Table::Diagnostics => fleet.wells() as u64,
@@ -191,6 +204,13 @@ pub fn write_table(
         while next < jobs {
             let Ok((job, buf, n)) = rx.recv() else { break };
             ready.insert(job, (buf, n));
+            if stop_requested() {
+                stop(&progress);
+                return Err(io::Error::new(
+                    io::ErrorKind::Interrupted,
+                    "generation interrupted",
+                ));
+            }
             while let Some((buf, n)) = ready.remove(&next) {
                 match put(&buf, &mut stats) {
                     Ok(true) => stats.rows += n,

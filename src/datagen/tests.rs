@@ -467,3 +467,37 @@ fn well_ids() {
     assert_eq!(well_id(999), "WELL-1000");
     assert_eq!(well_id(u32::MAX), "WELL-4294967296");
 }
+
+#[test]
+fn degenerate_plans_and_extreme_indexes_do_not_panic() {
+    let mut p = plan(0, 60, 86_400, 1);
+    assert_eq!(Fleet::new(&p).block_count(), 0);
+    p.wells = 2;
+    p.span = Duration::from_secs(30);
+    let f = Fleet::new(&p);
+    assert_eq!((f.samples_per_well(), f.block_count()), (0, 0));
+    assert!(f.diagnostics(0).is_empty());
+    p.span = Duration::from_secs(86_400);
+    p.faults = default_faults();
+    p.dirty = default_dirty();
+    let f = Fleet::new(&p);
+    assert_eq!(f.telemetry_sample(5, 0), None, "no such well");
+    for s in [
+        f.samples_per_well(),
+        1 << 40,
+        u64::MAX / 2,
+        u64::MAX - 1,
+        u64::MAX,
+    ] {
+        let _ = f.telemetry_sample(1, s);
+    }
+    let mut rows = Vec::new();
+    let far = Block {
+        index: 0,
+        well: 1,
+        first_sample: u64::MAX - 100,
+        end_sample: u64::MAX,
+    };
+    f.telemetry_block(&far, &mut rows);
+    assert!(rows.len() <= 200);
+}

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use futures_util::future::join_all;
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
@@ -377,29 +377,39 @@ pub async fn run_phase<C: Connect>(
             },
             phase.stream * 2 + 1,
         );
-        sessions = join_all(sessions.into_iter().map(|s| stage.work(s, None))).await;
+        sessions = sessions
+            .into_iter()
+            .map(|s| stage.work(s, None))
+            .collect::<FuturesUnordered<_>>()
+            .collect()
+            .await;
     }
 
     let stage = make_stage(phase.stop.clone(), phase.stream * 2);
     let (tx, rx) = mpsc::channel::<Batch>(clients * 2 + 2);
     let collector = Collector::new(clients, queries.len(), settings.stats_interval).run(rx);
-    let workers = join_all(sessions.into_iter().enumerate().map(|(w, s)| {
-        let rec = Recorder::new(
-            w,
-            queries.len(),
-            stage.t0,
-            settings.stats_interval,
-            match phase.stop {
-                StopCondition::Duration { duration } => Some(duration),
-                StopCondition::Count { .. } => None,
-            },
-            tx.clone(),
-        );
-        stage.work(s, Some(rec))
-    }));
+    // FuturesUnordered polls only the workers whose query completed (join_all polls all).
+    let workers: FuturesUnordered<_> = sessions
+        .into_iter()
+        .enumerate()
+        .map(|(w, s)| {
+            let rec = Recorder::new(
+                w,
+                queries.len(),
+                stage.t0,
+                settings.stats_interval,
+                match phase.stop {
+                    StopCondition::Duration { duration } => Some(duration),
+                    StopCondition::Count { .. } => None,
+                },
+                tx.clone(),
+            );
+            stage.work(s, Some(rec))
+        })
+        .collect();
     drop(tx);
     // Sessions close when dropped.
-    let (sessions, merged) = tokio::join!(workers, collector);
+    let (sessions, merged) = tokio::join!(workers.collect::<Vec<Session>>(), collector);
     let duration_s = stage.t0.elapsed().as_secs_f64();
     drop(sessions);
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 /// restarting (57P01/57P02/57P03), connection exceptions (08xxx), serialization failures and
 /// deadlocks (40001/40P01), too many connections (53300).
 pub fn is_transient(err: &anyhow::Error) -> bool {
-    err.chain().any(cause_is_transient)
+    // `downcast_ref` sees context markers anywhere in nested contexts; `chain` sees causes.
+    err.downcast_ref::<ConnectFailed>().is_some() || err.chain().any(cause_is_transient)
 }
 
 /// Marks a failure to (re)connect. `Target::connect` reports those as environment errors
@@ -20,9 +21,6 @@ pub fn is_transient(err: &anyhow::Error) -> bool {
 pub struct ConnectFailed;
 
 fn cause_is_transient(cause: &(dyn std::error::Error + 'static)) -> bool {
-    if cause.downcast_ref::<ConnectFailed>().is_some() {
-        return true;
-    }
     if let Some(pg) = cause.downcast_ref::<tokio_postgres::Error>() {
         if let Some(code) = pg.code() {
             return sqlstate_is_transient(code.code());
@@ -100,7 +98,11 @@ mod tests {
         assert!(is_transient(&e));
         let e = anyhow::anyhow!("scenario is wrong");
         assert!(!is_transient(&e));
-        let e = anyhow::Error::new(ConnectFailed).context("connection refused");
+        // As the loader builds it: the connect error, tagged, then more context.
+        let e = anyhow::anyhow!("cannot connect: the database system is starting up")
+            .context(ConnectFailed)
+            .context("connecting")
+            .context("loading batch 8");
         assert!(is_transient(&e));
     }
 

@@ -156,9 +156,11 @@ pub fn write_reports(dir: &Path, summary: &Summary) -> Result<ReportFiles> {
     }
 
     let plots = crate::report::plot::write_run_plots(dir, summary)?;
-    let title = format!("esp-bench: {} ({:?})", summary.scenario.name, summary.verdict);
-    let index_html =
-        crate::report::plot::write_index(dir, &title, &plots, &tables_html(summary))?;
+    let title = format!(
+        "esp-bench: {} ({:?})",
+        summary.scenario.name, summary.verdict
+    );
+    let index_html = crate::report::plot::write_index(dir, &title, &plots, &tables_html(summary))?;
 
     Ok(ReportFiles {
         summary_json,

@@ -157,8 +157,14 @@ impl EmbeddedServer {
         &self.run_dir_path
     }
 
+    /// The cluster's data directory: inside `run_dir()` unless `--data-dir` was given.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// True when the cluster lives in a user-given `--data-dir`, which `stop()` keeps.
+    pub fn keeps_data(&self) -> bool {
+        self.keep_data
     }
 
     pub fn socket_dir(&self) -> &Path {
@@ -319,9 +325,18 @@ impl EmbeddedServer {
         )?;
         let pid = pm.pid();
         self.postmaster = Some(pm);
-        self.wait_ready(log_offset)
-            .await
-            .with_context(|| format!("embedded PostgreSQL (pid {pid}, port {port}) did not start"))
+        self.wait_ready(log_offset).await.map_err(|e| {
+            if matches!(
+                e.downcast_ref::<BenchError>(),
+                Some(BenchError::Interrupted)
+            ) {
+                e
+            } else {
+                e.context(format!(
+                    "embedded PostgreSQL (pid {pid}, port {port}) did not start"
+                ))
+            }
+        })
     }
 
     async fn wait_ready(&mut self, log_offset: u64) -> anyhow::Result<()> {
@@ -424,7 +439,6 @@ impl Drop for EmbeddedServer {
         if let Err(e) = self.remove_run_dir() {
             eprintln!("warning: {e:#}");
         }
-        let _ = self.keep_data;
     }
 }
 
