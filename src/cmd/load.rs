@@ -38,7 +38,9 @@ pub struct LoadArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: Option<u32>,
 
-    /// Empty bench's tables and the load ledger first, then load everything.
+    /// Empty bench's tables and the load ledger first, then load everything. Without it a
+    /// re-run resumes: batches the ledger (esp_bench_load_ledger) records as committed are
+    /// skipped, so nothing is loaded twice; data of a different fleet is refused, not mixed.
     #[arg(long)]
     pub reset: bool,
 

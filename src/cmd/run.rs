@@ -1,6 +1,7 @@
 //! `bench run`: wiring only. Scenario -> server target -> `exec::pipeline::run_scenario` ->
 //! optional regression gate against a baseline -> reports -> console table -> exit outcome.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -86,21 +87,40 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let mut summary = result?;
     closed.context("stopping the server")?;
 
-    if let Some(base) = &baseline {
-        let mut opts = CompareOptions::from_gate(&plan.gate);
-        if let Some(m) = args.max_regression {
-            opts.max_regression_pct = m;
+    // A gate that cannot compare (other scenario, bad options) is an error (exit 2), but the
+    // run's measurements are still written first.
+    let gate_error = match &baseline {
+        Some(base) => {
+            let mut opts = CompareOptions::from_gate(&plan.gate);
+            if let Some(m) = args.max_regression {
+                opts.max_regression_pct = m;
+            }
+            if let Some(m) = &args.metrics {
+                opts.metrics = m.clone();
+            }
+            apply_gate(&mut summary, base, &opts).err()
         }
-        if let Some(m) = &args.metrics {
-            opts.metrics = m.clone();
-        }
-        apply_gate(&mut summary, base, &opts)?;
-    }
+        None => None,
+    };
 
     crate::report::write_reports(&out_dir, &summary)
         .with_context(|| format!("writing reports to {}", out_dir.display()))?;
-    print!("{}", crate::report::console::render(&summary));
-    println!("report: {}", out_dir.display());
+    let text = format!(
+        "{}report: {}\n",
+        crate::report::console::render(&summary),
+        out_dir.display()
+    );
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        // A closed pipe (`| head`) is not an error: the reports are on disk.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            return Err(e).context("writing the summary table to stdout")
+        }
+        _ => {}
+    }
+    if let Some(e) = gate_error {
+        return Err(e);
+    }
 
     Ok(match summary.verdict {
         Verdict::Pass => Outcome::Pass,

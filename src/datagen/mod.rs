@@ -73,7 +73,10 @@ pub const CHANNEL_NAMES: [&str; CHANNELS] = [
 ];
 
 /// Resolution (quantisation step) of each channel, in column order.
-pub const CHANNEL_RESOLUTION: [f64; CHANNELS] = [0.01, 0.1, 1.0, 0.1, 0.1, 0.1, 0.1, 0.001, 0.1];
+/// Pressures and flow are whole numbers, as SCADA historians commonly store them; whole numbers
+/// also leave the trailing mantissa bits zero, which is what makes real pressure data compress
+/// to about 2 bytes per value (DOMAIN.md). Decimal resolutions cost more, as in real data.
+pub const CHANNEL_RESOLUTION: [f64; CHANNELS] = [0.01, 0.1, 1.0, 1.0, 1.0, 0.1, 0.1, 0.001, 1.0];
 
 /// `well_id` text of a 0-based well index: "WELL-001", ..., "WELL-999", "WELL-1000", ...
 pub fn well_id(well: u32) -> String {

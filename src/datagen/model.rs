@@ -56,9 +56,10 @@ const KEY_STREAMS: [u64; NKEYS] = [
 ];
 
 /// Sensor noise standard deviation per channel, in channel units (column order).
-pub(crate) const NOISE_SD: [f64; CHANNELS] = [0.01, 0.3, 2.0, 1.0, 2.0, 0.2, 0.1, 0.004, 4.0];
+/// The drive reports its own output frequency digitally: no measurement noise.
+pub(crate) const NOISE_SD: [f64; CHANNELS] = [0.0, 0.3, 2.0, 1.0, 2.0, 0.2, 0.1, 0.004, 4.0];
 /// 1 / resolution per channel (see `CHANNEL_RESOLUTION`).
-const QUANT_INV: [f64; CHANNELS] = [100.0, 10.0, 1.0, 10.0, 10.0, 10.0, 10.0, 1000.0, 10.0];
+pub(crate) const QUANT_INV: [f64; CHANNELS] = [100.0, 10.0, 1.0, 1.0, 1.0, 10.0, 10.0, 1000.0, 1.0];
 
 /// Longest dropout or stuck interval, in samples (bounds the look-back into earlier cells).
 pub(crate) const MAX_INTERVAL_SAMPLES: u64 = 4 * BLOCK_SAMPLES;
@@ -72,7 +73,7 @@ enum Sensor {
     Missing,
 }
 
-/// Parameters of one well, drawn once from its own seeded stream.
+/// Parameters of one well, derived from its own seeded stream whenever the well is needed.
 #[derive(Debug, Clone)]
 struct Well {
     id: WellId,

@@ -501,3 +501,17 @@ fn degenerate_plans_and_extreme_indexes_do_not_panic() {
     f.telemetry_block(&far, &mut rows);
     assert!(rows.len() <= 200);
 }
+
+#[test]
+fn resolution_tables_agree() {
+    for c in 0..CHANNELS {
+        let res = CHANNEL_RESOLUTION[c];
+        assert!(
+            (super::model::QUANT_INV[c] * res - 1.0).abs() < 1e-12,
+            "{}",
+            CHANNEL_NAMES[c]
+        );
+        let d = super::encode::CSV_DECIMALS[c] as i32;
+        assert!((10f64.powi(-d) - res).abs() < 1e-12, "{}", CHANNEL_NAMES[c]);
+    }
+}
