@@ -156,6 +156,31 @@ pub fn classify(err: &tokio_postgres::Error) -> String {
     }
 }
 
+/// Tokio's timer fires on 1 ms ticks, so `sleep_until(t)` wakes up to 1-2 ms late, and in
+/// fixed-rate mode that lateness would count as latency (a 1 ms bias on sub-millisecond
+/// queries). So: sleep with the timer until `SPIN_WINDOW` before the intended start, then
+/// yield until it (other workers on the thread keep running meanwhile).
+const SPIN_WINDOW: Duration = Duration::from_millis(2);
+
+/// Wait until `t`; false when cancelled first.
+async fn wait_until(t: Instant, cancel: &CancellationToken) -> bool {
+    if let Some(coarse) = t.checked_sub(SPIN_WINDOW) {
+        if coarse > Instant::now() {
+            tokio::select! {
+                _ = tokio::time::sleep_until(coarse.into()) => {}
+                _ = cancel.cancelled() => return false,
+            }
+        }
+    }
+    while Instant::now() < t {
+        if cancel.is_cancelled() {
+            return false;
+        }
+        tokio::task::yield_now().await;
+    }
+    true
+}
+
 /// State shared by the workers of one stage (warmup or measured). The workers of a stage are
 /// futures polled together in the phase's task (like pgbench's one thread for all clients);
 /// every connection's I/O runs in its own spawned task.
@@ -207,9 +232,8 @@ impl<C: Connect> Stage<'_, C> {
                 if self.deadline.is_some_and(|d| t >= d) {
                     break;
                 }
-                tokio::select! {
-                    _ = tokio::time::sleep_until(t.into()) => {}
-                    _ = self.cancel.cancelled() => break,
+                if !wait_until(t, &self.cancel).await {
+                    break;
                 }
             }
             let start = Instant::now();
