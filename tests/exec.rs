@@ -207,6 +207,7 @@ async fn killed_backend_is_counted_and_marks_the_run_degraded() {
     let opts = RunOptions {
         cancel: cancel.clone(),
         progress: false,
+        reset: false,
     };
     let killer = async {
         // Wait until the query connections exist, then terminate them all once.

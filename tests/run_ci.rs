@@ -18,6 +18,7 @@ async fn ci_scenario_end_to_end() {
     let opts = RunOptions {
         cancel: CancellationToken::new(),
         progress: false,
+        reset: false,
     };
     let summary = run_scenario(&plan, &target, opts).await;
     target.close().await.expect("embedded server stops");

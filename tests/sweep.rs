@@ -300,6 +300,7 @@ async fn sweep_uses_fresh_schemas_and_drops_only_its_own() {
         run: RunOptions {
             cancel: CancellationToken::new(),
             progress: false,
+            reset: false,
         },
     };
     let mut seen = Vec::new();

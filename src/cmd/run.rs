@@ -12,7 +12,7 @@ use crate::compare::{self, CompareOptions};
 use crate::error::Outcome;
 use crate::exec::pipeline::{self, RunOptions};
 use crate::report::model::{CheckResult, CheckStatus, Summary, Verdict};
-use crate::scenario::plan::{Metric, UnsupportedEffect};
+use crate::scenario::plan::UnsupportedEffect;
 
 /// What to do with checks this server cannot measure (e.g. compression on the Apache edition).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -54,8 +54,13 @@ pub struct RunArgs {
     pub max_regression: Option<f64>,
 
     /// Metrics gated against --baseline, e.g. p50_ms,p95_ms. Default: the scenario's [gate].
-    #[arg(long, value_name = "LIST", value_parser = compare::parse_metrics)]
-    pub metrics: Option<Vec<Metric>>,
+    #[arg(long, value_name = "LIST")]
+    pub metrics: Option<compare::MetricList>,
+
+    /// Empty bench's own tables and load ledger before loading. Needed to re-run a scenario with
+    /// `end = "now"` against a server that holds an earlier run's data; never implied.
+    #[arg(long)]
+    pub reset: bool,
 
     /// Effect of checks this server cannot measure. Default: the scenario's [checks] unsupported.
     #[arg(long, value_enum, value_name = "skip|fail")]
@@ -81,7 +86,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         .unwrap_or_else(|| default_out_dir(&plan.name));
 
     let target = crate::db::Target::open(&args.server, &plan.server_settings).await?;
-    let result = pipeline::run_scenario(&plan, &target, RunOptions::default()).await;
+    let result = pipeline::run_scenario(
+        &plan,
+        &target,
+        RunOptions {
+            reset: args.reset,
+            ..RunOptions::default()
+        },
+    )
+    .await;
     // Stop the embedded server whatever happened (a failed run must not leave it behind).
     let closed = target.close().await;
     let mut summary = result?;
@@ -96,7 +109,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
                 opts.max_regression_pct = m;
             }
             if let Some(m) = &args.metrics {
-                opts.metrics = m.clone();
+                opts.metrics = m.0.clone();
             }
             apply_gate(&mut summary, base, &opts).err()
         }

@@ -38,6 +38,9 @@ pub struct RunOptions {
     pub cancel: CancellationToken,
     /// Print one line per phase on stderr.
     pub progress: bool,
+    /// Empty bench's own tables and load ledger before loading (`bench run --reset`). Never
+    /// implied: without it, data of another fleet in the schema is refused, not replaced.
+    pub reset: bool,
 }
 
 impl Default for RunOptions {
@@ -45,6 +48,7 @@ impl Default for RunOptions {
         RunOptions {
             cancel: crate::shutdown::token(),
             progress: true,
+            reset: false,
         }
     }
 }
@@ -82,7 +86,28 @@ pub async fn run_scenario(
     crate::db::schema::apply(&client, &target.schema, &info)
         .await
         .with_context(|| format!("applying the schema in {}", target.schema))?;
+    // Background compression and retention jobs (community edition) would rewrite chunks in
+    // the middle of the measurements, and retention would drop a fixed-end data set before it
+    // is queried. They stay paused while bench loads and measures; the checks phase runs them
+    // explicitly, and they are scheduled again at the end.
+    let jobs_paused = if info.edition == crate::db::detect::Edition::Community {
+        let n = crate::db::schema::set_jobs_scheduled(&client, &target.schema, false)
+            .await
+            .context("pausing the schema's TimescaleDB policy jobs")?;
+        if n > 0 {
+            say(&format!("paused {n} policy jobs for the run"));
+        }
+        n > 0
+    } else {
+        false
+    };
     drop(client);
+    if opts.reset && !cancel.is_cancelled() {
+        say("--reset: emptying bench's tables and load ledger");
+        crate::load::reset(target)
+            .await
+            .context("resetting bench's tables (--reset)")?;
+    }
 
     let mut interrupted = false;
     let mut load = Vec::new();
@@ -164,7 +189,15 @@ pub async fn run_scenario(
             .connect()
             .await
             .context("connecting for the checks phase")?;
-        match crate::checks::run_checks_phase(&client, &info, &target.schema, plan, &queries).await
+        match crate::checks::run_checks_phase_until(
+            &client,
+            &info,
+            &target.schema,
+            plan,
+            &queries,
+            &cancel,
+        )
+        .await
         {
             Ok(o) => (o.checks, o.storage),
             Err(e) if is_interrupt(&e, &cancel) => {
@@ -174,6 +207,15 @@ pub async fn run_scenario(
             Err(e) => return Err(e.context("checks phase")),
         }
     };
+    if jobs_paused {
+        let client = target
+            .connect()
+            .await
+            .context("connecting to resume the policy jobs")?;
+        crate::db::schema::set_jobs_scheduled(&client, &target.schema, true)
+            .await
+            .context("resuming the schema's TimescaleDB policy jobs")?;
+    }
     let degraded = ingest_errors > 0 || queries.iter().any(|q| q.errors > 0);
     let verdict = verdict(interrupted, degraded, &checks, plan.checks.unsupported);
 

@@ -179,7 +179,7 @@ async fn table_account(
     let loaded = batch::loaded_units(src.units(), &done).map_err(|e| {
         BenchError::Config(format!(
             "the load ledger of schema {} does not match this fleet: {e}; \
-             use `bench load --reset` to start over",
+             use --reset (`bench load --reset` or `bench run --reset`) to start over",
             target.schema
         ))
     })?;
@@ -274,7 +274,7 @@ async fn check_fingerprint(
             "schema {} already holds data loaded for a different fleet (ledger fingerprint {other}, \
              this scenario's is {ours}: seed, wells, interval, span, end or bench version differ; \
              with end = \"now\" every run is a new fleet). Bench does not mix them: run \
-             `bench load --reset` to replace the data, or use another --schema",
+             `bench load --reset` or `bench run --reset` to replace the data, or use another --schema",
             target.schema
         ))
         .into());
@@ -423,7 +423,7 @@ async fn load_table(
         let loaded = batch::loaded_units(src.units(), &done).map_err(|e| {
             anyhow::Error::new(BenchError::Config(format!(
                 "the load ledger of schema {} does not match this fleet: {e}; \
-                 use `bench load --reset` to start over",
+                 use --reset (`bench load --reset` or `bench run --reset`) to start over",
                 target.schema
             )))
         })?;
