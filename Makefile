@@ -17,7 +17,7 @@ build:
 
 ## test: the whole suite; integration tests start embedded PostgreSQL+TimescaleDB servers.
 test: setup
-	$(CARGO) test
+	$(CARGO) test --no-fail-fast
 
 ## bench: run the default scenario end to end on an embedded throwaway server.
 bench: setup build

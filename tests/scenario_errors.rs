@@ -166,7 +166,10 @@ fn assert_seed_claims(plan: &Plan) {
     assert_eq!(p95(plan, "agg_7d_well"), Some(50.0));
     let latest = plan.query("latest_24h").unwrap();
     assert_eq!(latest.max_chunks_scanned, Some(2));
-    assert_eq!(latest.min_pruning_speedup, Some(10.0));
+    // default/production check the seed's 10x claim; the CI gate's scenario only requires
+    // pruning not to be slower (see the comment in scenarios/ci.toml).
+    let speedup = if plan.name == "ci" { 1.0 } else { 10.0 };
+    assert_eq!(latest.min_pruning_speedup, Some(speedup));
     assert_eq!(plan.checks.telemetry_min_reduction_pct, Some(90.0));
     assert_eq!(plan.checks.diagnostics_min_reduction_pct, Some(85.0));
     assert!(plan.checks.chunk_counts && plan.checks.policies && plan.checks.retention);
