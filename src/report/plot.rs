@@ -375,8 +375,13 @@ pub fn format_value(v: f64, format: AxisFormat) -> String {
         AxisFormat::Millis => format!("{} ms", trim_float(v)),
         AxisFormat::Bytes => format_bytes(v),
         AxisFormat::Percentile => {
+            // plotters puts intermediate ticks between the decades of a log axis; only the
+            // decades (0%, 90%, 99%, 99.9%, ...) get a label, or the labels run together.
+            let decade = v.log10();
             if v <= 1.0 {
                 "0%".into()
+            } else if (decade - decade.round()).abs() > 1e-6 {
+                String::new()
             } else {
                 let p = 100.0 * (1.0 - 1.0 / v);
                 format!("{}%", (p * 1e6).round() / 1e6)
@@ -484,6 +489,8 @@ mod tests {
         assert_eq!(format_value(1.0, AxisFormat::Percentile), "0%");
         assert_eq!(format_value(10.0, AxisFormat::Percentile), "90%");
         assert_eq!(format_value(1000.0, AxisFormat::Percentile), "99.9%");
+        // Intermediate log ticks between decades carry no label (they ran together).
+        assert_eq!(format_value(3.0, AxisFormat::Percentile), "");
     }
 
     #[test]
