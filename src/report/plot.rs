@@ -6,13 +6,9 @@
 //! inlines them into one HTML page that needs no network and no other file.
 
 use std::fmt::Write as _;
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
-use base64::Engine as _;
-use hdrhistogram::serialization::Deserializer;
-use hdrhistogram::Histogram;
 use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
 use plotters::prelude::*;
 
@@ -262,15 +258,7 @@ fn plot_err<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> a
     anyhow!("{e}")
 }
 
-/// Decode the V2+deflate base64 HdrHistogram of a query (microseconds).
-pub fn decode_histogram(encoded: &str) -> anyhow::Result<Histogram<u64>> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .context("histogram is not valid base64")?;
-    Deserializer::new()
-        .deserialize(&mut Cursor::new(bytes))
-        .map_err(|e| anyhow!("histogram is not a valid HdrHistogram V2 encoding: {e:?}"))
-}
+pub use crate::stats::decode_histogram;
 
 /// The percentile distribution of one query as (1 / (1 - quantile), latency ms) points, the
 /// x transform used by HdrHistogram plots so the tail gets room on a log axis. Uses the
@@ -435,24 +423,7 @@ pub fn format_bytes(v: f64) -> String {
     format!("{} B", trim_float(v))
 }
 
-/// A query name reduced to characters safe in a file name.
-pub fn file_stem(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.is_empty() {
-        "query".into()
-    } else {
-        s
-    }
-}
+pub use crate::report::files::file_stem;
 
 /// Escape text for HTML element content and attribute values.
 pub fn html_escape(s: &str) -> String {
@@ -483,6 +454,8 @@ fn strip_xml_prolog(svg: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+    use hdrhistogram::Histogram;
 
     #[test]
     fn percentile_labels_read_like_hdr_plots() {
