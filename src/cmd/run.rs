@@ -57,6 +57,17 @@ pub struct RunArgs {
     #[arg(long, value_name = "LIST")]
     pub metrics: Option<compare::MetricList>,
 
+    /// Expected run-to-run standard deviation of a metric on this machine, "5%" or "5", added to
+    /// the gate's test as a known variance (see `bench compare --help`). Raise it on shared CI
+    /// runners (20-40%); default 5%.
+    #[arg(long, value_name = "PCT", value_parser = compare::parse_percent)]
+    pub run_noise: Option<f64>,
+
+    /// Gate against a baseline of a different scenario or configuration anyway (a warning is
+    /// recorded in the comparison).
+    #[arg(long)]
+    pub force: bool,
+
     /// Empty bench's own tables and load ledger before loading. Needed to re-run a scenario with
     /// `end = "now"` against a server that holds an earlier run's data; never implied.
     #[arg(long)]
@@ -111,6 +122,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             if let Some(m) = &args.metrics {
                 opts.metrics = m.0.clone();
             }
+            if let Some(n) = args.run_noise {
+                opts.run_noise_pct = n;
+            }
+            opts.force = args.force;
             apply_gate(&mut summary, base, &opts).err()
         }
         None => None,
@@ -167,17 +182,34 @@ fn apply_gate(summary: &mut Summary, base: &Summary, opts: &CompareOptions) -> a
         } else {
             CheckStatus::Pass
         },
-        note: Some(format!(
-            "{} regression(s) over {} comparison(s)",
-            cmp.regressions().count(),
-            cmp.rows.len()
-        )),
+        note: Some(gate_note(&cmp)),
     });
     summary.comparison = Some(cmp.to_json());
     if cmp.failed() && summary.verdict == Verdict::Pass {
         summary.verdict = Verdict::Fail;
     }
     Ok(())
+}
+
+/// The gate check's note: how many comparisons regressed, and which query and metric each was.
+fn gate_note(cmp: &compare::Comparison) -> String {
+    let regressed: Vec<String> = cmp
+        .regressions()
+        .map(|r| match r.change_pct {
+            Some(c) => format!("{} {} {c:+.1}%", r.query, r.metric.name()),
+            None => format!("{} {}", r.query, r.metric.name()),
+        })
+        .collect();
+    let mut note = format!(
+        "{} regression(s) over {} comparison(s)",
+        regressed.len(),
+        cmp.rows.len()
+    );
+    if !regressed.is_empty() {
+        note.push_str(": ");
+        note.push_str(&regressed.join(", "));
+    }
+    note
 }
 
 /// `reports/<scenario>-<UTC timestamp>`.
