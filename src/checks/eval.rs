@@ -95,28 +95,12 @@ fn pass_if(ok: bool) -> CheckStatus {
 
 /// The value of `metric` in `stats`.
 pub fn metric_value(stats: &QueryStats, metric: Metric) -> f64 {
-    let l = &stats.latency_ms;
-    match metric {
-        Metric::MeanMs => l.mean,
-        Metric::P50Ms => l.p50,
-        Metric::P90Ms => l.p90,
-        Metric::P95Ms => l.p95,
-        Metric::P99Ms => l.p99,
-        Metric::P999Ms => l.p999,
-        Metric::MaxMs => l.max,
-        Metric::ErrorRate => error_rate(stats),
-        Metric::ThroughputQps => stats.throughput_qps,
-    }
+    stats.metric(metric)
 }
 
-/// errors / (count + errors); 0 when nothing ran.
+/// errors / (count + errors) of a query; 0 when nothing ran.
 pub fn error_rate(stats: &QueryStats) -> f64 {
-    let all = stats.count + stats.errors;
-    if all == 0 {
-        0.0
-    } else {
-        stats.errors as f64 / all as f64
-    }
+    stats.error_rate()
 }
 
 /// One `latency.<query>.<metric>` result per target of every query. A query with targets but no

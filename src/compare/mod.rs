@@ -497,25 +497,7 @@ fn gib(bytes: u64) -> String {
 
 /// Whole-run value of a metric.
 pub fn metric_value(q: &QueryStats, metric: Metric) -> f64 {
-    let l = &q.latency_ms;
-    match metric {
-        Metric::MeanMs => l.mean,
-        Metric::P50Ms => l.p50,
-        Metric::P90Ms => l.p90,
-        Metric::P95Ms => l.p95,
-        Metric::P99Ms => l.p99,
-        Metric::P999Ms => l.p999,
-        Metric::MaxMs => l.max,
-        Metric::ErrorRate => {
-            let total = q.count + q.errors;
-            if total == 0 {
-                0.0
-            } else {
-                q.errors as f64 / total as f64
-            }
-        }
-        Metric::ThroughputQps => q.throughput_qps,
-    }
+    q.metric(metric)
 }
 
 /// A row whose verdict waits for the multiple-testing adjustment.

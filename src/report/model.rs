@@ -148,6 +148,35 @@ pub struct QueryStats {
     pub intervals: Vec<IntervalStats>,
 }
 
+impl QueryStats {
+    /// errors / (count + errors); 0 when nothing ran.
+    pub fn error_rate(&self) -> f64 {
+        let all = self.count + self.errors;
+        if all == 0 {
+            0.0
+        } else {
+            self.errors as f64 / all as f64
+        }
+    }
+
+    /// The whole-run value of `metric`: what targets are checked against and the gate compares.
+    pub fn metric(&self, metric: crate::scenario::Metric) -> f64 {
+        use crate::scenario::Metric;
+        let l = &self.latency_ms;
+        match metric {
+            Metric::MeanMs => l.mean,
+            Metric::P50Ms => l.p50,
+            Metric::P90Ms => l.p90,
+            Metric::P95Ms => l.p95,
+            Metric::P99Ms => l.p99,
+            Metric::P999Ms => l.p999,
+            Metric::MaxMs => l.max,
+            Metric::ErrorRate => self.error_rate(),
+            Metric::ThroughputQps => self.throughput_qps,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct IntervalStats {
