@@ -44,8 +44,8 @@ log "TimescaleDB missing for PostgreSQL $PGMAJOR: building it from Debian's sour
 export DEBIAN_FRONTEND=noninteractive
 
 # A private apt tree: the system's sources.list is left alone.
-APTDIR=$(mktemp -d /tmp/esp-bench-apt.XXXXXX)
-BUILD=${TIMESCALEDB_BUILD_DIR:-$(mktemp -d /tmp/esp-bench-tsdb.XXXXXX)}
+APTDIR=$(mktemp -d -t esp-bench-apt.XXXXXX)
+BUILD=${TIMESCALEDB_BUILD_DIR:-$(mktemp -d -t esp-bench-tsdb.XXXXXX)}
 cleanup() { rm -rf "$APTDIR"; [ -z "${TIMESCALEDB_BUILD_DIR:-}" ] && rm -rf "$BUILD"; return 0; }
 trap cleanup EXIT
 mkdir -p "$APTDIR/lists/partial" "$APTDIR/sources.list.d" "$APTDIR/preferences.d"
