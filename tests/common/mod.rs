@@ -177,3 +177,58 @@ pub fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
     l.local_addr().expect("local addr").port()
 }
+
+/// Environment variable naming a directory of PostgreSQL server binaries (`postgres`,
+/// `initdb`) whose TimescaleDB is the community (TSL) edition, production's. Tests of the
+/// community tier run only when it is set; without it each prints one visible SKIPPED line.
+pub const COMMUNITY_ENV: &str = "ESP_BENCH_COMMUNITY_PG_BIN";
+
+/// The community-edition binaries, or `None` after printing
+/// `SKIPPED: needs community edition: <test>` straight to stderr (past the test harness's
+/// output capture, so the line shows in `make test`).
+pub fn community_bin(test: &str) -> Option<PathBuf> {
+    use std::io::Write as _;
+    let dir = std::env::var_os(COMMUNITY_ENV)
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from);
+    match dir {
+        Some(d) if d.join("postgres").is_file() => Some(d),
+        Some(d) => panic!(
+            "{COMMUNITY_ENV}={} has no `postgres` binary: point it at the bin directory of a \
+             PostgreSQL installation with community TimescaleDB",
+            d.display()
+        ),
+        None => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: needs community edition: {test} (set {COMMUNITY_ENV} to the bin \
+                 directory of a PostgreSQL with community TimescaleDB)"
+            );
+            None
+        }
+    }
+}
+
+/// A fresh embedded server on the community binaries in `bin`, with [`test_settings`]
+/// overridden by `extra`.
+pub async fn community_server_with(bin: &Path, extra: BTreeMap<String, String>) -> EmbeddedServer {
+    let mut settings = test_settings();
+    settings.extend(extra);
+    let server = EmbeddedServer::start(EmbeddedOptions {
+        bin_dir: Some(bin.to_path_buf()),
+        settings,
+        ..Default::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("community embedded server failed to start: {e:#}"));
+    server
+}
+
+/// A target (schema `esp_bench`) on a fresh community-edition embedded server.
+pub async fn community_target(bin: &Path) -> Target {
+    Target::for_server(
+        community_server_with(bin, BTreeMap::new()).await,
+        "esp_bench",
+    )
+    .expect("target for the community embedded server")
+}
