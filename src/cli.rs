@@ -102,3 +102,29 @@ impl std::fmt::Debug for ServerArgs {
             .finish()
     }
 }
+
+/// How a command that writes into bench's schema behaves when another one holds it. Every
+/// writing command (schema apply/reset, load, run, sweep) holds the schema's writer lock for
+/// its whole run.
+#[derive(Args, Clone, Debug, Default)]
+pub struct WriterArgs {
+    /// When another bench command is writing into the same schema, wait for it to finish
+    /// (printing who holds the schema) instead of stopping.
+    #[arg(long, conflicts_with = "no_wait")]
+    pub wait: bool,
+
+    /// When another bench command is writing into the same schema, stop at once with exit 2,
+    /// naming the holder (the default).
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+impl WriterArgs {
+    pub fn lock_wait(&self) -> crate::db::guard::LockWait {
+        if self.wait {
+            crate::db::guard::LockWait::Wait
+        } else {
+            crate::db::guard::LockWait::NoWait
+        }
+    }
+}

@@ -22,6 +22,10 @@ pub enum BenchError {
     /// The user interrupted the run (SIGINT / SIGTERM).
     #[error("interrupted")]
     Interrupted,
+    /// The stored data is not what bench loaded (rows lost or added behind its back, e.g. a
+    /// retention policy dropped them): nothing is measured on it. Exit 1.
+    #[error("{0}")]
+    Verification(String),
 }
 
 /// What a successful command invocation concluded.
@@ -45,11 +49,14 @@ impl Outcome {
     }
 }
 
-/// Exit code for an error that ended a command: 130 when interrupted, otherwise 2.
+/// Exit code for an error that ended a command: 130 when interrupted, 1 when the data failed
+/// its verification, otherwise 2.
 pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
     for cause in err.chain() {
-        if let Some(BenchError::Interrupted) = cause.downcast_ref::<BenchError>() {
-            return ExitCode::from(130);
+        match cause.downcast_ref::<BenchError>() {
+            Some(BenchError::Interrupted) => return ExitCode::from(130),
+            Some(BenchError::Verification(_)) => return ExitCode::from(1),
+            _ => {}
         }
     }
     ExitCode::from(2)

@@ -182,7 +182,7 @@ retention = false
     // Ctrl-C during the phase: interrupted, not a failed check.
     let cancel = tokio_util::sync::CancellationToken::new();
     cancel.cancel();
-    let err = run_checks_phase_until(&client, &info, &target.schema, &plan, &[], &cancel)
+    let err = run_checks_phase_until(&client, &info, &target.schema, &plan, &[], None, &cancel)
         .await
         .expect_err("cancelled");
     assert!(

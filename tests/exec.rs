@@ -30,6 +30,7 @@ fn settings(app: &str) -> ExecSettings {
         stats_interval: Duration::from_secs(1),
         statement_timeout: Duration::from_secs(30),
         application_name: app.to_string(),
+        read_only: true,
     }
 }
 
@@ -48,6 +49,7 @@ fn custom(name: &str, sql: &str, mode: LoadMode, stop: StopCondition) -> QueryPl
         targets: vec![],
         max_chunks_scanned: None,
         min_pruning_speedup: None,
+        writes: false,
     }
 }
 
@@ -208,6 +210,7 @@ async fn killed_backend_is_counted_and_marks_the_run_degraded() {
         cancel: cancel.clone(),
         progress: false,
         reset: false,
+        lock_wait: Default::default(),
     };
     let killer = async {
         // Wait until the query connections exist, then terminate them all once.

@@ -83,6 +83,9 @@ fn summary() -> Summary {
             batch_size: 10_000,
             retries: 0,
         }],
+        verification: vec![],
+        preparation: None,
+        writes: false,
         storage: vec![TableStorage {
             table: "esp_telemetry".into(),
             rows: 864_000,

@@ -19,6 +19,7 @@ async fn ci_scenario_end_to_end() {
         cancel: CancellationToken::new(),
         progress: false,
         reset: false,
+        lock_wait: Default::default(),
     };
     let summary = run_scenario(&plan, &target, opts).await;
     target.close().await.expect("embedded server stops");

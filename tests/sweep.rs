@@ -68,6 +68,9 @@ fn summary_at(wells: u32) -> Summary {
             batch_size: 1000,
             retries: 0,
         }],
+        verification: vec![],
+        preparation: None,
+        writes: false,
         storage: vec![
             TableStorage {
                 table: "esp_telemetry".into(),
@@ -301,6 +304,7 @@ async fn sweep_uses_fresh_schemas_and_drops_only_its_own() {
             cancel: CancellationToken::new(),
             progress: false,
             reset: false,
+            lock_wait: Default::default(),
         },
     };
     let mut seen = Vec::new();

@@ -581,6 +581,7 @@ mod tests {
                 .collect(),
             max_chunks_scanned: None,
             min_pruning_speedup: None,
+            writes: false,
         }
     }
 

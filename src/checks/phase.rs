@@ -53,7 +53,27 @@ pub async fn run_checks_phase(
     queries: &[QueryStats],
 ) -> Result<ChecksOutcome> {
     let never = CancellationToken::new();
-    run_checks_phase_until(client, info, schema, plan, queries, &never).await
+    run_checks_phase_until(client, info, schema, plan, queries, None, &never).await
+}
+
+/// Storage per hypertable (telemetry, then diagnostics) as it stands now. `bench run` takes it
+/// right before the steady-state preparation, so the figures describe the data as loaded.
+pub async fn measure_storage(
+    client: &Client,
+    info: &ServerInfo,
+    schema: &str,
+) -> Result<Vec<TableStorage>> {
+    let hts = catalog::hypertables(client, schema)
+        .await
+        .context("failed to read the hypertables")?;
+    let chunks = measure::chunks(client, schema).await?;
+    let mut storage = Vec::new();
+    for spec in TABLES {
+        if let Some(ht) = find(&hts, spec.table) {
+            storage.push(table_storage(client, info, schema, ht, &chunks).await?);
+        }
+    }
+    Ok(storage)
 }
 
 /// [`run_checks_phase`] that stops when `cancel` fires: the statement in flight is cancelled
@@ -64,10 +84,11 @@ pub async fn run_checks_phase_until(
     schema: &str,
     plan: &Plan,
     queries: &[QueryStats],
+    storage: Option<Vec<TableStorage>>,
     cancel: &CancellationToken,
 ) -> Result<ChecksOutcome> {
     tokio::select! {
-        r = phase(client, info, schema, plan, queries) => r,
+        r = phase(client, info, schema, plan, queries, storage) => r,
         _ = cancel.cancelled() => {
             // Best effort: the server stops the statement; the session is discarded anyway.
             let _ = client.cancel_token().cancel_query(tokio_postgres::NoTls).await;
@@ -82,6 +103,7 @@ async fn phase(
     schema: &str,
     plan: &Plan,
     queries: &[QueryStats],
+    measured_storage: Option<Vec<TableStorage>>,
 ) -> Result<ChecksOutcome> {
     let mut checks = eval::latency_checks(&plan.queries, queries);
 
@@ -105,12 +127,10 @@ async fn phase(
         }
     }
 
-    let mut storage = Vec::new();
-    for spec in TABLES {
-        if let Some(ht) = find(&hts, spec.table) {
-            storage.push(table_storage(client, info, schema, ht, &chunks).await?);
-        }
-    }
+    let mut storage = match measured_storage {
+        Some(s) => s,
+        None => measure_storage(client, info, schema).await?,
+    };
 
     let edition = info.edition.to_string();
     let community = info.edition.is_community();

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::cli::ServerArgs;
 use crate::db::catalog::{self, HypertableInfo, JobInfo};
 use crate::db::detect::{self, Setting};
+use crate::db::guard::{self, PausedJob};
 use crate::db::Target;
 use crate::error::Outcome;
 
@@ -38,9 +39,43 @@ pub struct InfoReport {
     pub schema: String,
     pub hypertables: Vec<HypertableInfo>,
     pub jobs: Vec<JobInfo>,
+    /// Jobs bench switched off and recorded in esp_bench_paused_jobs: by a command that is
+    /// still running (it holds the schema's writer lock), or by one that was killed.
+    pub paused_by_bench: Vec<PausedJobReport>,
+    /// Jobs a killed bench command had left paused, switched back on by this `bench info`.
+    pub restored: Vec<PausedJobReport>,
     /// Version-dependent TimescaleDB names bench will call on this server.
     pub api: BTreeMap<String, Option<String>>,
     pub settings: Vec<Setting>,
+}
+
+/// A policy job bench paused, as `bench info` reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PausedJobReport {
+    pub job_id: i32,
+    pub proc_name: String,
+    pub hypertable: String,
+    /// e.g. "bench run".
+    pub command: String,
+    /// Operating-system PID of that bench process.
+    pub bench_pid: i64,
+    pub paused_at: String,
+    /// The command still holds the schema's writer lock (it is running).
+    pub holder_running: bool,
+}
+
+impl PausedJobReport {
+    fn of(j: &PausedJob, holder_running: bool) -> PausedJobReport {
+        PausedJobReport {
+            job_id: j.job_id,
+            proc_name: j.proc_name.clone(),
+            hypertable: j.hypertable.clone(),
+            command: j.command.clone(),
+            bench_pid: j.bench_pid,
+            paused_at: j.paused_at.clone(),
+            holder_running,
+        }
+    }
 }
 
 pub async fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
@@ -63,6 +98,32 @@ pub async fn gather(target: &Target) -> anyhow::Result<InfoReport> {
     let client = target.connect().await?;
     let info = detect::detect(&client).await?;
     let hypertables = catalog::hypertables(&client, &target.schema).await?;
+    // Jobs left paused by a bench command that no longer runs are switched back on here (this
+    // takes the writer lock for a moment, only when nobody holds it).
+    let mut restored = Vec::new();
+    let mut paused_by_bench = Vec::new();
+    if guard::paused_table_exists(&client, &target.schema).await? {
+        let recorded = guard::recorded(&client, &target.schema).await?;
+        let running = guard::lock_held(&client, &target.schema).await?;
+        if !recorded.is_empty() && !running {
+            if let Ok(g) =
+                guard::WriteGuard::acquire(target, "bench info", guard::LockWait::NoWait).await
+            {
+                restored = g
+                    .restored
+                    .iter()
+                    .map(|j| PausedJobReport::of(j, false))
+                    .collect();
+                g.release().await?;
+            }
+        }
+        let still = guard::recorded(&client, &target.schema).await?;
+        let running = guard::lock_held(&client, &target.schema).await?;
+        paused_by_bench = still
+            .iter()
+            .map(|j| PausedJobReport::of(j, running))
+            .collect();
+    }
     let jobs = catalog::jobs(&client, &target.schema).await?;
     let settings = detect::benchmark_settings(&client).await?;
     let mut api = BTreeMap::new();
@@ -93,6 +154,8 @@ pub async fn gather(target: &Target) -> anyhow::Result<InfoReport> {
         schema: target.schema.clone(),
         hypertables,
         jobs,
+        paused_by_bench,
+        restored,
         api,
         settings,
     })
@@ -162,9 +225,21 @@ fn render_text(r: &InfoReport) -> String {
         let _ = writeln!(o, "policy jobs:");
         for j in &r.jobs {
             let cfg = j.config.as_ref().map(|c| c.to_string()).unwrap_or_default();
+            let state = match r.paused_by_bench.iter().find(|p| p.job_id == j.job_id) {
+                Some(p) if p.holder_running => format!(
+                    "paused by `{}` (pid {}, running, since {})",
+                    p.command, p.bench_pid, p.paused_at
+                ),
+                Some(p) => format!(
+                    "PAUSED by `{}` (pid {}, since {}), which no longer runs",
+                    p.command, p.bench_pid, p.paused_at
+                ),
+                None if j.scheduled => "scheduled".to_string(),
+                None => "paused (not by bench)".to_string(),
+            };
             let _ = writeln!(
                 o,
-                "  {:<6} {:<20} {:<20} {cfg}",
+                "  {:<6} {:<20} {:<20} {state}  {cfg}",
                 j.job_id, j.proc_name, j.hypertable
             );
         }

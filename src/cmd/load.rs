@@ -5,12 +5,13 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::cli::ServerArgs;
+use crate::cli::{ServerArgs, WriterArgs};
 use crate::datagen::Fleet;
+use crate::db::guard::WriteGuard;
 use crate::db::{detect, schema, Target};
 use crate::error::Outcome;
 use crate::load::{self, LoadOptions, ProgressMode};
-use crate::report::model::LoadResult;
+use crate::report::model::{LoadResult, Verification};
 
 /// Arguments of `bench load`.
 ///
@@ -27,6 +28,14 @@ pub struct LoadArgs {
 
     #[command(flatten)]
     pub server: ServerArgs,
+
+    #[command(flatten)]
+    pub writer: WriterArgs,
+
+    /// Skip the check of the loaded rows against the ledger and the generator (rows per table
+    /// and per well). For measuring the loader alone; `bench run` always verifies.
+    #[arg(long)]
+    pub no_verify: bool,
 
     /// Parallel COPY workers, each on its own connection (default: the scenario's
     /// [load] workers).
@@ -73,31 +82,77 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Outcome> {
     let fleet = Fleet::new(&plan.fleet);
     let target = Target::open(&args.server, &plan.server_settings).await?;
     let result = async {
-        let client = target.connect().await?;
-        let info = detect::detect(&client).await?;
-        schema::apply(&client, &target.schema, &info)
-            .await
-            .with_context(|| format!("applying the schema in {}", target.schema))?;
-        if args.reset {
-            load::reset(&target).await?;
-            eprintln!(
-                "reset: emptied bench's tables and the load ledger in {}",
-                target.schema
-            );
+        let mut guard = WriteGuard::acquire(&target, "bench load", args.writer.lock_wait()).await?;
+        let r = load_locked(&args, &plan, &fleet, &target, &mut guard).await;
+        let resumed = guard.release().await;
+        let r = r?;
+        let n = resumed.context("switching the schema's policy jobs back on")?;
+        if n > 0 {
+            eprintln!("resumed {n} policy job(s) paused for the load");
         }
-        let opts = LoadOptions {
-            progress: args.progress,
-            cancel: crate::shutdown::token(),
-            fault: None,
-        };
-        load::load_all(&target, &plan, &fleet, opts).await
+        anyhow::Ok(r)
     }
     .await;
     let closed = target.close().await;
-    let results = result?;
+    let (results, verification) = result?;
     closed?;
-    print!("{}", summary(&results));
+    let mut out = summary(&results);
+    if let Some(v) = &verification {
+        for t in &v.tables {
+            out.push_str(&format!("verified {}\n", t.note));
+        }
+        out.push_str(&format!(
+            "verified: every table matches the ledger and the generator ({:.2} s)\n",
+            v.seconds
+        ));
+    } else {
+        out.push_str("not verified (--no-verify)\n");
+    }
+    print!("{out}");
     Ok(Outcome::Pass)
+}
+
+async fn load_locked(
+    args: &LoadArgs,
+    plan: &crate::scenario::Plan,
+    fleet: &Fleet,
+    target: &Target,
+    guard: &mut WriteGuard,
+) -> anyhow::Result<(Vec<LoadResult>, Option<Verification>)> {
+    let client = target.connect().await?;
+    let info = detect::detect(&client).await?;
+    schema::apply_paused(&client, &target.schema, &info, guard)
+        .await
+        .with_context(|| format!("applying the schema in {}", target.schema))?;
+    if info.edition.is_community() {
+        let how = "bench keeps the jobs paused while it loads, but they are scheduled again \
+                   when it ends; a later `bench run` with reuse_data verifies the data and \
+                   refuses a set the policy has cut";
+        for w in crate::exec::pipeline::retention_warnings(plan, true, how) {
+            eprintln!("{w}");
+        }
+    }
+    if args.reset {
+        load::reset(target).await?;
+        eprintln!(
+            "reset: emptied bench's tables and the load ledger in {}",
+            target.schema
+        );
+    }
+    let opts = LoadOptions {
+        progress: args.progress,
+        cancel: crate::shutdown::token(),
+        fault: None,
+    };
+    let results = load::load_all(target, plan, fleet, opts).await?;
+    if args.no_verify {
+        return Ok((results, None));
+    }
+    let v = load::verify(target, plan, fleet, "after load", &[]).await?;
+    if !v.verified {
+        return Err(load::verification_error(&v));
+    }
+    Ok((results, Some(v)))
 }
 
 /// The per-table summary: rows, seconds, rows/s.

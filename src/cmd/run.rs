@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
-use crate::cli::ServerArgs;
+use crate::cli::{ServerArgs, WriterArgs};
 use crate::compare::{self, CompareOptions};
 use crate::error::Outcome;
 use crate::exec::pipeline::{self, RunOptions};
@@ -39,6 +39,9 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub server: ServerArgs,
+
+    #[command(flatten)]
+    pub writer: WriterArgs,
 
     /// Report directory. Default: reports/<scenario>-<UTC timestamp>/.
     #[arg(long, value_name = "DIR")]
@@ -102,6 +105,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         &target,
         RunOptions {
             reset: args.reset,
+            lock_wait: args.writer.lock_wait(),
             ..RunOptions::default()
         },
     )

@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 
 use clap::{Args, Subcommand};
 
-use crate::cli::ServerArgs;
+use crate::cli::{ServerArgs, WriterArgs};
 use crate::cmd::info::write_stdout;
+use crate::db::guard::WriteGuard;
 use crate::db::{detect, schema, Target};
 use crate::error::{BenchError, Outcome};
 use std::fmt::Write;
@@ -34,12 +35,18 @@ pub enum SchemaAction {
 pub struct ApplyArgs {
     #[command(flatten)]
     pub server: ServerArgs,
+
+    #[command(flatten)]
+    pub writer: WriterArgs,
 }
 
 #[derive(Args, Debug)]
 pub struct ResetArgs {
     #[command(flatten)]
     pub server: ServerArgs,
+
+    #[command(flatten)]
+    pub writer: WriterArgs,
 
     /// Confirm dropping bench's tables (and their data).
     #[arg(long)]
@@ -60,9 +67,19 @@ pub async fn run(args: SchemaArgs) -> anyhow::Result<Outcome> {
 async fn apply(args: ApplyArgs) -> anyhow::Result<Outcome> {
     let target = Target::open(&args.server, &BTreeMap::new()).await?;
     let result = async {
-        let client = target.connect().await?;
-        let info = detect::detect(&client).await?;
-        schema::apply(&client, &target.schema, &info).await
+        let mut guard =
+            WriteGuard::acquire(&target, "bench schema apply", args.writer.lock_wait()).await?;
+        let r = async {
+            let client = target.connect().await?;
+            let info = detect::detect(&client).await?;
+            schema::apply_paused(&client, &target.schema, &info, &mut guard).await
+        }
+        .await;
+        // The jobs apply created (paused in its transaction) are scheduled from here on.
+        let resumed = guard.release().await;
+        let r = r?;
+        resumed?;
+        anyhow::Ok(r)
     }
     .await;
     let closed = target.close().await;
@@ -97,8 +114,17 @@ async fn reset(args: ResetArgs) -> anyhow::Result<Outcome> {
     }
     let target = Target::open(&args.server, &BTreeMap::new()).await?;
     let result = async {
-        let client = target.connect().await?;
-        schema::reset(&client, &target.schema).await
+        let guard =
+            WriteGuard::acquire(&target, "bench schema reset", args.writer.lock_wait()).await?;
+        let r = async {
+            let client = target.connect().await?;
+            schema::reset(&client, &target.schema).await
+        }
+        .await;
+        let released = guard.release().await;
+        let r = r?;
+        released?;
+        anyhow::Ok(r)
     }
     .await;
     let closed = target.close().await;

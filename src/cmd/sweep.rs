@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::cli::ServerArgs;
+use crate::cli::{ServerArgs, WriterArgs};
 use crate::error::{BenchError, Outcome};
 use crate::plan::report::write_sweep_outputs;
 use crate::plan::runner::{run_sweep, validate_sizes, SweepOptions};
@@ -35,6 +35,9 @@ pub struct SweepArgs {
     #[command(flatten)]
     pub server: ServerArgs,
 
+    #[command(flatten)]
+    pub writer: WriterArgs,
+
     /// Output directory. Default: reports/sweep-<scenario>-<UTC timestamp>/.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -59,10 +62,11 @@ pub async fn run(args: SweepArgs) -> anyhow::Result<Outcome> {
     })?;
 
     let mut target = crate::db::Target::open(&args.server, &plan.server_settings).await?;
-    let opts = SweepOptions {
+    let mut opts = SweepOptions {
         keep_schemas: args.keep_schemas,
         ..Default::default()
     };
+    opts.run.lock_wait = args.writer.lock_wait();
     let write_size = |wells: u32, summary: &crate::report::model::Summary| {
         let dir = out_dir.join(format!("wells-{wells}"));
         crate::report::write_reports(&dir, summary)

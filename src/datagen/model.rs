@@ -595,6 +595,12 @@ impl Fleet {
 
     /// Number of rows `telemetry_block` emits for a block, without computing values.
     pub fn block_row_count(&self, block: &Block) -> u64 {
+        self.block_row_count_between(block, i64::MIN, i64::MAX)
+    }
+
+    /// Number of rows `telemetry_block` emits for a block whose timestamps lie in
+    /// `[from_us, to_us)`, without computing values (the load verification's expectation).
+    pub fn block_row_count_between(&self, block: &Block, from_us: i64, to_us: i64) -> u64 {
         let Some(w) = self.well(block.well) else {
             return 0;
         };
@@ -603,7 +609,8 @@ impl Fleet {
         let dropped = self.dropout_mask(w, s0, s1);
         let mut n = 0;
         for s in s0..s1 {
-            if !dropped[(s - s0) as usize] {
+            let t = self.sample_time_us(s);
+            if t >= from_us && t < to_us && !dropped[(s - s0) as usize] {
                 n += 1 + self.is_duplicate(w, s) as u64;
             }
         }

@@ -8,8 +8,10 @@
 pub mod catalog;
 pub mod copy;
 pub mod detect;
+pub mod guard;
 pub mod measure;
 pub mod schema;
+pub mod steady;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;

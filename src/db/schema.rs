@@ -157,6 +157,9 @@ pub struct SchemaReport {
     pub applied: Vec<String>,
     /// Statements not run, with why.
     pub skipped: Vec<Skipped>,
+    /// Policy jobs switched off (and recorded) in the same transaction, for
+    /// [`apply_paused`]: the caller's `WriteGuard` switches them back on when it finishes.
+    pub paused_jobs: Vec<i32>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -371,6 +374,36 @@ pub async fn apply(
     schema: &str,
     info: &ServerInfo,
 ) -> anyhow::Result<SchemaReport> {
+    apply_inner(client, schema, info, None).await
+}
+
+/// [`apply`] for a command that holds the schema's `WriteGuard`: in the same transaction
+/// that creates the policy jobs, every scheduled job of bench's hypertables is switched off and
+/// recorded for `command`, so no policy can fire between its creation and the command's
+/// work. Hand `paused_jobs` of the report to the guard (`WriteGuard::note_paused`).
+pub async fn apply_paused(
+    client: &Client,
+    schema: &str,
+    info: &ServerInfo,
+    guard: &mut super::guard::WriteGuard,
+) -> anyhow::Result<SchemaReport> {
+    if guard.schema() != schema {
+        anyhow::bail!(
+            "internal error: the writer lock is for schema {}, not {schema}",
+            guard.schema()
+        );
+    }
+    let report = apply_inner(client, schema, info, Some(guard.command())).await?;
+    guard.note_paused(report.paused_jobs.clone());
+    Ok(report)
+}
+
+async fn apply_inner(
+    client: &Client,
+    schema: &str,
+    info: &ServerInfo,
+    pause_for: Option<&str>,
+) -> anyhow::Result<SchemaReport> {
     validate_schema_name(schema)?;
     if !info.api.has_by_range() {
         return Err(BenchError::Environment(format!(
@@ -413,7 +446,17 @@ pub async fn apply(
         .context("setting search_path for schema.sql")?;
 
     client.batch_execute("BEGIN").await.context("BEGIN")?;
-    let result = apply_statements(client, schema, info, &mut report).await;
+    let result = async {
+        apply_statements(client, schema, info, &mut report).await?;
+        super::guard::ensure_paused_table(client, schema).await?;
+        mark_table(client, schema, super::guard::PAUSED_JOBS_TABLE).await?;
+        if let Some(command) = pause_for {
+            report.paused_jobs =
+                super::guard::pause_scheduled_jobs(client, schema, command).await?;
+        }
+        anyhow::Ok(())
+    }
+    .await;
     match result {
         Ok(()) => client
             .batch_execute("COMMIT")

@@ -23,7 +23,7 @@ use crate::report::model::{
     CheckResult, Environment, LoadResult, QueryStats, ScenarioEcho, Summary, Verdict, FORMAT_NAME,
     SCHEMA_VERSION,
 };
-use crate::scenario::plan::{Plan, UnsupportedEffect};
+use crate::scenario::plan::{DataState, Plan, UnsupportedEffect};
 
 /// `table` of the load row that reports live ingest during the query phase.
 pub const LIVE_INGEST_TABLE: &str = "esp_telemetry (live ingest)";
@@ -41,6 +41,8 @@ pub struct RunOptions {
     /// Empty bench's own tables and load ledger before loading (`bench run --reset`). Never
     /// implied: without it, data of another fleet in the schema is refused, not replaced.
     pub reset: bool,
+    /// What to do when another bench command holds the schema's writer lock.
+    pub lock_wait: crate::db::guard::LockWait,
 }
 
 impl Default for RunOptions {
@@ -49,6 +51,7 @@ impl Default for RunOptions {
             cancel: crate::shutdown::token(),
             progress: true,
             reset: false,
+            lock_wait: crate::db::guard::LockWait::NoWait,
         }
     }
 }
@@ -64,10 +67,118 @@ fn is_interrupt(err: &anyhow::Error, cancel: &CancellationToken) -> bool {
 }
 
 /// Run `plan` against `target` end to end and return its summary (reports not written).
+///
+/// The whole run holds the schema's writer lock and keeps the schema's policy jobs paused
+/// (`db::guard`); they are switched back on whatever happens, before this returns.
 pub async fn run_scenario(
     plan: &Plan,
     target: &Target,
     opts: RunOptions,
+) -> anyhow::Result<Summary> {
+    refuse_writes_on_external(plan, target)?;
+    let mut guard = crate::db::guard::WriteGuard::acquire(target, "bench run", opts.lock_wait)
+        .await
+        .context("taking the schema's writer lock")?;
+    let result = run_locked(plan, target, &opts, &mut guard).await;
+    let resumed = guard.release().await;
+    let summary = result?;
+    let n = resumed.context("switching the schema's policy jobs back on")?;
+    if n > 0 && opts.progress {
+        eprintln!(
+            "[{}] resumed {n} policy job(s) paused for the run",
+            plan.name
+        );
+    }
+    Ok(summary)
+}
+
+/// Queries that write run only where no user data can be: on bench's embedded throwaway
+/// server. Refused (exit 2) on any other server, before anything is touched.
+pub fn refuse_writes_on_external(plan: &Plan, target: &Target) -> anyhow::Result<()> {
+    let writing: Vec<&str> = plan
+        .queries
+        .iter()
+        .filter(|q| q.writes)
+        .map(|q| q.name.as_str())
+        .collect();
+    if !writing.is_empty() && !target.is_embedded() {
+        return Err(BenchError::Config(format!(
+            "query {} sets `writes = true`: writing queries run only on bench's embedded \
+             throwaway server, never on a server given by --database-url, because their SQL \
+             could write outside bench's schema",
+            writing
+                .iter()
+                .map(|w| format!("`{w}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Data older than now() minus a retention policy's window will be dropped by that policy
+/// once it runs: say so before loading.
+pub fn retention_warnings(plan: &Plan, community: bool, what_bench_does: &str) -> Vec<String> {
+    if !community {
+        return Vec::new();
+    }
+    let now = Utc::now();
+    let start = plan.fleet.start();
+    crate::checks::eval::TABLES
+        .iter()
+        .filter_map(|spec| {
+            let policy_cutoff = now - chrono::Duration::seconds(spec.drop_after_s as i64);
+            (start < policy_cutoff).then(|| {
+                format!(
+                    "note: {}: this scenario's data starts {} but its retention policy keeps \
+                     only what is newer than now() - {} ({}): once the policy runs it drops \
+                     that part. {what_bench_does}",
+                    spec.table,
+                    start.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    crate::checks::eval::fmt_secs(spec.drop_after_s as f64),
+                    policy_cutoff.to_rfc3339_opts(SecondsFormat::Secs, true),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The windows of production's policies as the migration notes declare them.
+pub fn declared_windows() -> Vec<crate::db::steady::Windows> {
+    crate::checks::eval::TABLES
+        .iter()
+        .map(|t| crate::db::steady::Windows {
+            table: t.table,
+            compress_after_s: t.compress_after_s,
+            drop_after_s: t.drop_after_s,
+        })
+        .collect()
+}
+
+/// Each table's retention cutoff (data end − drop_after): what steady state keeps.
+fn retention_cutoffs(
+    plan: &Plan,
+    windows: &[crate::db::steady::Windows],
+) -> Vec<(crate::load::Table, chrono::DateTime<Utc>)> {
+    crate::load::Table::ALL
+        .iter()
+        .filter_map(|t| {
+            windows.iter().find(|w| w.table == t.name()).map(|w| {
+                (
+                    *t,
+                    plan.fleet.end - chrono::Duration::seconds(w.drop_after_s as i64),
+                )
+            })
+        })
+        .collect()
+}
+
+async fn run_locked(
+    plan: &Plan,
+    target: &Target,
+    opts: &RunOptions,
+    guard: &mut crate::db::guard::WriteGuard,
 ) -> anyhow::Result<Summary> {
     let cancel = opts.cancel.clone();
     let started_at = Utc::now();
@@ -83,24 +194,20 @@ pub async fn run_scenario(
         .context("detecting the server's PostgreSQL and TimescaleDB versions")?;
     let settings = server_settings(&client).await?;
     let environment = environment(&info, target, settings);
-    crate::db::schema::apply(&client, &target.schema, &info)
+    // Policy jobs are created paused (in the schema's own transaction) and stay paused until
+    // the guard is released: no compression or retention job rewrites chunks mid-load or
+    // mid-measurement, and none drops a fixed-end data set before it is queried.
+    let report = crate::db::schema::apply_paused(&client, &target.schema, &info, guard)
         .await
         .with_context(|| format!("applying the schema in {}", target.schema))?;
-    // Background compression and retention jobs (community edition) would rewrite chunks in
-    // the middle of the measurements, and retention would drop a fixed-end data set before it
-    // is queried. They stay paused while bench loads and measures; the checks phase runs them
-    // explicitly, and they are scheduled again at the end.
-    let jobs_paused = if info.edition == crate::db::detect::Edition::Community {
-        let n = crate::db::schema::set_jobs_scheduled(&client, &target.schema, false)
-            .await
-            .context("pausing the schema's TimescaleDB policy jobs")?;
-        if n > 0 {
-            say(&format!("paused {n} policy jobs for the run"));
-        }
-        n > 0
-    } else {
-        false
-    };
+    if !guard.paused().is_empty() {
+        say(&format!(
+            "paused {} policy job(s) for the run (switched back on when it ends)",
+            guard.paused().len()
+        ));
+    }
+    drop(report);
+    preflight_read_only(plan, target).await?;
     drop(client);
     if opts.reset && !cancel.is_cancelled() {
         say("--reset: emptying bench's tables and load ledger");
@@ -108,19 +215,48 @@ pub async fn run_scenario(
             .await
             .context("resetting bench's tables (--reset)")?;
     }
+    let windows = {
+        let client = target.connect().await?;
+        crate::db::steady::policy_windows(&client, &target.schema, &declared_windows()).await?
+    };
 
     let mut interrupted = false;
     let mut load = Vec::new();
+    let mut verification = Vec::new();
+    let mut reused = false;
+    let fleet = crate::datagen::Fleet::new(&plan.fleet);
     if !cancel.is_cancelled() {
-        let fleet = crate::datagen::Fleet::new(&plan.fleet);
         let reuse = plan.run.reuse_data
             && crate::load::account(target, plan, &fleet)
                 .await
                 .context("reading the load ledger")?
                 .complete();
         if reuse {
-            say("data already loaded (reuse_data = true): skipping the load");
+            say("data already loaded (reuse_data = true): verifying it before it is reused");
+            let from = match plan.run.state {
+                DataState::Steady => retention_cutoffs(plan, &windows),
+                DataState::Fresh => Vec::new(),
+            };
+            let v = crate::load::verify(target, plan, &fleet, "before reuse", &from)
+                .await
+                .context("verifying the reused data")?;
+            for t in &v.tables {
+                say(&t.note);
+            }
+            if !v.verified {
+                return Err(crate::load::verification_error(&v));
+            }
+            reused = true;
+            verification.push(v);
         } else {
+            let how = format!(
+                "bench keeps the policy jobs paused while it works and applies retention from \
+                 the data end ({}) instead",
+                plan.fleet.end.to_rfc3339_opts(SecondsFormat::Secs, true)
+            );
+            for w in retention_warnings(plan, info.edition.is_community(), &how) {
+                say(&w);
+            }
             say("loading data");
             let load_opts = crate::load::LoadOptions {
                 progress: if opts.progress {
@@ -136,7 +272,61 @@ pub async fn run_scenario(
                 Err(e) if is_interrupt(&e, &cancel) => interrupted = true,
                 Err(e) => return Err(e.context("loading the scenario's data")),
             }
+            if !interrupted && !cancel.is_cancelled() {
+                let v = crate::load::verify(target, plan, &fleet, "after load", &[])
+                    .await
+                    .context("verifying the loaded data")?;
+                say(&format!(
+                    "verified the load against the ledger and the generator in {:.2} s",
+                    v.seconds
+                ));
+                if !v.verified {
+                    return Err(crate::load::verification_error(&v));
+                }
+                verification.push(v);
+            }
         }
+    }
+
+    // Storage as loaded, then the state production keeps.
+    let mut storage_before = None;
+    let mut preparation = None;
+    if !interrupted && !cancel.is_cancelled() {
+        let client = target.connect().await?;
+        storage_before = Some(
+            crate::checks::phase::measure_storage(&client, &info, &target.schema)
+                .await
+                .context("measuring storage")?,
+        );
+        let mut prep = match plan.run.state {
+            DataState::Steady => {
+                say("bringing the hypertables to steady state (compression and retention from the data end)");
+                let r = tokio::select! {
+                    r = crate::db::steady::prepare(&client, &info, &target.schema, &windows, plan.fleet.end) => Some(r),
+                    _ = cancel.cancelled() => {
+                        let _ = client.cancel_token().cancel_query(tokio_postgres::NoTls).await;
+                        None
+                    }
+                };
+                match r {
+                    Some(r) => r.context("steady-state preparation")?,
+                    None => {
+                        interrupted = true;
+                        crate::db::steady::fresh()
+                    }
+                }
+            }
+            DataState::Fresh => crate::db::steady::fresh(),
+        };
+        if reused {
+            prep.notes.push(
+                "data reused: storage figures describe the data as found, not as loaded".into(),
+            );
+        }
+        for line in crate::db::steady::summary_lines(&prep) {
+            say(&line);
+        }
+        preparation = Some(prep);
     }
 
     let mut queries: Vec<QueryStats> = Vec::new();
@@ -151,7 +341,6 @@ pub async fn run_scenario(
                         None => "every well at its sample interval".to_string(),
                     }
                 ));
-                let fleet = crate::datagen::Fleet::new(&plan.fleet);
                 Some(
                     crate::load::LiveIngest::start(target, plan, &fleet, cancel.clone())
                         .context("starting live ingest")?,
@@ -178,11 +367,12 @@ pub async fn run_scenario(
             Err(e) if is_interrupt(&e, &cancel) => interrupted = true,
             Err(e) => return Err(e),
         }
+        refuse_writes_seen(&queries)?;
     }
     interrupted |= cancel.is_cancelled();
 
     let (checks, storage) = if interrupted {
-        (Vec::new(), Vec::new())
+        (Vec::new(), storage_before.unwrap_or_default())
     } else {
         say("running checks");
         let client = target
@@ -195,6 +385,7 @@ pub async fn run_scenario(
             &target.schema,
             plan,
             &queries,
+            storage_before,
             &cancel,
         )
         .await
@@ -207,15 +398,6 @@ pub async fn run_scenario(
             Err(e) => return Err(e.context("checks phase")),
         }
     };
-    if jobs_paused {
-        let client = target
-            .connect()
-            .await
-            .context("connecting to resume the policy jobs")?;
-        crate::db::schema::set_jobs_scheduled(&client, &target.schema, true)
-            .await
-            .context("resuming the schema's TimescaleDB policy jobs")?;
-    }
     let degraded = ingest_errors > 0 || queries.iter().any(|q| q.errors > 0);
     let verdict = verdict(interrupted, degraded, &checks, plan.checks.unsupported);
 
@@ -235,12 +417,85 @@ pub async fn run_scenario(
         interrupted,
         degraded,
         load,
+        verification,
+        preparation,
+        writes: plan.queries.iter().any(|q| q.writes),
         storage,
         queries,
         checks,
         comparison: None,
         verdict,
     })
+}
+
+/// SQLSTATE 25006: a statement tried to write in a read-only transaction.
+const READ_ONLY_VIOLATION: &str = "25006";
+
+/// A query that tried to write during the query phase ends the run (exit 2), naming it.
+fn refuse_writes_seen(queries: &[QueryStats]) -> anyhow::Result<()> {
+    let offenders: Vec<String> = queries
+        .iter()
+        .filter(|q| q.errors_by_sqlstate.contains_key(READ_ONLY_VIOLATION))
+        .map(|q| format!("`{}`", q.name))
+        .collect();
+    if offenders.is_empty() {
+        return Ok(());
+    }
+    Err(BenchError::Config(format!(
+        "query {} tried to write during the query phase (SQLSTATE 25006, read-only \
+         transaction): the query phase is read-only; a query that must write sets \
+         `writes = true` (embedded server only)",
+        offenders.join(", ")
+    ))
+    .into())
+}
+
+/// Run each custom query that does not declare `writes = true` once, in a read-only
+/// transaction that is rolled back, before any data is loaded: a query that writes is refused
+/// (exit 2) before it can touch anything, naming the query. Other failures are left to the
+/// query phase, which counts them.
+async fn preflight_read_only(plan: &Plan, target: &Target) -> anyhow::Result<()> {
+    let customs: Vec<(usize, &crate::scenario::plan::QueryPlan)> = plan
+        .queries
+        .iter()
+        .enumerate()
+        .filter(|(_, q)| {
+            !q.writes && matches!(q.kind, crate::scenario::plan::QueryKind::Custom { .. })
+        })
+        .collect();
+    if customs.is_empty() {
+        return Ok(());
+    }
+    let client = target.connect().await?;
+    let ctx = ParamContext::from_plan(plan);
+    for (i, q) in customs {
+        let sql = crate::exec::queries::sql_for(q);
+        let mut rng = crate::exec::queries::rng_for(plan.fleet.seed, 0xF11E_0000 + i as u64, 0);
+        let params = crate::exec::queries::params_for(q, &ctx, &mut rng);
+        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        client
+            .batch_execute("BEGIN READ ONLY; SET LOCAL statement_timeout = '5s'")
+            .await
+            .context("preflight of the custom queries")?;
+        let r = client.query(sql.as_str(), &refs).await;
+        let _ = client.batch_execute("ROLLBACK").await;
+        if let Err(e) = r {
+            if e.code().map(|c| c.code()) == Some(READ_ONLY_VIOLATION) {
+                return Err(BenchError::Config(format!(
+                    "query `{}` writes ({}): the query phase is read-only, so bench refuses it \
+                     before loading anything. A query that must write sets `writes = true`, and \
+                     then runs only on bench's embedded throwaway server",
+                    q.name,
+                    crate::db::pg_error_text(&e)
+                ))
+                .into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every per-query phase in file order, then the mix. Returns true when interrupted.
@@ -257,6 +512,7 @@ async fn query_phases(
         stats_interval: plan.run.stats_interval,
         statement_timeout: plan.run.statement_timeout,
         application_name: QUERY_APPLICATION_NAME.to_string(),
+        read_only: true,
     };
     let mut phases: Vec<Phase> = plan
         .queries
@@ -293,7 +549,9 @@ async fn query_phases(
         say(&format!("query phase {name}"));
         // The phase runs on its own thread, on its own connections to the same target.
         let conn = Target::for_url(&target.url, &target.schema)?;
-        let outcome = run_phase_dedicated(conn, phase.clone(), settings.clone(), cancel.clone())
+        let mut phase_settings = settings.clone();
+        phase_settings.read_only = !phase.queries.iter().any(|q| q.writes);
+        let outcome = run_phase_dedicated(conn, phase.clone(), phase_settings, cancel.clone())
             .await
             .with_context(|| format!("query phase `{name}`"))?;
         out.extend(outcome.stats);

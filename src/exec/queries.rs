@@ -114,6 +114,17 @@ fn builtin_sql(b: &Builtin) -> String {
              AND \"timestamp\" > $1::timestamptz - interval '24 hours' \
              ORDER BY \"timestamp\" DESC"
             .to_string(),
+        // History as production holds it: one well's daily buckets over 30 days, most of
+        // which lie in chunks older than the compression policy's 7 days.
+        Builtin::History30dDaily => "SELECT time_bucket('1 day', \"timestamp\") AS day, \
+             count(*) AS samples, avg(flow_rate) AS avg_flow, \
+             avg(intake_pressure_psi) AS avg_intake_pressure_psi, \
+             max(motor_temp_f) AS max_motor_temp_f, max(vibration_g) AS max_vibration_g \
+             FROM esp_telemetry WHERE well_id = $1 \
+             AND \"timestamp\" > $2::timestamptz - interval '30 days' \
+             AND \"timestamp\" <= $2::timestamptz \
+             GROUP BY day ORDER BY day"
+            .to_string(),
         Builtin::TopVibration { top_n, window } => format!(
             "SELECT well_id, avg(vibration_g) AS mean_vibration_g, max(vibration_g) AS max_vibration_g \
              FROM esp_telemetry WHERE \"timestamp\" > $1::timestamptz - {} \
@@ -129,7 +140,10 @@ pub fn param_gens(q: &QueryPlan) -> Vec<ParamGen> {
     match &q.kind {
         QueryKind::Custom { params, .. } => params.clone(),
         QueryKind::Builtin(b) => match b {
-            Builtin::Latest24h | Builtin::Agg7dWell | Builtin::DashboardHourly => {
+            Builtin::Latest24h
+            | Builtin::Agg7dWell
+            | Builtin::DashboardHourly
+            | Builtin::History30dDaily => {
                 vec![ParamGen::RandomWell, ParamGen::DataEnd]
             }
             Builtin::Agg7dFleet
@@ -233,6 +247,7 @@ mod tests {
             targets: vec![],
             max_chunks_scanned: None,
             min_pruning_speedup: None,
+            writes: false,
         }
     }
 
@@ -259,6 +274,7 @@ mod tests {
                 top_n: 5,
                 window: Duration::from_secs(3600),
             },
+            Builtin::History30dDaily,
         ]
     }
 

@@ -53,6 +53,9 @@ pub struct ExecSettings {
     pub statement_timeout: Duration,
     /// `application_name` of the query connections (lets operators and tests find them).
     pub application_name: String,
+    /// Run every statement in a read-only transaction (`default_transaction_read_only = on`):
+    /// the query phase cannot write unless a query of the phase says `writes = true`.
+    pub read_only: bool,
 }
 
 /// One query phase: a single query, or the weighted mix.
@@ -120,12 +123,14 @@ async fn open_session<C: Connect>(
     let client = connector.connect().await?;
     let timeout_ms = settings.statement_timeout.as_millis();
     let app = settings.application_name.replace('\'', "");
+    let read_only = if settings.read_only { "on" } else { "off" };
     client
         .batch_execute(&format!(
-            "SET application_name = '{app}'; SET statement_timeout = {timeout_ms}"
+            "SET application_name = '{app}'; SET statement_timeout = {timeout_ms}; \
+             SET default_transaction_read_only = {read_only}"
         ))
         .await
-        .context("setting application_name and statement_timeout")?;
+        .context("setting application_name, statement_timeout and read-only transactions")?;
     let mut stmts = Vec::with_capacity(sqls.len());
     for (sql, name) in sqls.iter().zip(names) {
         let stmt = client

@@ -497,3 +497,79 @@ async fn load_table(
     }
     run
 }
+
+/// Check the stored data against the ledger and the generator: rows per table and per well
+/// with timestamps from each table's `from` (the whole span when absent; the retention cutoff
+/// after steady state) up to the end of the generated history (live-ingest rows, stamped from
+/// the data end on, are not counted). `stage` says when ("after load", "before reuse").
+pub async fn verify(
+    target: &Target,
+    plan: &Plan,
+    fleet: &Fleet,
+    stage: &str,
+    from: &[(Table, chrono::DateTime<chrono::Utc>)],
+) -> anyhow::Result<crate::report::model::Verification> {
+    let started = Instant::now();
+    let account = account(target, plan, fleet).await?;
+    let client = target.connect().await?;
+    let start = plan.fleet.start();
+    let end_us = fleet.sample_time_us(fleet.samples_per_well());
+    let end = chrono::DateTime::from_timestamp_micros(end_us).unwrap_or(plan.fleet.end);
+    let mut tables = Vec::new();
+    for table in Table::ALL {
+        let lo = from
+            .iter()
+            .find(|(t, _)| *t == table)
+            .map_or(start, |(_, f)| (*f).max(start));
+        let whole_span = lo <= start;
+        let lo_us = if whole_span {
+            i64::MIN
+        } else {
+            lo.timestamp_micros()
+        };
+        // The generator's count (CPU) and the server's (I/O) run side by side.
+        let gen = {
+            let fleet = fleet.clone();
+            tokio::task::spawn_blocking(move || {
+                verify::expected_per_well(&fleet, table, lo_us, end_us)
+            })
+        };
+        let stored = verify::stored_per_well(&client, &target.schema, table, lo, end).await?;
+        let expected = gen
+            .await
+            .map_err(|e| anyhow::anyhow!("counting the generator's rows: {e}"))?;
+        let acc = account.tables.iter().find(|a| a.table == table.name());
+        tables.push(verify::judge_table(
+            table,
+            fleet,
+            &expected,
+            &stored,
+            acc.map_or(0, |a| a.rows),
+            acc.is_some_and(|a| a.complete()),
+            if whole_span { start } else { lo },
+            end,
+            whole_span,
+        ));
+    }
+    Ok(crate::report::model::Verification {
+        stage: stage.to_string(),
+        verified: tables.iter().all(|t| t.ok),
+        seconds: started.elapsed().as_secs_f64(),
+        tables,
+    })
+}
+
+/// The error for a failed verification (exit 1): every table's one-line account.
+pub fn verification_error(v: &crate::report::model::Verification) -> anyhow::Error {
+    let lines: Vec<&str> = v
+        .tables
+        .iter()
+        .filter(|t| !t.ok)
+        .map(|t| t.note.as_str())
+        .collect();
+    anyhow::Error::new(BenchError::Verification(format!(
+        "the data in the schema is not what bench loaded ({}): {}",
+        v.stage,
+        lines.join("; ")
+    )))
+}

@@ -146,8 +146,33 @@ pub struct RunPlan {
     /// Width of the per-interval samples recorded for the regression gate.
     pub stats_interval: Duration,
     pub statement_timeout: Duration,
-    /// Skip loading when the target already holds this scenario's data (see `load`).
+    /// Skip loading when the target already holds this scenario's data (see `load`); the
+    /// data is verified against the ledger and the generator before it is measured.
     pub reuse_data: bool,
+    /// The state of the hypertables while queries are measured (`[run] state`).
+    pub state: DataState,
+}
+
+/// `[run] state`: what the query phases measure.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DataState {
+    /// As production holds it: every chunk older than the compression policy's window is
+    /// compressed and every chunk older than the retention window dropped, both measured from
+    /// the data end, before any query runs (the default).
+    Steady,
+    /// As loaded: nothing compressed or dropped before the queries (compression and retention
+    /// happen in the checks phase, after the measurements).
+    Fresh,
+}
+
+impl DataState {
+    pub fn name(self) -> &'static str {
+        match self {
+            DataState::Steady => "steady",
+            DataState::Fresh => "fresh",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -167,6 +192,10 @@ pub struct QueryPlan {
     pub max_chunks_scanned: Option<u64>,
     /// Minimum speedup of the pruned query against the same query with pruning defeated.
     pub min_pruning_speedup: Option<f64>,
+    /// The query may write (`writes = true`): it runs outside the read-only transactions of
+    /// the query phase, only on bench's embedded throwaway server, and the run is marked as
+    /// writing.
+    pub writes: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -199,11 +228,14 @@ pub enum Builtin {
     DiagnosticsRecent,
     /// Top-N wells by mean vibration over a window.
     TopVibration { top_n: u32, window: Duration },
+    /// One random well's daily buckets over the last 30 days: reads history that production
+    /// holds compressed (older than 7 days).
+    History30dDaily,
 }
 
 impl Builtin {
     /// Every built-in's scenario-file name, in documentation order.
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 8] = [
         "latest_24h",
         "agg_7d_fleet",
         "agg_7d_well",
@@ -211,6 +243,7 @@ impl Builtin {
         "dashboard_hourly",
         "diagnostics_recent",
         "top_vibration",
+        "history_30d_daily",
     ];
 
     /// The name used in scenario files, e.g. "latest_24h".
@@ -223,6 +256,7 @@ impl Builtin {
             Builtin::DashboardHourly => "dashboard_hourly",
             Builtin::DiagnosticsRecent => "diagnostics_recent",
             Builtin::TopVibration { .. } => "top_vibration",
+            Builtin::History30dDaily => "history_30d_daily",
         }
     }
 
@@ -237,7 +271,8 @@ impl Builtin {
             | Builtin::LastValue
             | Builtin::DashboardHourly
             | Builtin::DiagnosticsRecent
-            | Builtin::TopVibration { .. } => true,
+            | Builtin::TopVibration { .. }
+            | Builtin::History30dDaily => true,
         }
     }
 }

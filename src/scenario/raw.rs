@@ -100,6 +100,7 @@ pub(crate) struct RawRun {
     pub stats_interval: Option<S<toml::Value>>,
     pub statement_timeout: Option<S<toml::Value>>,
     pub reuse_data: Option<bool>,
+    pub state: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,6 +123,7 @@ pub(crate) struct RawQuery {
     pub targets: Option<BTreeMap<S<String>, S<f64>>>,
     pub max_chunks_scanned: Option<S<i64>>,
     pub min_pruning_speedup: Option<S<f64>>,
+    pub writes: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

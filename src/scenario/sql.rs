@@ -188,3 +188,100 @@ mod tests {
         }
     }
 }
+
+/// Words that would let a custom query leave the read-only transactions of the query phase
+/// (`default_transaction_read_only = on` is a session setting a query could change, and
+/// dblink or pg_background write through another session).
+const READ_ONLY_ESCAPES: [&str; 6] = [
+    "set_config",
+    "default_transaction_read_only",
+    "transaction_read_only",
+    "dblink",
+    "pg_background",
+    "session_authorization",
+];
+
+/// Statements that change the session or the transaction rather than read data.
+const SESSION_STATEMENTS: [&str; 12] = [
+    "set",
+    "reset",
+    "begin",
+    "start",
+    "commit",
+    "end",
+    "rollback",
+    "abort",
+    "savepoint",
+    "release",
+    "prepare",
+    "discard",
+];
+
+/// The first word of `sql` (or a word anywhere in it, strings and comments included) that
+/// could switch off the query phase's read-only protection, if any. Conservative on purpose:
+/// the server's read-only transactions are the real guard, and this keeps a query from
+/// turning them off for the queries after it.
+pub(crate) fn read_only_escape(sql: &str) -> Option<&'static str> {
+    let lower = sql.to_ascii_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    if let Some(first) = first_keyword(&lower) {
+        if let Some(s) = SESSION_STATEMENTS.iter().find(|s| **s == first) {
+            return Some(s);
+        }
+    }
+    READ_ONLY_ESCAPES
+        .iter()
+        .find(|e| words.iter().any(|w| w == *e))
+        .copied()
+}
+
+/// The first word of the statement, after white space and comments.
+fn first_keyword(lower: &str) -> Option<&str> {
+    let mut rest = lower;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '(');
+        if let Some(r) = rest.strip_prefix("--") {
+            rest = r.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(r) = rest.strip_prefix("/*") {
+            rest = r.split_once("*/").map_or("", |(_, after)| after);
+        } else {
+            break;
+        }
+    }
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
+}
+
+#[cfg(test)]
+mod read_only_tests {
+    use super::read_only_escape;
+
+    #[test]
+    fn reads_pass_and_escapes_are_named() {
+        assert_eq!(read_only_escape("SELECT count(*) FROM esp_telemetry"), None);
+        assert_eq!(
+            read_only_escape("WITH x AS (SELECT 1) SELECT * FROM x -- settings"),
+            None
+        );
+        assert_eq!(
+            read_only_escape("select set_config('default_transaction_read_only', 'off', false)"),
+            Some("set_config")
+        );
+        assert_eq!(
+            read_only_escape("  /* c */ SET default_transaction_read_only = off"),
+            Some("set")
+        );
+        assert_eq!(read_only_escape("COMMIT"), Some("commit"));
+        assert_eq!(
+            read_only_escape("SELECT * FROM dblink('x', 'DELETE FROM t')"),
+            Some("dblink")
+        );
+        // A column merely named like a keyword is fine.
+        assert_eq!(read_only_escape("SELECT settings FROM t"), None);
+    }
+}

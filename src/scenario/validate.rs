@@ -763,6 +763,20 @@ fn run(raw: &RawScenario, ctx: &Ctx) -> R<RunPlan> {
         stats_interval,
         statement_timeout,
         reuse_data: r.and_then(|r| r.reuse_data).unwrap_or(false),
+        state: match r.and_then(|r| r.state.as_ref()) {
+            None => DataState::Steady,
+            Some(v) => match v.get_ref().as_str() {
+                "steady" => DataState::Steady,
+                "fresh" => DataState::Fresh,
+                other => {
+                    return Err(ctx.err(
+                        &v.span(),
+                        "run.state",
+                        format!("unknown value `{other}`, expected `steady` (compress and drop chunks as the policies would, before the queries) or `fresh` (as loaded)"),
+                    ))
+                }
+            },
+        },
     })
 }
 
@@ -962,6 +976,26 @@ fn queries(
                 Some(ctx.float(v, &field, 1.0, 1_000_000.0, false)?)
             }
         };
+        let writes = q.writes.as_ref().is_some_and(|w| *w.get_ref());
+        if let (QueryKind::Builtin(_), Some(w)) = (&kind, &q.writes) {
+            return Err(ctx.err(
+                &w.span(),
+                &format!("{prefix}.writes"),
+                "`writes` is only for custom queries (with `sql`); built-ins only read",
+            ));
+        }
+        if let QueryKind::Custom { sql, .. } = &kind {
+            if !writes {
+                if let Some(word) = super::sql::read_only_escape(sql) {
+                    let sp = q.sql.as_ref().map_or(section.clone(), |s| s.span());
+                    return Err(ctx.err(
+                        &sp,
+                        &format!("{prefix}.sql"),
+                        format!("query `{name}` uses `{word}`, which could leave the query phase's read-only transactions; bench refuses it (a query that must write sets `writes = true`, and then runs only on the embedded throwaway server)"),
+                    ));
+                }
+            }
+        }
         out.push(QueryPlan {
             name: name.clone(),
             kind,
@@ -972,6 +1006,7 @@ fn queries(
             targets,
             max_chunks_scanned,
             min_pruning_speedup,
+            writes,
         });
     }
     Ok(out)
@@ -1044,6 +1079,7 @@ fn kind(ctx: &Ctx, q: &RawQuery, prefix: &str, fleet: &FleetPlan) -> R<QueryKind
         "last_value" => Builtin::LastValue,
         "dashboard_hourly" => Builtin::DashboardHourly,
         "diagnostics_recent" => Builtin::DiagnosticsRecent,
+        "history_30d_daily" => Builtin::History30dDaily,
         "top_vibration" => Builtin::TopVibration {
             top_n: ctx.u32(
                 &q.top_n,
