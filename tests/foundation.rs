@@ -94,6 +94,13 @@ async fn schema_applies_twice_and_matches_production() {
         "diagnostic_results.severity text NO".into(),
         "diagnostic_results.confidence double precision NO".into(),
         "diagnostic_results.message text YES".into(),
+        // bench's record of the policy jobs it paused (src/db/guard.rs).
+        "esp_bench_paused_jobs.job_id integer NO".into(),
+        "esp_bench_paused_jobs.hypertable text NO".into(),
+        "esp_bench_paused_jobs.proc_name text NO".into(),
+        "esp_bench_paused_jobs.bench_pid bigint NO".into(),
+        "esp_bench_paused_jobs.command text NO".into(),
+        "esp_bench_paused_jobs.paused_at timestamp with time zone NO".into(),
         "esp_telemetry.id bigint NO".into(),
         "esp_telemetry.timestamp timestamp with time zone NO".into(),
         "esp_telemetry.well_id text NO".into(),
@@ -377,6 +384,7 @@ async fn reset_drops_only_bench_tables() {
         r.dropped_tables,
         vec![
             "diagnostic_results".to_string(),
+            "esp_bench_paused_jobs".to_string(),
             "esp_telemetry".to_string()
         ]
     );

@@ -242,8 +242,8 @@ impl Builtin {
         "last_value",
         "dashboard_hourly",
         "diagnostics_recent",
-        "top_vibration",
         "history_30d_daily",
+        "top_vibration",
     ];
 
     /// The name used in scenario files, e.g. "latest_24h".
