@@ -8,6 +8,50 @@ use super::model::{CheckStatus, Summary, Verdict};
 pub fn render(summary: &Summary) -> String {
     let mut out = String::new();
 
+    // What was measured: the data verified, and the state it was in.
+    let mut data = Vec::new();
+    for v in &summary.verification {
+        for t in &v.tables {
+            data.push(format!(
+                "verified {} ({}): {}",
+                t.table,
+                v.stage,
+                t.note.trim_start_matches(&format!("{}: ", t.table))
+            ));
+        }
+    }
+    if let Some(p) = &summary.preparation {
+        for t in &p.tables {
+            data.push(format!(
+                "state {} {}: {} chunks compressed of {}, {} dropped (cutoffs {} / {}), {:.1} s",
+                p.state,
+                t.table,
+                t.chunks_compressed_total,
+                t.chunks_after,
+                t.chunks_dropped,
+                t.compress_cutoff,
+                t.drop_cutoff,
+                t.compress_seconds + t.drop_seconds
+            ));
+        }
+        if p.tables.is_empty() {
+            data.push(format!("state {}", p.state));
+        }
+        for n in &p.notes {
+            data.push(format!("note: {n}"));
+        }
+    }
+    if summary.writes {
+        data.push("note: this run includes queries with writes = true".into());
+    }
+    if !data.is_empty() {
+        let _ = writeln!(out, "Data");
+        for d in data {
+            let _ = writeln!(out, "  {d}");
+        }
+        out.push('\n');
+    }
+
     if !summary.queries.is_empty() {
         let mut t = Table::new(&[
             "query", "count", "qps", "p50 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms", "errors",
