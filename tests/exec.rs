@@ -48,6 +48,7 @@ fn custom(name: &str, sql: &str, mode: LoadMode, stop: StopCondition) -> QueryPl
         targets: vec![],
         max_chunks_scanned: None,
         min_pruning_speedup: None,
+        plan_cache_mode: Default::default(),
     }
 }
 

@@ -49,6 +49,7 @@ fn query(name: &str, p95: f64) -> QueryStats {
         schedule_lag_ms: None,
         histogram: histogram(),
         intervals: vec![],
+        plan: None,
     }
 }
 
@@ -96,6 +97,7 @@ fn summary() -> Summary {
             compressed_before_bytes: Some(100_000_000),
             compressed_after_bytes: Some(10_000_000),
             compressed_chunks: Some(2),
+            compression: None,
         }],
         queries: vec![query("latest_24h", 5.0), query("agg_7d_fleet", 40.0)],
         checks: vec![],

@@ -199,7 +199,10 @@ pub async fn run_scenario(
         )
         .await
         {
-            Ok(o) => (o.checks, o.storage),
+            Ok(o) => {
+                o.annotate(&mut queries);
+                (o.checks, o.storage)
+            }
             Err(e) if is_interrupt(&e, &cancel) => {
                 interrupted = true;
                 (Vec::new(), Vec::new())
@@ -279,6 +282,7 @@ async fn query_phases(
                 warmup: mix.warmup,
                 stop: mix.stop.clone(),
                 stream: plan.queries.len() as u64,
+                plan_cache_mode: mix.plan_cache_mode,
             });
         }
     }

@@ -233,6 +233,7 @@ mod tests {
             targets: vec![],
             max_chunks_scanned: None,
             min_pruning_speedup: None,
+            plan_cache_mode: Default::default(),
         }
     }
 

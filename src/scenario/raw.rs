@@ -100,6 +100,7 @@ pub(crate) struct RawRun {
     pub stats_interval: Option<S<toml::Value>>,
     pub statement_timeout: Option<S<toml::Value>>,
     pub reuse_data: Option<bool>,
+    pub plan_cache_mode: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,6 +123,7 @@ pub(crate) struct RawQuery {
     pub targets: Option<BTreeMap<S<String>, S<f64>>>,
     pub max_chunks_scanned: Option<S<i64>>,
     pub min_pruning_speedup: Option<S<f64>>,
+    pub plan_cache_mode: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -140,6 +142,7 @@ pub(crate) struct RawMix {
     pub warmup: Option<S<toml::Value>>,
     pub duration: Option<S<toml::Value>>,
     pub count: Option<S<i64>>,
+    pub plan_cache_mode: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
