@@ -1316,7 +1316,7 @@ mod tests {
 
     /// diagnostic_results on TimescaleDB 2.23.1 community, default scenario (100 wells, 32 d):
     /// the three chunks older than 14 days, as chunk_columnstore_stats and the compressed
-    /// chunks reported them.
+    /// chunks reported them (summary.json of a `bench run` on that server).
     fn diagnostics_facts() -> CompressionDetails {
         compression_details(
             DIAGNOSTICS.value_columns,
@@ -1327,7 +1327,7 @@ mod tests {
                     179,
                     [73728, 106496, 8192],
                     [122880, 32768, 8192],
-                    (20000, 24000),
+                    (22870, 51907),
                 ),
                 chunk_facts(
                     "_hyper_2_34_chunk",
@@ -1335,7 +1335,7 @@ mod tests {
                     172,
                     [65536, 65536, 8192],
                     [114688, 32768, 8192],
-                    (16000, 22000),
+                    (18538, 46950),
                 ),
                 chunk_facts(
                     "_hyper_2_38_chunk",
@@ -1343,7 +1343,7 @@ mod tests {
                     36,
                     [8192, 49152, 8192],
                     [49152, 16384, 8192],
-                    (2500, 4500),
+                    (2901, 8965),
                 ),
             ],
         )
@@ -1357,8 +1357,8 @@ mod tests {
         assert_eq!(d.after.total_bytes, 163840 + 155648 + 73728);
         assert_eq!(d.before.index_bytes, 106496 + 65536 + 49152);
         assert!((d.rows_per_segment.unwrap() - 614.0 / 387.0).abs() < 1e-12);
-        assert_eq!(d.values_before_bytes, Some(38500));
-        assert_eq!(d.values_ratio, Some(38500.0 / 50500.0));
+        assert_eq!(d.values_before_bytes, Some(44309));
+        assert_eq!(d.values_ratio, Some(44309.0 / 107822.0));
         assert_eq!(d.value_columns, vec!["condition", "confidence", "message"]);
         let empty = compression_details(&["a"], vec![]);
         assert_eq!((empty.chunks, empty.segments, empty.ratio), (0, None, None));
@@ -1402,7 +1402,7 @@ mod tests {
         );
         assert!(note.contains("small chunks: 205 rows per chunk"), "{note}");
         assert!(
-            note.contains("value columns alone: 38500 -> 50500 bytes (0.762x)"),
+            note.contains("value columns alone: 44309 -> 107822 bytes (0.411x)"),
             "{note}"
         );
 
@@ -1431,7 +1431,7 @@ mod tests {
                 200,
                 [19_038_208, 15_826_944, 8192],
                 [90112, 32768, 3_923_968],
-                (10_366_488, 3_700_000),
+                (9_398_776, 3_386_032),
             )],
         );
         let r = compression_details_check("esp_telemetry", 85.0, 7 * 86_400, &d);
