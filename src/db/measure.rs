@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio_postgres::Client;
 
-use crate::checks::facts::{ByteSplit, ChunkCompression, ChunkInfo, CompressionBytes, PolicyJob};
+use crate::checks::facts::{ByteSplit, ChunkCompression, ChunkInfo, PolicyJob};
 use crate::db::detect::Api;
 use crate::db::quote_ident;
 use crate::scenario::plan::PlanCacheMode;
@@ -82,43 +82,6 @@ pub async fn explain_json(client: &Client, sql: &str, defeat_pruning: bool) -> R
     })
     .await;
     out.with_context(|| format!("failed to EXPLAIN: {}", one_line(sql)))
-}
-
-/// `EXPLAIN (VERBOSE, FORMAT JSON)` of the *generic* plan of `sql` as a prepared statement
-/// (parameters `$1..` left as parameters at planning), executed with `literals` (SQL literal
-/// texts, one per parameter). This is the plan clients that prepare statements get once the
-/// plan cache switches to a generic plan: chunks are then excluded at executor startup, and
-/// excluded chunks do not appear in the plan.
-pub async fn explain_generic_json(
-    client: &Client,
-    sql: &str,
-    literals: &[String],
-) -> Result<Value> {
-    const NAME: &str = "esp_bench_check_generic";
-    let out = in_tx(client, false, async {
-        client
-            .batch_execute("SET LOCAL plan_cache_mode = force_generic_plan")
-            .await?;
-        client
-            .batch_execute(&format!("PREPARE {NAME} AS {sql}"))
-            .await?;
-        let explain = format!(
-            "EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE {NAME}({})",
-            literals.join(", ")
-        );
-        let row = client.query_one(explain.as_str(), &[]).await?;
-        Ok(row.try_get::<_, Value>(0)?)
-    })
-    .await;
-    // PREPARE is not transactional: remove it after the transaction ended either way (an
-    // error here only means PREPARE itself had failed).
-    let _ = client.batch_execute(&format!("DEALLOCATE {NAME}")).await;
-    out.with_context(|| {
-        format!(
-            "failed to EXPLAIN the prepared statement: {}",
-            one_line(sql)
-        )
-    })
 }
 
 /// `EXPLAIN (ANALYZE, VERBOSE, FORMAT JSON)` of `sql` as a prepared statement executed with
@@ -369,38 +332,6 @@ pub async fn compress_chunk(client: &Client, api: &Api, chunk: &ChunkInfo) -> Re
         .await
         .with_context(|| format!("failed to compress chunk {name}"))?;
     Ok(())
-}
-
-/// Sum of the compression statistics (`chunk_columnstore_stats` or `chunk_compression_stats`)
-/// of the named, compressed chunks of `schema.table`: bytes before (as TimescaleDB measured
-/// them at compression time) and after.
-pub async fn compressed_bytes(
-    client: &Client,
-    api: &Api,
-    schema: &str,
-    table: &str,
-    chunk_names: &[String],
-) -> Result<CompressionBytes> {
-    let f = api
-        .chunk_compression_stats()
-        .ok_or_else(|| missing("chunk_columnstore_stats or chunk_compression_stats"))?;
-    let sql = format!(
-        "SELECT count(*), sum(before_compression_total_bytes)::int8, \
-                sum(after_compression_total_bytes)::int8 \
-         FROM {f}(format('%I.%I', $1::text, $2::text)::regclass) \
-         WHERE chunk_name = ANY($3) AND before_compression_total_bytes IS NOT NULL"
-    );
-    let row = client
-        .query_one(sql.as_str(), &[&schema, &table, &chunk_names])
-        .await
-        .with_context(|| {
-            format!("failed to read the compression statistics of {schema}.{table}")
-        })?;
-    Ok(CompressionBytes {
-        chunks: r_u64(row.get::<_, Option<i64>>(0)),
-        before_bytes: r_u64(row.get::<_, Option<i64>>(1)),
-        after_bytes: r_u64(row.get::<_, Option<i64>>(2)),
-    })
 }
 
 /// Per-chunk compression facts of the named, compressed chunks of `schema.table`, oldest
