@@ -94,6 +94,7 @@ fn query_stats(
         schedule_lag_ms: None,
         histogram: String::new(),
         intervals,
+        plan: None,
     }
 }
 

@@ -50,6 +50,7 @@ fn custom(name: &str, sql: &str, mode: LoadMode, stop: StopCondition) -> QueryPl
         max_chunks_scanned: None,
         min_pruning_speedup: None,
         writes: false,
+        plan_cache_mode: Default::default(),
     }
 }
 

@@ -49,6 +49,7 @@ fn query(name: &str, p95: f64) -> QueryStats {
         schedule_lag_ms: None,
         histogram: histogram(),
         intervals: vec![],
+        plan: None,
     }
 }
 
@@ -99,6 +100,7 @@ fn summary() -> Summary {
             compressed_before_bytes: Some(100_000_000),
             compressed_after_bytes: Some(10_000_000),
             compressed_chunks: Some(2),
+            compression: None,
         }],
         queries: vec![query("latest_24h", 5.0), query("agg_7d_fleet", 40.0)],
         checks: vec![],
@@ -461,4 +463,141 @@ fn run_report_plots_are_valid_svg_and_indexed_offline() {
     sm.queries = vec![broken];
     let err = esp_bench::report::plot::write_run_plots(dir.path(), &sm).unwrap_err();
     assert!(format!("{err:#}").contains("broken"), "{err:#}");
+}
+
+/// The summary of [`summary`] with the compressed chunks' split: 2 chunks, 576,000 rows,
+/// before 115.2 MB (heap 63.36 MB + toast 0.0 + indexes 51.84 MB = 110 + 90 B/row), after
+/// 11.52 MB (20 B/row: 18 data + 2 index); the channels alone 72 -> 16 B/row.
+fn summary_with_split() -> Summary {
+    let mut s = summary();
+    let split = |t: u64, i: u64, x: u64| ByteSplit {
+        table_bytes: t,
+        index_bytes: i,
+        toast_bytes: x,
+        total_bytes: t + i + x,
+    };
+    let st = &mut s.storage[0];
+    st.compressed_before_bytes = Some(115_200_000);
+    st.compressed_after_bytes = Some(11_520_000);
+    st.compression = Some(CompressionDetails {
+        chunks: 2,
+        rows: 576_000,
+        segments: Some(1_000),
+        rows_per_segment: Some(576.0),
+        before: split(63_360_000, 51_840_000, 0),
+        after: split(576_000, 1_152_000, 9_792_000),
+        ratio: Some(10.0),
+        value_columns: vec!["frequency_hz".into()],
+        values_before_bytes: Some(41_472_000),
+        values_after_bytes: Some(9_216_000),
+        values_ratio: Some(4.5),
+        per_chunk: vec![],
+    });
+    s
+}
+
+fn plan_row(args: &[&str], summary: &Summary) -> (Output, BTreeMap<String, String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let from = write_summary(dir.path(), summary);
+    let out = dir.path().join("plan.csv");
+    let mut all = vec![
+        "plan",
+        "--from",
+        s(&from),
+        "--wells",
+        "200",
+        "--interval",
+        "10s",
+        "--memory",
+        "64GiB",
+        "-o",
+        s(&out),
+    ];
+    all.extend_from_slice(args);
+    let o = bench(&all);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (_, mut rows) = read_csv(&out);
+    (o, rows.remove(0))
+}
+
+#[test]
+fn plan_projects_other_index_sets_from_the_measured_split() {
+    let sm = summary_with_split();
+    // Measured indexes: the projection is unchanged (200 B/row, 10x) and the split is shown.
+    let (o, r) = plan_row(&[], &sm);
+    assert_eq!(r["index_model"], "measured (the run's schema)");
+    assert_eq!(r["heap_bytes_per_row"], "110");
+    assert_eq!(r["index_bytes_per_row_measured"], "90");
+    assert_eq!(r["index_bytes_per_row"], "90");
+    assert_eq!(r["channel_bytes_per_row"], "72");
+    assert_eq!(r["channel_bytes_per_row_compressed"], "16");
+    assert_eq!(r["channel_compression_ratio"], "4.5");
+    assert_eq!(r["compressed_data_bytes_per_row"], "18");
+    assert_eq!(r["compressed_index_bytes_per_row"], "2");
+    assert_eq!(r["bytes_per_row_projected"], "200");
+    assert_eq!(r["compression_ratio_projected"], "10");
+    assert_eq!(r["raw_storage_bytes"], "10368000000");
+    assert!(r["split_source"].contains("2 compressed chunks, 576000 rows"));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("bytes/row: heap 110.0 + index 90.0"),
+        "{stdout}"
+    );
+
+    // No indexes: 110 B/row uncompressed, 20 B/row compressed (5.5x). 200 wells at 10 s keep
+    // 51,840,000 rows: raw 5,702,400,000 B; compressed 7 d x 110 B + 23 d x 20 B.
+    let (o, r) = plan_row(&["--indexes", "none"], &sm);
+    assert_eq!(r["index_model"], "none (--indexes none)");
+    assert_eq!(r["index_bytes_per_row"], "0");
+    assert_eq!(r["bytes_per_row_projected"], "110");
+    assert_eq!(r["compression_ratio_projected"], "5.5");
+    assert_eq!(r["bytes_per_row_compressed"], "20");
+    assert_eq!(r["raw_storage_bytes"], "5702400000");
+    assert_eq!(
+        r["compressed_storage_bytes"],
+        (12_096_000u64 * 110 + 39_744_000 * 20).to_string()
+    );
+    assert_eq!(r["chunk_bytes"], (1_728_000u64 * 110).to_string());
+    assert_eq!(r["compression_ratio_measured"], "10");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("compression projected"));
+
+    // Another index set, 30 B/row: 140 B/row, 7x.
+    let (_, r) = plan_row(&["--index-bytes-per-row", "30"], &sm);
+    assert_eq!(r["bytes_per_row_projected"], "140");
+    assert_eq!(r["compression_ratio_projected"], "7");
+    assert_eq!(r["index_model"], "--index-bytes-per-row 30");
+
+    // Without the split (an Apache run, or an older summary) the table's storage figures give
+    // the uncompressed side: heap 120,000,000 / 864,000 rows.
+    let (_, r) = plan_row(&["--indexes", "none"], &summary());
+    assert_eq!(
+        r["bytes_per_row_projected"],
+        (120_000_000.0f64 / 864_000.0).to_string()
+    );
+    assert_eq!(r["compression_ratio_projected"], "");
+    assert_eq!(r["compressed_storage_bytes"], "");
+    assert!(r["split_source"].starts_with("table storage"));
+}
+
+#[test]
+fn index_flags_are_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let from = write_summary(dir.path(), &summary());
+    let f = s(&from);
+    let base = ["plan", "--from", f, "--wells", "10", "--interval", "10s"];
+    let run = |extra: &[&str]| {
+        let mut a = base.to_vec();
+        a.extend_from_slice(extra);
+        bench(&a)
+    };
+    assert_config_error(&run(&["--index-bytes-per-row=-3"]), "--index-bytes-per-row");
+    assert_config_error(
+        &run(&["--index-bytes-per-row", "NaN"]),
+        "--index-bytes-per-row",
+    );
+    assert_config_error(&run(&["--indexes", "some"]), "--indexes");
+    assert_config_error(
+        &run(&["--indexes", "none", "--index-bytes-per-row", "5"]),
+        "cannot be used with",
+    );
 }

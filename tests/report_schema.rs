@@ -40,6 +40,55 @@ fn percentiles(base: f64) -> Percentiles {
     }
 }
 
+fn plan_chunks(executed: u64, compressed: u64) -> PlanChunks {
+    PlanChunks {
+        chunks_total: 32,
+        chunks_planned: 32,
+        chunks_excluded_startup: 32 - executed,
+        chunks_excluded_runtime: 0,
+        chunks_executed: executed,
+        chunks_executed_compressed: compressed,
+        hypertables: vec!["esp_telemetry".into()],
+        execution_ms: Some(1.5),
+        planning_ms: Some(0.25),
+    }
+}
+
+fn compression_details() -> CompressionDetails {
+    let split = |t: u64, i: u64, x: u64| ByteSplit {
+        table_bytes: t,
+        index_bytes: i,
+        toast_bytes: x,
+        total_bytes: t + i + x,
+    };
+    let chunk = ChunkCompression {
+        chunk: "_hyper_1_1_chunk".into(),
+        range_start: "2026-01-01T00:00:00Z".parse().unwrap(),
+        range_end: "2026-01-02T00:00:00Z".parse().unwrap(),
+        rows: 5760,
+        segments: Some(20),
+        rows_per_segment: Some(288.0),
+        before: split(761_856, 630_784, 8192),
+        after: split(16_384, 32_768, 180_224),
+        values_before_bytes: Some(414_720),
+        values_after_bytes: Some(150_000),
+    };
+    CompressionDetails {
+        chunks: 1,
+        rows: 5760,
+        segments: Some(20),
+        rows_per_segment: Some(288.0),
+        before: chunk.before,
+        after: chunk.after,
+        ratio: Some(6.1),
+        value_columns: vec!["frequency_hz".into()],
+        values_before_bytes: Some(414_720),
+        values_after_bytes: Some(150_000),
+        values_ratio: Some(2.76),
+        per_chunk: vec![chunk],
+    }
+}
+
 /// A summary with every optional field present and every list and map non-empty.
 fn full_summary() -> Summary {
     Summary {
@@ -101,6 +150,7 @@ fn full_summary() -> Summary {
         preparation: Some(Preparation {
             state: "steady".into(),
             seconds: 3.5,
+            analyze_seconds: 0.4,
             tables: vec![TablePreparation {
                 table: "esp_telemetry".into(),
                 compress_after_s: 604_800,
@@ -132,6 +182,7 @@ fn full_summary() -> Summary {
             compressed_before_bytes: Some(30_000_000),
             compressed_after_bytes: Some(3_000_000),
             compressed_chunks: Some(28),
+            compression: Some(compression_details()),
         }],
         queries: vec![QueryStats {
             name: "latest_24h".into(),
@@ -155,6 +206,14 @@ fn full_summary() -> Summary {
                 p95_ms: 4.0,
                 p99_ms: 6.0,
             }],
+            plan: Some(PlanEvidence {
+                plan_cache_mode: "auto".into(),
+                custom_plans: Some(0),
+                generic_plans: Some(9_995),
+                custom: Some(plan_chunks(1, 0)),
+                generic: Some(plan_chunks(32, 25)),
+                note: Some("x".into()),
+            }),
         }],
         checks: vec![CheckResult {
             name: "latency.latest_24h.p95_ms".into(),
@@ -177,11 +236,13 @@ fn minimal_summary() -> Summary {
     for q in &mut s.queries {
         q.rate = None;
         q.schedule_lag_ms = None;
+        q.plan = None;
     }
     for t in &mut s.storage {
         t.compressed_before_bytes = None;
         t.compressed_after_bytes = None;
         t.compressed_chunks = None;
+        t.compression = None;
     }
     for c in &mut s.checks {
         c.measured = None;

@@ -43,6 +43,7 @@ fn summary_at(wells: u32) -> Summary {
         schedule_lag_ms: None,
         histogram: String::new(),
         intervals: vec![],
+        plan: None,
     };
     Summary {
         format: FORMAT_NAME.into(),
@@ -85,6 +86,7 @@ fn summary_at(wells: u32) -> Summary {
                 compressed_before_bytes: None,
                 compressed_after_bytes: None,
                 compressed_chunks: None,
+                compression: None,
             },
             TableStorage {
                 table: "diagnostic_results".into(),
@@ -99,6 +101,7 @@ fn summary_at(wells: u32) -> Summary {
                 compressed_before_bytes: None,
                 compressed_after_bytes: None,
                 compressed_chunks: None,
+                compression: None,
             },
         ],
         queries: vec![q("point", 2.0), q("scan", rows as f64 / 10_000.0)],

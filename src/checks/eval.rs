@@ -5,9 +5,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::facts::{ChunkScan, CompressionBytes, PolicyJob, RetentionState};
-use crate::report::model::{CheckResult, CheckStatus, QueryStats, Verdict};
-use crate::scenario::plan::{Metric, QueryPlan, UnsupportedEffect};
+use super::facts::{
+    ChunkCompression, ChunkScan, CompressionBytes, CompressionDetails, PlanChunks, PolicyJob,
+    RetentionState,
+};
+use crate::report::model::{
+    ByteSplit, CheckResult, CheckStatus, PlanEvidence, QueryStats, Verdict,
+};
+use crate::scenario::plan::{Metric, PlanCacheMode, QueryPlan, UnsupportedEffect};
 
 /// The production settings the seed's migration notes claim, per hypertable.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -16,6 +21,9 @@ pub struct TableSpec {
     pub chunk_interval_s: u64,
     pub compress_after_s: u64,
     pub drop_after_s: u64,
+    /// The measurement columns whose bytes alone make the "value columns" compression ratio
+    /// (not the identity, time or segment-by columns).
+    pub value_columns: &'static [&'static str],
 }
 
 const DAY: u64 = 86_400;
@@ -26,6 +34,7 @@ pub const TELEMETRY: TableSpec = TableSpec {
     chunk_interval_s: DAY,
     compress_after_s: 7 * DAY,
     drop_after_s: 30 * DAY,
+    value_columns: &crate::datagen::CHANNEL_NAMES,
 };
 
 /// `diagnostic_results`: 7-day chunks, compress after 14 d, drop after 90 d.
@@ -34,6 +43,7 @@ pub const DIAGNOSTICS: TableSpec = TableSpec {
     chunk_interval_s: 7 * DAY,
     compress_after_s: 14 * DAY,
     drop_after_s: 90 * DAY,
+    value_columns: &["condition", "confidence", "message"],
 };
 
 /// Both hypertables, telemetry first.
@@ -161,64 +171,176 @@ pub fn latency_checks(queries: &[QueryPlan], stats: &[QueryStats]) -> Vec<CheckR
     out
 }
 
-/// How the prepared-statement form of a query was planned, for the pruning check.
+/// One plan of a query as the checks phase measured it (`EXPLAIN ANALYZE`).
 #[derive(Debug, Clone, PartialEq)]
-pub enum PreparedScan {
-    /// Chunk scans of the generic plan after executor-startup exclusion.
-    Measured(ChunkScan),
+pub enum PlanProbe {
+    Measured(PlanChunks),
     /// Could not be measured (e.g. PREPARE could not infer a custom query's parameter types).
     Failed(String),
 }
 
-/// `pruning.<query>.chunks_scanned <= max`. `literal` is the plan with the parameters inlined
-/// (planner exclusion); `prepared` the generic plan of the prepared statement as the query
-/// runner sends it (startup exclusion). Measured is the larger of the two, so the check holds
-/// for clients with and without prepared statements.
+/// Both plans of a query's prepared statement, as the query runner sends it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryPlans {
+    /// The custom plan (`force_custom_plan`: planned with the parameter values, so the planner
+    /// excludes chunks). None for a query without parameters, whose only plan is the generic
+    /// one.
+    pub custom: Option<PlanProbe>,
+    /// The generic plan (`force_generic_plan`: parameters unknown at planning, so chunks can
+    /// only be excluded at executor startup or at run time).
+    pub generic: PlanProbe,
+}
+
+impl QueryPlans {
+    /// The plans a client in `mode` can run, with their labels: `auto` may run either.
+    pub fn reachable(&self, mode: PlanCacheMode) -> Vec<(&'static str, &PlanProbe)> {
+        let mut out = Vec::new();
+        if let Some(c) = self.custom.as_ref().filter(|_| mode.allows_custom()) {
+            out.push(("custom plan", c));
+        }
+        if mode.allows_generic() || self.custom.is_none() {
+            out.push(("generic plan", &self.generic));
+        }
+        out
+    }
+
+    /// The plans as report fields (custom, generic) and a note on those not measured.
+    pub fn report(&self) -> (Option<PlanChunks>, Option<PlanChunks>, Option<String>) {
+        let mut notes = Vec::new();
+        let mut take = |label: &str, p: Option<&PlanProbe>| match p {
+            Some(PlanProbe::Measured(c)) => Some(c.clone()),
+            Some(PlanProbe::Failed(why)) => {
+                notes.push(format!("{label} not measured: {why}"));
+                None
+            }
+            None => None,
+        };
+        let custom = take("custom plan", self.custom.as_ref());
+        let generic = take("generic plan", Some(&self.generic));
+        if self.custom.is_none() {
+            notes.push("no parameters: the generic plan is the only plan".to_string());
+        }
+        (
+            custom,
+            generic,
+            (!notes.is_empty()).then(|| notes.join("; ")),
+        )
+    }
+}
+
+/// "generic plan: 32 of 32 chunks executed (32 planned, 0 excluded at startup, 25 compressed;
+/// 123 ms)".
+pub fn describe_plan(label: &str, p: &PlanChunks) -> String {
+    let mut parts = vec![
+        format!("{} planned", p.chunks_planned),
+        format!("{} excluded at startup", p.chunks_excluded_startup),
+    ];
+    if p.chunks_excluded_runtime > 0 {
+        parts.push(format!(
+            "{} excluded at run time",
+            p.chunks_excluded_runtime
+        ));
+    }
+    parts.push(format!("{} compressed", p.chunks_executed_compressed));
+    let ms = p
+        .execution_ms
+        .map(|m| format!("; {} ms", fmt_num(m)))
+        .unwrap_or_default();
+    format!(
+        "{label}: {} of {} chunks executed ({}{ms})",
+        p.chunks_executed,
+        p.chunks_total,
+        parts.join(", ")
+    )
+}
+
+/// `pruning.<query>.chunks_scanned <= max`: chunks actually *executed* (EXPLAIN ANALYZE), by
+/// the plans a client in the query's `mode` can run: under `auto` the plan cache may pick the
+/// custom or the generic plan, so measured is the larger of the two; a forced mode counts its
+/// plan only. `ran` (the query phase's plan counters) is reported, not judged.
 pub fn pruning_check(
     query: &str,
     max: u64,
-    literal: &ChunkScan,
-    prepared: Option<&PreparedScan>,
+    mode: PlanCacheMode,
+    plans: &QueryPlans,
+    ran: Option<&PlanEvidence>,
 ) -> CheckResult {
     let name = format!("pruning.{query}.chunks_scanned");
     let target = format!("<= {max}");
-    if literal.hypertables.is_empty() {
+    let mut notes = Vec::new();
+    let mut hypertables: Vec<String> = Vec::new();
+    let mut executed: Option<u64> = None;
+    for (label, probe) in plans.reachable(mode) {
+        match probe {
+            PlanProbe::Measured(p) => {
+                notes.push(describe_plan(label, p));
+                if !p.hypertables.is_empty() {
+                    executed = Some(executed.unwrap_or(0).max(p.chunks_executed));
+                }
+                for h in &p.hypertables {
+                    if !hypertables.contains(h) {
+                        hypertables.push(h.clone());
+                    }
+                }
+            }
+            PlanProbe::Failed(why) => notes.push(format!("{label} not measured: {why}")),
+        }
+    }
+    // The plan the mode rules out is still shown, so a reader sees what the setting avoids.
+    if let (Some(PlanProbe::Measured(c)), false) = (&plans.custom, mode.allows_custom()) {
+        notes.push(format!(
+            "not counted under {}: {}",
+            mode.name(),
+            describe_plan("custom plan", c)
+        ));
+    }
+    if let (PlanProbe::Measured(g), false, true) = (
+        &plans.generic,
+        mode.allows_generic(),
+        plans.custom.is_some(),
+    ) {
+        notes.push(format!(
+            "not counted under {}: {}",
+            mode.name(),
+            describe_plan("generic plan", g)
+        ));
+    }
+    if let Some(ran) = ran {
+        if let (Some(c), Some(g)) = (ran.custom_plans, ran.generic_plans) {
+            notes.push(format!(
+                "the query phase ran {c} custom and {g} generic plans (plan_cache_mode {})",
+                ran.plan_cache_mode
+            ));
+        }
+    }
+    hypertables.sort();
+    let note_text = if hypertables.is_empty() {
+        notes.join("; ")
+    } else {
+        format!("{}; {}", hypertables.join(", "), notes.join("; "))
+    };
+    let Some(executed) = executed else {
+        let why = if notes.iter().any(|n| n.contains("not measured")) {
+            "no plan could be measured"
+        } else {
+            "the plan touches no hypertable of the bench schema"
+        };
         return result(
             name,
             "pruning",
             target,
             None,
             CheckStatus::Fail,
-            Some("the plan touches no hypertable of the bench schema".into()),
+            Some(format!("{why}; {note_text}")),
         );
-    }
-    let mut note = format!(
-        "{} of {} chunks ({})",
-        literal.scanned,
-        literal.total,
-        literal.hypertables.join(", ")
-    );
-    let mut scanned = literal.scanned;
-    match prepared {
-        Some(PreparedScan::Measured(p)) => {
-            note.push_str(&format!(
-                "; prepared statement (generic plan): {} of {}",
-                p.scanned, p.total
-            ));
-            scanned = scanned.max(p.scanned);
-        }
-        Some(PreparedScan::Failed(why)) => {
-            note.push_str(&format!("; prepared statement not measured: {why}"));
-        }
-        None => {}
-    }
+    };
     result(
         name,
         "pruning",
         target,
-        Some(scanned as f64),
-        pass_if(scanned <= max),
-        Some(note),
+        Some(executed as f64),
+        pass_if(executed <= max),
+        Some(note_text),
     )
 }
 
@@ -443,6 +565,222 @@ pub fn compression_check(
     )
 }
 
+/// Rows per compressed batch below which the per-batch fixed costs dominate (a batch holds up
+/// to 1000 rows; below a tenth of that, headers and metadata outweigh the compressed values).
+pub const FEW_ROWS_PER_SEGMENT: f64 = 100.0;
+
+/// A ratio counts as far below the target when it is less than half the target's ratio.
+pub const FAR_BELOW_FACTOR: f64 = 0.5;
+
+/// PostgreSQL's page size: the smallest non-empty relation.
+const PAGE_BYTES: u64 = 8192;
+
+fn ratio_of(before: u64, after: u64) -> Option<f64> {
+    (before > 0 && after > 0).then(|| before as f64 / after as f64)
+}
+
+/// Sum per-chunk compression facts into the table's figures.
+pub fn compression_details(
+    value_columns: &[&str],
+    per_chunk: Vec<ChunkCompression>,
+) -> CompressionDetails {
+    let rows: u64 = per_chunk.iter().map(|c| c.rows).sum();
+    let segments = per_chunk
+        .iter()
+        .map(|c| c.segments)
+        .sum::<Option<u64>>()
+        .filter(|_| !per_chunk.is_empty());
+    let before = per_chunk
+        .iter()
+        .fold(ByteSplit::default(), |a, c| a + c.before);
+    let after = per_chunk
+        .iter()
+        .fold(ByteSplit::default(), |a, c| a + c.after);
+    let values_before: Option<u64> = per_chunk.iter().map(|c| c.values_before_bytes).sum();
+    let values_after: Option<u64> = per_chunk.iter().map(|c| c.values_after_bytes).sum();
+    let (values_before, values_after) = if per_chunk.is_empty() {
+        (None, None)
+    } else {
+        (values_before, values_after)
+    };
+    CompressionDetails {
+        chunks: per_chunk.len() as u64,
+        rows,
+        segments,
+        rows_per_segment: segments.filter(|&s| s > 0).map(|s| rows as f64 / s as f64),
+        before,
+        after,
+        ratio: ratio_of(before.total_bytes, after.total_bytes),
+        value_columns: value_columns.iter().map(|c| c.to_string()).collect(),
+        values_before_bytes: values_before,
+        values_after_bytes: values_after,
+        values_ratio: values_before
+            .zip(values_after)
+            .and_then(|(b, a)| ratio_of(b, a)),
+        per_chunk,
+    }
+}
+
+/// The totals the older checks and `storage[]` carry.
+pub fn compression_bytes(d: &CompressionDetails) -> CompressionBytes {
+    CompressionBytes {
+        chunks: d.chunks,
+        before_bytes: d.before.total_bytes,
+        after_bytes: d.after.total_bytes,
+    }
+}
+
+fn split_text(b: &ByteSplit) -> String {
+    format!(
+        "table {}, index {}, toast {}",
+        b.table_bytes, b.index_bytes, b.toast_bytes
+    )
+}
+
+fn pct(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "0%".into()
+    } else {
+        format!(
+            "{}%",
+            fmt_num((part as f64 / whole as f64 * 100.0 * 10.0).round() / 10.0)
+        )
+    }
+}
+
+/// Why a ratio is below 1 or far below the target, from the per-chunk facts: every cause the
+/// figures show, with its numbers.
+pub fn compression_causes(d: &CompressionDetails) -> Vec<String> {
+    let mut out = Vec::new();
+    if let (Some(rps), Some(segs)) = (d.rows_per_segment, d.segments) {
+        if rps < FEW_ROWS_PER_SEGMENT && segs > 0 && d.rows > 0 {
+            let per_batch = (d.after.table_bytes + d.after.toast_bytes) as f64 / segs as f64;
+            let same_rows = d.before.table_bytes as f64 / d.rows as f64 * rps;
+            out.push(format!(
+                "few rows per segment: {} rows in {} segments, {} rows per segment on average \
+                 (a batch holds up to 1000), so each batch's fixed cost (tuple header, \
+                 segment-by values, min/max metadata, a header per compressed column) \
+                 dominates: {} bytes per compressed batch against {} bytes for the same rows \
+                 uncompressed",
+                d.rows,
+                segs,
+                fmt_num(rps),
+                fmt_num(per_batch.round()),
+                fmt_num(same_rows.round())
+            ));
+        }
+    }
+    // Toast holds compressed data once values are large; only a bare toast relation (its
+    // index's one page per chunk) is a fixed cost.
+    let bare_toast = if d.after.toast_bytes <= PAGE_BYTES * d.chunks {
+        d.after.toast_bytes
+    } else {
+        0
+    };
+    let fixed = d.after.index_bytes + bare_toast;
+    if d.chunks > 0 && d.after.total_bytes > 0 && fixed * 4 >= d.after.total_bytes {
+        out.push(format!(
+            "per-chunk fixed overhead: the compressed chunks' indexes{} take {} of the {} bytes \
+             after compression ({}; {} bytes per chunk over {} chunks), whatever the data",
+            if bare_toast > 0 {
+                " and empty toast"
+            } else {
+                ""
+            },
+            fixed,
+            d.after.total_bytes,
+            pct(fixed, d.after.total_bytes),
+            fmt_num((fixed as f64 / d.chunks as f64).round()),
+            d.chunks
+        ));
+    }
+    if d.chunks > 0 && d.rows / d.chunks.max(1) < 10_000 {
+        out.push(format!(
+            "small chunks: {} rows per chunk on average, so the fixed pages of each relation \
+             ({PAGE_BYTES} bytes minimum) weigh on both sides",
+            fmt_num((d.rows as f64 / d.chunks as f64).round())
+        ));
+    }
+    if let (Some(v), Some(r)) = (d.values_ratio, d.ratio) {
+        if v > r * 1.5 {
+            out.push(format!(
+                "the value columns alone compress {}x: the rest of the compressed bytes \
+                 (identity, timestamps, segment-by values, metadata, indexes) holds the ratio down",
+                fmt_num(v)
+            ));
+        }
+    }
+    out
+}
+
+/// `compression.<table>.reduction_pct >= min` from per-chunk facts, with the split of before and
+/// after bytes in the note and, when the ratio is below 1 or below half the target's ratio, the
+/// causes the figures show (see [`compression_causes`]).
+pub fn compression_details_check(
+    table: &str,
+    min_pct: f64,
+    compress_after_s: u64,
+    d: &CompressionDetails,
+) -> CheckResult {
+    let mut r = compression_check(table, min_pct, compress_after_s, &compression_bytes(d));
+    let Some(ratio) = d.ratio else {
+        return r;
+    };
+    let mut note = r.note.take().unwrap_or_default();
+    note.push_str(&format!(
+        "; before: {}; after: {}",
+        split_text(&d.before),
+        split_text(&d.after)
+    ));
+    if d.before.total_bytes > 0 {
+        note.push_str(&format!(
+            " (indexes {} of the before bytes)",
+            pct(d.before.index_bytes, d.before.total_bytes)
+        ));
+    }
+    match (d.segments, d.rows_per_segment) {
+        (Some(s), Some(rps)) => note.push_str(&format!(
+            "; {} rows in {} segments ({} rows per segment)",
+            d.rows,
+            s,
+            fmt_num(rps)
+        )),
+        _ => note.push_str(&format!("; {} rows", d.rows)),
+    }
+    if let (Some(b), Some(a)) = (d.values_before_bytes, d.values_after_bytes) {
+        note.push_str(&format!(
+            "; value columns alone: {b} -> {a} bytes ({}x)",
+            d.values_ratio.map(fmt_num).unwrap_or_else(|| "-".into())
+        ));
+    }
+    let target_ratio = if min_pct < 100.0 {
+        1.0 / (1.0 - min_pct / 100.0)
+    } else {
+        f64::INFINITY
+    };
+    let why = if ratio < 1.0 {
+        Some(format!("compression grew the data ({}x)", fmt_num(ratio)))
+    } else if ratio < target_ratio * FAR_BELOW_FACTOR {
+        Some(format!(
+            "the ratio {}x is far below the target's {}x",
+            fmt_num(ratio),
+            fmt_num(target_ratio)
+        ))
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        let causes = compression_causes(d);
+        if causes.is_empty() {
+            note.push_str(&format!("; {why}: no cause found in the per-chunk figures"));
+        } else {
+            note.push_str(&format!("; {why}. Why: {}", causes.join("; ")));
+        }
+    }
+    r.note = Some(note);
+    r
+}
+
 /// `policies.<table>.<kind>` (kind "compression" or "retention"): exactly the expected job.
 pub fn policy_check(
     table: &str,
@@ -582,6 +920,7 @@ mod tests {
             max_chunks_scanned: None,
             min_pruning_speedup: None,
             writes: false,
+            plan_cache_mode: Default::default(),
         }
     }
 
@@ -609,6 +948,7 @@ mod tests {
             schedule_lag_ms: None,
             histogram: String::new(),
             intervals: vec![],
+            plan: None,
         }
     }
 
@@ -691,42 +1031,132 @@ mod tests {
         assert_eq!(verdict(&[], UnsupportedEffect::Fail), Verdict::Pass);
     }
 
-    #[test]
-    fn pruning_counts() {
-        let scan = ChunkScan {
-            scanned: 2,
-            total: 30,
+    fn scan(total: u64, planned: u64, startup: u64, executed: u64, compressed: u64) -> PlanChunks {
+        PlanChunks {
+            chunks_total: total,
+            chunks_planned: planned,
+            chunks_excluded_startup: startup,
+            chunks_excluded_runtime: 0,
+            chunks_executed: executed,
+            chunks_executed_compressed: compressed,
             hypertables: vec!["esp_telemetry".into()],
+            execution_ms: Some(1.5),
+            planning_ms: Some(0.2),
+        }
+    }
+
+    /// last_value on TimescaleDB 2.23.1 community (tests/fixtures/explain): the custom plan
+    /// executes 1 of 32 chunks, the generic plan (ConstraintAwareAppend, 0 excluded at
+    /// startup) all 32, 25 of them compressed.
+    fn last_value_plans() -> QueryPlans {
+        QueryPlans {
+            custom: Some(PlanProbe::Measured(scan(32, 1, 0, 1, 0))),
+            generic: PlanProbe::Measured(scan(32, 32, 0, 32, 25)),
+        }
+    }
+
+    #[test]
+    fn pruning_counts_executed_chunks_of_the_reachable_plans() {
+        let ran = PlanEvidence {
+            plan_cache_mode: "auto".into(),
+            custom_plans: Some(0),
+            generic_plans: Some(812),
+            ..Default::default()
         };
-        let r = pruning_check("latest_24h", 2, &scan, None);
-        assert_eq!(r.status, CheckStatus::Pass);
-        assert_eq!(r.note.as_deref(), Some("2 of 30 chunks (esp_telemetry)"));
-        assert_eq!(
-            pruning_check("latest_24h", 1, &scan, None).status,
-            CheckStatus::Fail
+        // auto: the plan cache may pick the generic plan, so its 32 chunks count.
+        let r = pruning_check(
+            "last_value",
+            2,
+            PlanCacheMode::Auto,
+            &last_value_plans(),
+            Some(&ran),
         );
-        assert_eq!(
-            pruning_check("x", 5, &ChunkScan::default(), None).status,
-            CheckStatus::Fail
+        assert_eq!((r.status, r.measured), (CheckStatus::Fail, Some(32.0)));
+        let note = r.note.unwrap();
+        assert!(
+            note.contains("custom plan: 1 of 32 chunks executed (1 planned, 0 excluded at startup, 0 compressed; 1.5 ms)"),
+            "{note}"
         );
-        // The prepared statement's generic plan scanning everything fails the check.
-        let all = PreparedScan::Measured(ChunkScan {
-            scanned: 30,
-            ..scan.clone()
-        });
-        let r = pruning_check("latest_24h", 2, &scan, Some(&all));
-        assert_eq!((r.status, r.measured), (CheckStatus::Fail, Some(30.0)));
+        assert!(
+            note.contains("generic plan: 32 of 32 chunks executed (32 planned, 0 excluded at startup, 25 compressed; 1.5 ms)"),
+            "{note}"
+        );
+        assert!(note.contains("ran 0 custom and 812 generic plans (plan_cache_mode auto)"));
+        assert!(note.starts_with("esp_telemetry; "), "{note}");
+
+        // force_custom_plan: only the custom plan can run; the generic one is shown, not counted.
+        let r = pruning_check(
+            "last_value",
+            2,
+            PlanCacheMode::ForceCustomPlan,
+            &last_value_plans(),
+            None,
+        );
+        assert_eq!((r.status, r.measured), (CheckStatus::Pass, Some(1.0)));
         assert!(r
             .note
             .unwrap()
-            .ends_with("prepared statement (generic plan): 30 of 30"));
-        let failed = PreparedScan::Failed("could not determine data type of parameter $1".into());
-        let r = pruning_check("latest_24h", 2, &scan, Some(&failed));
+            .contains("not counted under force_custom_plan: generic plan: 32 of 32"));
+        let r = pruning_check(
+            "last_value",
+            40,
+            PlanCacheMode::ForceGenericPlan,
+            &last_value_plans(),
+            None,
+        );
+        assert_eq!((r.status, r.measured), (CheckStatus::Pass, Some(32.0)));
+    }
+
+    #[test]
+    fn planned_but_never_executed_chunks_do_not_count() {
+        // An ordered append under LIMIT plans 32 chunks and runs 1.
+        let plans = QueryPlans {
+            custom: None,
+            generic: PlanProbe::Measured(scan(32, 32, 0, 1, 0)),
+        };
+        let r = pruning_check("latest", 2, PlanCacheMode::ForceCustomPlan, &plans, None);
+        // Without parameters the generic plan is the only plan, whatever the mode.
+        assert_eq!((r.status, r.measured), (CheckStatus::Pass, Some(1.0)));
+        assert_eq!(
+            plans.report().2.as_deref(),
+            Some("no parameters: the generic plan is the only plan")
+        );
+    }
+
+    #[test]
+    fn unmeasured_or_empty_plans() {
+        let failed = QueryPlans {
+            custom: Some(PlanProbe::Measured(scan(30, 2, 0, 2, 0))),
+            generic: PlanProbe::Failed("could not determine data type of parameter $1".into()),
+        };
+        let r = pruning_check("q", 2, PlanCacheMode::Auto, &failed, None);
         assert_eq!((r.status, r.measured), (CheckStatus::Pass, Some(2.0)));
         assert!(r
             .note
             .unwrap()
-            .contains("not measured: could not determine"));
+            .contains("generic plan not measured: could not determine"));
+        let (c, g, note) = failed.report();
+        assert!(c.is_some() && g.is_none());
+        assert!(note.unwrap().starts_with("generic plan not measured"));
+
+        let none = QueryPlans {
+            custom: None,
+            generic: PlanProbe::Failed("boom".into()),
+        };
+        let r = pruning_check("q", 2, PlanCacheMode::Auto, &none, None);
+        assert_eq!((r.status, r.measured), (CheckStatus::Fail, None));
+        assert!(r.note.unwrap().starts_with("no plan could be measured"));
+
+        let elsewhere = QueryPlans {
+            custom: None,
+            generic: PlanProbe::Measured(PlanChunks::default()),
+        };
+        let r = pruning_check("q", 2, PlanCacheMode::Auto, &elsewhere, None);
+        assert_eq!(r.status, CheckStatus::Fail);
+        assert!(r
+            .note
+            .unwrap()
+            .starts_with("the plan touches no hypertable"));
     }
 
     #[test]
@@ -850,6 +1280,177 @@ mod tests {
         let none = CompressionBytes::default();
         let r = compression_check("esp_telemetry", 90.0, 7 * 86_400, &none);
         assert_eq!((r.status, r.measured), (CheckStatus::Fail, None));
+    }
+
+    fn at(d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 9, d, 0, 0, 0).unwrap()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn chunk_facts(
+        name: &str,
+        rows: u64,
+        segments: u64,
+        before: [u64; 3],
+        after: [u64; 3],
+        values: (u64, u64),
+    ) -> ChunkCompression {
+        let split = |b: [u64; 3]| ByteSplit {
+            table_bytes: b[0],
+            index_bytes: b[1],
+            toast_bytes: b[2],
+            total_bytes: b[0] + b[1] + b[2],
+        };
+        ChunkCompression {
+            chunk: name.into(),
+            range_start: at(1),
+            range_end: at(8),
+            rows,
+            segments: Some(segments),
+            rows_per_segment: Some(rows as f64 / segments as f64),
+            before: split(before),
+            after: split(after),
+            values_before_bytes: Some(values.0),
+            values_after_bytes: Some(values.1),
+        }
+    }
+
+    /// diagnostic_results on TimescaleDB 2.23.1 community, default scenario (100 wells, 32 d):
+    /// the three chunks older than 14 days, as chunk_columnstore_stats and the compressed
+    /// chunks reported them (summary.json of a `bench run` on that server).
+    fn diagnostics_facts() -> CompressionDetails {
+        compression_details(
+            DIAGNOSTICS.value_columns,
+            vec![
+                chunk_facts(
+                    "_hyper_2_33_chunk",
+                    317,
+                    179,
+                    [73728, 106496, 8192],
+                    [122880, 32768, 8192],
+                    (22870, 51907),
+                ),
+                chunk_facts(
+                    "_hyper_2_34_chunk",
+                    257,
+                    172,
+                    [65536, 65536, 8192],
+                    [114688, 32768, 8192],
+                    (18538, 46950),
+                ),
+                chunk_facts(
+                    "_hyper_2_38_chunk",
+                    40,
+                    36,
+                    [8192, 49152, 8192],
+                    [49152, 16384, 8192],
+                    (2901, 8965),
+                ),
+            ],
+        )
+    }
+
+    #[test]
+    fn compression_details_sum_per_chunk_facts() {
+        let d = diagnostics_facts();
+        assert_eq!((d.chunks, d.rows, d.segments), (3, 614, Some(387)));
+        assert_eq!(d.before.total_bytes, 188416 + 139264 + 65536);
+        assert_eq!(d.after.total_bytes, 163840 + 155648 + 73728);
+        assert_eq!(d.before.index_bytes, 106496 + 65536 + 49152);
+        assert!((d.rows_per_segment.unwrap() - 614.0 / 387.0).abs() < 1e-12);
+        assert_eq!(d.values_before_bytes, Some(44309));
+        assert_eq!(d.values_ratio, Some(44309.0 / 107822.0));
+        assert_eq!(d.value_columns, vec!["condition", "confidence", "message"]);
+        let empty = compression_details(&["a"], vec![]);
+        assert_eq!((empty.chunks, empty.segments, empty.ratio), (0, None, None));
+    }
+
+    #[test]
+    fn a_ratio_below_one_says_why_with_numbers() {
+        // All three chunks: 393216 -> 393216 bytes, 1x against the 6.667x of 85%.
+        let d = diagnostics_facts();
+        let r = compression_details_check("diagnostic_results", 85.0, 14 * 86_400, &d);
+        assert_eq!((r.status, r.measured), (CheckStatus::Fail, Some(0.0)));
+        let note = r.note.unwrap();
+        assert!(
+            note.contains("before: table 147456, index 221184, toast 24576"),
+            "{note}"
+        );
+        assert!(
+            note.contains("after: table 286720, index 81920, toast 24576"),
+            "{note}"
+        );
+        assert!(
+            note.contains("(indexes 56.3% of the before bytes)"),
+            "{note}"
+        );
+        assert!(
+            note.contains("614 rows in 387 segments (1.587 rows per segment)"),
+            "{note}"
+        );
+        assert!(
+            note.contains("the ratio 1x is far below the target's 6.667x. Why: "),
+            "{note}"
+        );
+        // (286720 + 24576) / 387 = 804 bytes per batch; 147456 / 614 x 1.587 = 381 bytes.
+        assert!(
+            note.contains("804 bytes per compressed batch against 381 bytes"),
+            "{note}"
+        );
+        assert!(
+            note.contains("indexes and empty toast take 106496 of the 393216 bytes"),
+            "{note}"
+        );
+        assert!(note.contains("small chunks: 205 rows per chunk"), "{note}");
+        assert!(
+            note.contains("value columns alone: 44309 -> 107822 bytes (0.411x)"),
+            "{note}"
+        );
+
+        // The two chunks that grew: 204800 -> 229376 bytes.
+        let mut two = d.per_chunk.clone();
+        two.remove(0);
+        let d = compression_details(DIAGNOSTICS.value_columns, two);
+        let r = compression_details_check("diagnostic_results", 85.0, 14 * 86_400, &d);
+        let m = r.measured.unwrap();
+        assert!(
+            (m - (1.0 - 229376.0 / 204800.0) * 100.0).abs() < 1e-9,
+            "{m}"
+        );
+        let note = r.note.unwrap();
+        assert!(note.contains("compression grew the data (0.893x). Why: few rows per segment: 297 rows in 208 segments"), "{note}");
+    }
+
+    #[test]
+    fn a_good_ratio_gets_the_split_but_no_excuse() {
+        // One esp_telemetry chunk of the same run: 143,979 rows, 200 segments.
+        let d = compression_details(
+            TELEMETRY.value_columns,
+            vec![chunk_facts(
+                "_hyper_1_1_chunk",
+                143_979,
+                200,
+                [19_038_208, 15_826_944, 8192],
+                [90112, 32768, 3_923_968],
+                (9_398_776, 3_386_032),
+            )],
+        );
+        let r = compression_details_check("esp_telemetry", 85.0, 7 * 86_400, &d);
+        assert_eq!(r.status, CheckStatus::Pass);
+        let note = r.note.unwrap();
+        assert!(
+            note.contains("(indexes 45.4% of the before bytes)"),
+            "{note}"
+        );
+        assert!(!note.contains("Why"), "{note}");
+        let r = compression_details_check("esp_telemetry", 90.0, 7 * 86_400, &d);
+        assert_eq!(r.status, CheckStatus::Fail, "8.6x is 88.4%");
+        // 8.6x is not far below the 10x of 90%: no cause is claimed.
+        assert!(!r.note.unwrap().contains("Why"));
+        // Against 99% (100x) it is far below: the causes are looked for.
+        let r = compression_details_check("esp_telemetry", 99.0, 7 * 86_400, &d);
+        let note = r.note.unwrap();
+        assert!(note.contains("far below the target's 100x"), "{note}");
     }
 
     #[test]

@@ -14,16 +14,16 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
 
-use super::eval::{self, TableSpec, TABLES};
-use super::facts::{ChunkInfo, ChunkScan, RetentionState};
-use super::pruning::chunk_scan;
+use super::eval::{self, PlanProbe, QueryPlans, TableSpec, TABLES};
+use super::facts::{ChunkInfo, ChunkScan, CompressionDetails, RetentionState};
+use super::pruning::{chunk_scan, plan_chunks};
 use crate::db::catalog::{self, HypertableInfo};
 use crate::db::detect::ServerInfo;
 use crate::db::measure;
 use crate::error::BenchError;
 use crate::exec::queries;
-use crate::report::model::{CheckResult, CheckStatus, QueryStats, TableStorage};
-use crate::scenario::plan::{Plan, QueryPlan};
+use crate::report::model::{CheckResult, CheckStatus, PlanEvidence, QueryStats, TableStorage};
+use crate::scenario::plan::{Plan, PlanCacheMode, QueryPlan};
 
 /// What the checks phase produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +31,27 @@ pub struct ChecksOutcome {
     pub checks: Vec<CheckResult>,
     /// Storage per hypertable (telemetry, then diagnostics), before compression and retention.
     pub storage: Vec<TableStorage>,
+    /// Both plans of every query (EXPLAIN ANALYZE, custom and generic), by query name, measured
+    /// before compression and retention changed the data.
+    pub plans: Vec<(String, QueryPlans)>,
+}
+
+impl ChecksOutcome {
+    /// Record each query's plans in its statistics (`plan.custom`, `plan.generic`), in the
+    /// query's own phase and in the mix (`mix:<query>`), where the same statement runs.
+    pub fn annotate(&self, queries: &mut [QueryStats]) {
+        for st in queries.iter_mut() {
+            let base = st.name.strip_prefix("mix:").unwrap_or(&st.name);
+            let Some((_, plans)) = self.plans.iter().find(|(n, _)| n == base) else {
+                continue;
+            };
+            let (custom, generic, note) = plans.report();
+            let ev = st.plan.get_or_insert_with(PlanEvidence::default);
+            ev.custom = custom;
+            ev.generic = generic;
+            ev.note = note;
+        }
+    }
 }
 
 /// Timed runs per variant (pruned / pruning defeated) for the speedup check, after one
@@ -112,10 +133,19 @@ async fn phase(
         .context("checks: failed to read the hypertables")?;
     let chunks = measure::chunks(client, schema).await?;
 
+    let mut plans = Vec::with_capacity(plan.queries.len());
     for (i, q) in plan.queries.iter().enumerate() {
+        let probes = query_plans(client, schema, plan, q, i as u64, &chunks).await;
         if q.max_chunks_scanned.is_some() || q.min_pruning_speedup.is_some() {
-            checks.extend(pruning_checks(client, schema, plan, q, i as u64, &chunks).await);
+            let ran = queries
+                .iter()
+                .find(|s| s.name == q.name)
+                .and_then(|s| s.plan.as_ref());
+            checks.extend(
+                pruning_checks(client, schema, plan, q, i as u64, &chunks, &probes, ran).await,
+            );
         }
+        plans.push((q.name.clone(), probes));
     }
 
     let end = plan.fleet.end;
@@ -161,17 +191,18 @@ async fn phase(
         )
         .await;
         match r {
-            Ok(bytes) => {
+            Ok(details) => {
                 if let Some(st) = storage.iter_mut().find(|s| s.table == spec.table) {
-                    st.compressed_before_bytes = Some(bytes.before_bytes);
-                    st.compressed_after_bytes = Some(bytes.after_bytes);
-                    st.compressed_chunks = Some(bytes.chunks);
+                    st.compressed_before_bytes = Some(details.before.total_bytes);
+                    st.compressed_after_bytes = Some(details.after.total_bytes);
+                    st.compressed_chunks = Some(details.chunks);
+                    st.compression = Some(details.clone());
                 }
-                checks.push(eval::compression_check(
+                checks.push(eval::compression_details_check(
                     spec.table,
                     min,
                     spec.compress_after_s,
-                    &bytes,
+                    &details,
                 ));
             }
             Err(e) => checks.push(failed(name, "compression", target, &e)),
@@ -188,7 +219,11 @@ async fn phase(
         }
     }
 
-    Ok(ChecksOutcome { checks, storage })
+    Ok(ChecksOutcome {
+        checks,
+        storage,
+        plans,
+    })
 }
 
 fn find<'a>(hts: &'a [HypertableInfo], table: &str) -> Option<&'a HypertableInfo> {
@@ -238,6 +273,40 @@ pub fn literal_sql(plan: &Plan, q: &QueryPlan, stream: u64) -> String {
     queries::inline_params(&sql, &values)
 }
 
+/// Both plans of `q`'s prepared statement, run with EXPLAIN ANALYZE on one deterministic draw
+/// of its parameters (the custom plan only when it has parameters: without them PostgreSQL
+/// always uses the generic plan).
+async fn query_plans(
+    client: &Client,
+    schema: &str,
+    plan: &Plan,
+    q: &QueryPlan,
+    index: u64,
+    chunks: &[ChunkInfo],
+) -> QueryPlans {
+    let (sql, values) = sql_and_values(plan, q, index);
+    let literals: Vec<String> = values.iter().map(|v| v.sql_literal()).collect();
+    let probe = |mode| {
+        let (sql, literals) = (&sql, &literals);
+        async move {
+            match measure::explain_analyze_prepared(client, sql, literals, mode).await {
+                Ok(p) => PlanProbe::Measured(plan_chunks(&p, chunks, schema)),
+                Err(e) => PlanProbe::Failed(error_text(&e)),
+            }
+        }
+    };
+    let custom = if values.is_empty() {
+        None
+    } else {
+        Some(probe(PlanCacheMode::ForceCustomPlan).await)
+    };
+    QueryPlans {
+        custom,
+        generic: probe(PlanCacheMode::ForceGenericPlan).await,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn pruning_checks(
     client: &Client,
     schema: &str,
@@ -245,40 +314,28 @@ async fn pruning_checks(
     q: &QueryPlan,
     index: u64,
     chunks: &[ChunkInfo],
+    plans: &QueryPlans,
+    ran: Option<&PlanEvidence>,
 ) -> Vec<CheckResult> {
     let (param_sql, values) = sql_and_values(plan, q, index);
     let sql = queries::inline_params(&param_sql, &values);
     let mut out = Vec::new();
-    let pruned = match measure::explain_json(client, &sql, false).await {
-        Ok(p) => Ok(chunk_scan(&p, chunks, schema)),
-        Err(e) => Err(e),
-    };
     if let Some(max) = q.max_chunks_scanned {
-        // Without parameters the prepared statement plans exactly like the literal SQL.
-        let prepared = if values.is_empty() {
-            None
-        } else {
-            let literals: Vec<String> = values.iter().map(|v| v.sql_literal()).collect();
-            Some(
-                match measure::explain_generic_json(client, &param_sql, &literals).await {
-                    Ok(p) => eval::PreparedScan::Measured(chunk_scan(&p, chunks, schema)),
-                    Err(e) => eval::PreparedScan::Failed(error_text(&e)),
-                },
-            )
-        };
-        out.push(match &pruned {
-            Ok(scan) => eval::pruning_check(&q.name, max, scan, prepared.as_ref()),
-            Err(e) => failed(
-                format!("pruning.{}.chunks_scanned", q.name),
-                "pruning",
-                format!("<= {max}"),
-                e,
-            ),
-        });
+        out.push(eval::pruning_check(
+            &q.name,
+            max,
+            q.plan_cache_mode,
+            plans,
+            ran,
+        ));
     }
     if let Some(min) = q.min_pruning_speedup {
         let name = format!("pruning_speedup.{}", q.name);
         let target = format!(">= {}", eval::fmt_num(min));
+        let pruned = match measure::explain_json(client, &sql, false).await {
+            Ok(p) => Ok(chunk_scan(&p, chunks, schema)),
+            Err(e) => Err(e),
+        };
         let r = match pruned {
             Ok(p) => speedup(client, schema, &sql, chunks)
                 .await
@@ -382,11 +439,12 @@ async fn table_storage(
         compressed_before_bytes: None,
         compressed_after_bytes: None,
         compressed_chunks: None,
+        compression: None,
     })
 }
 
 /// Compress the chunks the policy would compress (whole range older than data end −
-/// compress_after) and sum their compression statistics.
+/// compress_after) and gather their per-chunk compression facts.
 async fn compression(
     client: &Client,
     info: &ServerInfo,
@@ -395,7 +453,7 @@ async fn compression(
     ht: Option<&HypertableInfo>,
     chunks: &[ChunkInfo],
     end: DateTime<Utc>,
-) -> Result<super::facts::CompressionBytes> {
+) -> Result<CompressionDetails> {
     let ht =
         ht.ok_or_else(|| anyhow::anyhow!("{} is not a hypertable in schema {schema}", spec.table))?;
     if !ht.compression_enabled {
@@ -415,9 +473,18 @@ async fn compression(
     }
     let names: Vec<String> = eligible.iter().map(|c| c.name.clone()).collect();
     if names.is_empty() {
-        return Ok(Default::default());
+        return Ok(eval::compression_details(spec.value_columns, Vec::new()));
     }
-    measure::compressed_bytes(client, &info.api, schema, spec.table, &names).await
+    let per_chunk = measure::compression_details(
+        client,
+        &info.api,
+        schema,
+        spec.table,
+        &names,
+        spec.value_columns,
+    )
+    .await?;
+    Ok(eval::compression_details(spec.value_columns, per_chunk))
 }
 
 async fn policy_checks(

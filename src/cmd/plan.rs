@@ -4,10 +4,19 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use crate::error::{BenchError, Outcome};
-use crate::plan::{self, io, plots, table, units, PlanRequest};
+use crate::plan::{self, io, plots, table, units, IndexModel, PlanRequest};
+
+/// `--indexes`: which indexes the projected fleet has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Indexes {
+    /// The measured run's schema (primary key and its indexes).
+    Measured,
+    /// No index on the hypertable.
+    None,
+}
 use crate::report::plot::{html_escape, write_index_named};
 
 /// Arguments of `bench plan`.
@@ -47,6 +56,17 @@ pub struct PlanArgs {
     #[arg(long, value_name = "SWEEP_CSV")]
     pub sweep: Option<PathBuf>,
 
+    /// Indexes of the projected fleet: `measured` (the run's schema; bytes per row and
+    /// compression ratio as measured) or `none` (heap bytes only; the ratio follows from the
+    /// measured compressed bytes per row).
+    #[arg(long, value_enum, default_value = "measured", value_name = "MODEL")]
+    pub indexes: Indexes,
+
+    /// Index bytes per uncompressed row of the projected fleet, instead of the measured ones
+    /// (e.g. from `index_bytes_per_row_measured` of a run with that index set).
+    #[arg(long, value_name = "BYTES", conflicts_with = "indexes")]
+    pub index_bytes_per_row: Option<f64>,
+
     /// Write the plan as CSV here; plots (<stem>-storage.svg, <stem>-latency.svg) and
     /// <stem>.html go beside it.
     #[arg(short = 'o', long, value_name = "CSV")]
@@ -76,7 +96,18 @@ impl PlanArgs {
             }
             None => None,
         };
+        let indexes = match (self.index_bytes_per_row, self.indexes) {
+            (Some(b), _) if !(b.is_finite() && b >= 0.0) => {
+                return Err(BenchError::Config(format!(
+                    "--index-bytes-per-row: {b} must be a number of bytes, 0 or more"
+                )))
+            }
+            (Some(b), _) => IndexModel::BytesPerRow(b),
+            (None, Indexes::Measured) => IndexModel::Measured,
+            (None, Indexes::None) => IndexModel::None,
+        };
         Ok(PlanRequest {
+            indexes,
             from: self.from.clone(),
             wells: self.wells.clone(),
             interval: dur("interval", &self.interval)?,

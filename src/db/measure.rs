@@ -1,5 +1,6 @@
-//! All SQL of the checks phase: chunk lists, EXPLAIN plans, timed executions with chunk
-//! pruning on and defeated, storage sizes, compression, policy jobs and retention.
+//! All SQL of the checks phase: chunk lists, EXPLAIN plans (with and without ANALYZE, custom
+//! and generic), plan-cache counters, timed executions with chunk pruning on and defeated,
+//! storage sizes, per-chunk compression facts, policy jobs and retention.
 //!
 //! Function names that moved between TimescaleDB versions (compression vs columnstore) come
 //! from the detected [`Api`]; nothing here assumes one version. TimescaleDB routines are
@@ -12,9 +13,10 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio_postgres::Client;
 
-use crate::checks::facts::{ChunkInfo, CompressionBytes, PolicyJob};
+use crate::checks::facts::{ByteSplit, ChunkCompression, ChunkInfo, PolicyJob};
 use crate::db::detect::Api;
 use crate::db::quote_ident;
+use crate::scenario::plan::PlanCacheMode;
 
 /// Session settings that defeat chunk exclusion for one transaction: TimescaleDB's planner
 /// (plan-time and startup chunk exclusion, ChunkAppend) is switched off, so the hypertable is
@@ -82,41 +84,89 @@ pub async fn explain_json(client: &Client, sql: &str, defeat_pruning: bool) -> R
     out.with_context(|| format!("failed to EXPLAIN: {}", one_line(sql)))
 }
 
-/// `EXPLAIN (VERBOSE, FORMAT JSON)` of the *generic* plan of `sql` as a prepared statement
-/// (parameters `$1..` left as parameters at planning), executed with `literals` (SQL literal
-/// texts, one per parameter). This is the plan clients that prepare statements get once the
-/// plan cache switches to a generic plan: chunks are then excluded at executor startup, and
-/// excluded chunks do not appear in the plan.
-pub async fn explain_generic_json(
+/// `EXPLAIN (ANALYZE, VERBOSE, FORMAT JSON)` of `sql` as a prepared statement executed with
+/// `literals` (SQL literal texts, one per `$n`) under `plan_cache_mode = mode`: with
+/// `ForceCustomPlan` the plan made for these values (as the plan cache's first executions get
+/// it), with `ForceGenericPlan` the cached generic plan that later executions may reuse. The
+/// statement really runs, inside a transaction that is rolled back, so even a writing query
+/// leaves nothing behind.
+pub async fn explain_analyze_prepared(
     client: &Client,
     sql: &str,
     literals: &[String],
+    mode: PlanCacheMode,
 ) -> Result<Value> {
-    const NAME: &str = "esp_bench_check_generic";
-    let out = in_tx(client, false, async {
+    const NAME: &str = "esp_bench_check_analyze";
+    let args = if literals.is_empty() {
+        String::new()
+    } else {
+        format!("({})", literals.join(", "))
+    };
+    let run = async {
         client
-            .batch_execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            .batch_execute(&format!(
+                "BEGIN; SET LOCAL plan_cache_mode = {}; PREPARE {NAME} AS {sql}",
+                mode.name()
+            ))
             .await?;
-        client
-            .batch_execute(&format!("PREPARE {NAME} AS {sql}"))
-            .await?;
-        let explain = format!(
-            "EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE {NAME}({})",
-            literals.join(", ")
-        );
+        let explain = format!("EXPLAIN (ANALYZE, VERBOSE, FORMAT JSON) EXECUTE {NAME}{args}");
         let row = client.query_one(explain.as_str(), &[]).await?;
-        Ok(row.try_get::<_, Value>(0)?)
-    })
-    .await;
-    // PREPARE is not transactional: remove it after the transaction ended either way (an
-    // error here only means PREPARE itself had failed).
+        Ok::<Value, anyhow::Error>(row.try_get::<_, Value>(0)?)
+    };
+    let out = run.await;
+    // Always roll back; PREPARE is not transactional, so remove it afterwards either way.
+    let _ = client.batch_execute("ROLLBACK").await;
     let _ = client.batch_execute(&format!("DEALLOCATE {NAME}")).await;
     out.with_context(|| {
         format!(
-            "failed to EXPLAIN the prepared statement: {}",
+            "failed to EXPLAIN ANALYZE the prepared statement ({}): {}",
+            mode.name(),
             one_line(sql)
         )
     })
+}
+
+/// Custom and generic plans a session's prepared statement has run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PlanCounts {
+    pub custom: u64,
+    pub generic: u64,
+}
+
+/// `pg_prepared_statements.custom_plans` / `generic_plans` (PostgreSQL 14+) of the statements
+/// this session prepared over the protocol with the texts `sqls`, in the order they were
+/// prepared (the client library's statement names are private, so statements are matched by
+/// text; the k-th statement with a text is the k-th one prepared with it). A statement the
+/// view does not list counts zero. Fails on servers without the columns.
+pub async fn prepared_plan_counts(client: &Client, sqls: &[String]) -> Result<Vec<PlanCounts>> {
+    let rows = client
+        .query(
+            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements \
+             WHERE NOT from_sql ORDER BY prepare_time, length(name), name",
+            &[],
+        )
+        .await
+        .context("failed to read pg_prepared_statements")?;
+    let mut used = vec![false; rows.len()];
+    Ok(sqls
+        .iter()
+        .map(|sql| {
+            let found = rows
+                .iter()
+                .enumerate()
+                .find(|(i, r)| !used[*i] && r.get::<_, String>(0) == *sql);
+            match found {
+                Some((i, r)) => {
+                    used[i] = true;
+                    PlanCounts {
+                        generic: r_u64(r.get::<_, Option<i64>>(1)),
+                        custom: r_u64(r.get::<_, Option<i64>>(2)),
+                    }
+                }
+                None => PlanCounts::default(),
+            }
+        })
+        .collect())
 }
 
 /// Wall time of one execution of `sql` (planning included, rows fetched), with chunk pruning on
@@ -284,36 +334,199 @@ pub async fn compress_chunk(client: &Client, api: &Api, chunk: &ChunkInfo) -> Re
     Ok(())
 }
 
-/// Sum of the compression statistics (`chunk_columnstore_stats` or `chunk_compression_stats`)
-/// of the named, compressed chunks of `schema.table`: bytes before (as TimescaleDB measured
-/// them at compression time) and after.
-pub async fn compressed_bytes(
+/// Per-chunk compression facts of the named, compressed chunks of `schema.table`, oldest
+/// first: bytes before and after split into table, index and toast (the compression
+/// statistics function the [`Api`] names), rows (`count(*)` of the chunk), segments (rows of
+/// the compressed chunk's internal table, found through TimescaleDB's chunk catalog) and the
+/// bytes of `value_columns` alone before and after (see [`ChunkCompression`]). A chunk whose
+/// compressed table cannot be found keeps `segments` and `values_after_bytes` empty.
+pub async fn compression_details(
     client: &Client,
     api: &Api,
     schema: &str,
     table: &str,
     chunk_names: &[String],
-) -> Result<CompressionBytes> {
+    value_columns: &[&str],
+) -> Result<Vec<ChunkCompression>> {
     let f = api
         .chunk_compression_stats()
         .ok_or_else(|| missing("chunk_columnstore_stats or chunk_compression_stats"))?;
     let sql = format!(
-        "SELECT count(*), sum(before_compression_total_bytes)::int8, \
-                sum(after_compression_total_bytes)::int8 \
-         FROM {f}(format('%I.%I', $1::text, $2::text)::regclass) \
-         WHERE chunk_name = ANY($3) AND before_compression_total_bytes IS NOT NULL"
+        "SELECT s.chunk_schema::text, s.chunk_name::text, c.range_start, c.range_end, \
+                s.before_compression_table_bytes, s.before_compression_index_bytes, \
+                s.before_compression_toast_bytes, s.before_compression_total_bytes, \
+                s.after_compression_table_bytes, s.after_compression_index_bytes, \
+                s.after_compression_toast_bytes, s.after_compression_total_bytes \
+         FROM {f}(format('%I.%I', $1::text, $2::text)::regclass) s \
+         JOIN timescaledb_information.chunks c \
+           ON c.chunk_schema = s.chunk_schema AND c.chunk_name = s.chunk_name \
+         WHERE s.chunk_name = ANY($3) AND s.before_compression_total_bytes IS NOT NULL \
+         ORDER BY c.range_start"
     );
-    let row = client
-        .query_one(sql.as_str(), &[&schema, &table, &chunk_names])
+    let rows = client
+        .query(sql.as_str(), &[&schema, &table, &chunk_names])
         .await
         .with_context(|| {
             format!("failed to read the compression statistics of {schema}.{table}")
         })?;
-    Ok(CompressionBytes {
-        chunks: r_u64(row.get::<_, Option<i64>>(0)),
-        before_bytes: r_u64(row.get::<_, Option<i64>>(1)),
-        after_bytes: r_u64(row.get::<_, Option<i64>>(2)),
-    })
+    let widths = column_widths(client, schema, table, value_columns).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let b = |i: usize| r_u64(r.get::<_, Option<i64>>(i));
+        let split = |i: usize| ByteSplit {
+            table_bytes: b(i),
+            index_bytes: b(i + 1),
+            toast_bytes: b(i + 2),
+            total_bytes: b(i + 3),
+        };
+        let (chunk_schema, chunk): (String, String) = (r.get(0), r.get(1));
+        let (rows, values_before) =
+            chunk_rows_and_value_bytes(client, &chunk_schema, &chunk, &widths).await?;
+        let compressed = compressed_chunk_of(client, &chunk_schema, &chunk).await?;
+        let (segments, values_after) = match &compressed {
+            Some((cs, cn)) => {
+                let (n, v) = compressed_rows_and_value_bytes(client, cs, cn, value_columns).await?;
+                (Some(n), Some(v))
+            }
+            None => (None, None),
+        };
+        out.push(ChunkCompression {
+            rows_per_segment: segments.filter(|&s| s > 0).map(|s| rows as f64 / s as f64),
+            chunk,
+            range_start: r
+                .get::<_, Option<DateTime<Utc>>>(2)
+                .unwrap_or(DateTime::<Utc>::MIN_UTC),
+            range_end: r
+                .get::<_, Option<DateTime<Utc>>>(3)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+            rows,
+            segments,
+            before: split(4),
+            after: split(8),
+            values_before_bytes: Some(values_before),
+            values_after_bytes: values_after,
+        });
+    }
+    Ok(out)
+}
+
+/// (column, typlen) of `columns` in `schema.table`; typlen -1/-2 for variable-width types.
+/// Every column must exist.
+async fn column_widths(
+    client: &Client,
+    schema: &str,
+    table: &str,
+    columns: &[&str],
+) -> Result<Vec<(String, i16)>> {
+    let names: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+    let rows = client
+        .query(
+            "SELECT a.attname::text, t.typlen FROM pg_attribute a \
+             JOIN pg_type t ON t.oid = a.atttypid \
+             WHERE a.attrelid = format('%I.%I', $1::text, $2::text)::regclass \
+               AND a.attname = ANY($3) AND a.attnum > 0 AND NOT a.attisdropped",
+            &[&schema, &table, &names],
+        )
+        .await
+        .with_context(|| format!("failed to read the columns of {schema}.{table}"))?;
+    columns
+        .iter()
+        .map(|c| {
+            rows.iter()
+                .find(|r| r.get::<_, String>(0) == *c)
+                .map(|r| (c.to_string(), r.get::<_, i16>(1)))
+                .ok_or_else(|| anyhow::anyhow!("{schema}.{table} has no column {c}"))
+        })
+        .collect()
+}
+
+/// Rows of a chunk, and the uncompressed bytes of its value columns: count(column) x width
+/// for fixed-width types (what the heap stores per non-null value), the sum of
+/// `pg_column_size` for variable-width ones.
+async fn chunk_rows_and_value_bytes(
+    client: &Client,
+    schema: &str,
+    chunk: &str,
+    widths: &[(String, i16)],
+) -> Result<(u64, u64)> {
+    let mut terms: Vec<String> = widths
+        .iter()
+        .map(|(c, len)| {
+            let c = quote_ident(c);
+            if *len > 0 {
+                format!("count({c})::int8 * {len}")
+            } else {
+                format!("coalesce(sum(pg_column_size({c})), 0)::int8")
+            }
+        })
+        .collect();
+    if terms.is_empty() {
+        terms.push("0::int8".into());
+    }
+    let sql = format!(
+        "SELECT count(*)::int8, ({})::int8 FROM {}",
+        terms.join(" + "),
+        qualified(schema, chunk)
+    );
+    let row = client
+        .query_one(sql.as_str(), &[])
+        .await
+        .with_context(|| format!("failed to count the rows of chunk {schema}.{chunk}"))?;
+    Ok((
+        r_u64(row.get::<_, Option<i64>>(0)),
+        r_u64(row.get::<_, Option<i64>>(1)),
+    ))
+}
+
+/// The internal table holding a compressed chunk's batches (TimescaleDB's chunk catalog,
+/// `compressed_chunk_id`, unchanged through 2.x); None when the chunk has none.
+async fn compressed_chunk_of(
+    client: &Client,
+    schema: &str,
+    chunk: &str,
+) -> Result<Option<(String, String)>> {
+    let row = client
+        .query_opt(
+            "SELECT cc.schema_name::text, cc.table_name::text \
+             FROM _timescaledb_catalog.chunk c \
+             JOIN _timescaledb_catalog.chunk cc ON cc.id = c.compressed_chunk_id \
+             WHERE c.schema_name = $1 AND c.table_name = $2",
+            &[&schema, &chunk],
+        )
+        .await
+        .with_context(|| {
+            format!("failed to find the compressed table of chunk {schema}.{chunk}")
+        })?;
+    Ok(row.map(|r| (r.get(0), r.get(1))))
+}
+
+/// Batches (rows) of a compressed chunk's table and the stored bytes of its value columns.
+async fn compressed_rows_and_value_bytes(
+    client: &Client,
+    schema: &str,
+    table: &str,
+    columns: &[&str],
+) -> Result<(u64, u64)> {
+    let mut terms: Vec<String> = columns
+        .iter()
+        .map(|c| format!("coalesce(sum(pg_column_size({})), 0)::int8", quote_ident(c)))
+        .collect();
+    if terms.is_empty() {
+        terms.push("0::int8".into());
+    }
+    let sql = format!(
+        "SELECT count(*)::int8, ({})::int8 FROM {}",
+        terms.join(" + "),
+        qualified(schema, table)
+    );
+    let row = client
+        .query_one(sql.as_str(), &[])
+        .await
+        .with_context(|| format!("failed to measure the compressed table {schema}.{table}"))?;
+    Ok((
+        r_u64(row.get::<_, Option<i64>>(0)),
+        r_u64(row.get::<_, Option<i64>>(1)),
+    ))
 }
 
 /// Compression and retention policy jobs of the hypertables in `schema`.

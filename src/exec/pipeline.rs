@@ -312,11 +312,15 @@ async fn run_locked(
                     Some(r) => r.context("steady-state preparation")?,
                     None => {
                         interrupted = true;
-                        crate::db::steady::fresh()
+                        crate::db::steady::fresh(0.0)
                     }
                 }
             }
-            DataState::Fresh => crate::db::steady::fresh(),
+            DataState::Fresh => crate::db::steady::fresh(
+                crate::db::steady::analyze(&client, &target.schema, &windows)
+                    .await
+                    .context("gathering planner statistics (ANALYZE)")?,
+            ),
         };
         if reused {
             prep.notes.push(
@@ -390,7 +394,10 @@ async fn run_locked(
         )
         .await
         {
-            Ok(o) => (o.checks, o.storage),
+            Ok(o) => {
+                o.annotate(&mut queries);
+                (o.checks, o.storage)
+            }
             Err(e) if is_interrupt(&e, &cancel) => {
                 interrupted = true;
                 (Vec::new(), Vec::new())
@@ -535,6 +542,7 @@ async fn query_phases(
                 warmup: mix.warmup,
                 stop: mix.stop.clone(),
                 stream: plan.queries.len() as u64,
+                plan_cache_mode: mix.plan_cache_mode,
             });
         }
     }

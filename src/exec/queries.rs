@@ -248,6 +248,7 @@ mod tests {
             max_chunks_scanned: None,
             min_pruning_speedup: None,
             writes: false,
+            plan_cache_mode: Default::default(),
         }
     }
 

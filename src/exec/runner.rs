@@ -13,6 +13,11 @@
 //! connections and prepared statements. Errors are counted per SQLSTATE ("connection" when the
 //! connection is gone, "timeout" for statement_timeout) and the run continues; a closed
 //! connection is re-opened. Cancellation stops promptly and keeps what was measured.
+//!
+//! Every connection runs with the phase's `plan_cache_mode`. After the warmup and again after
+//! the measured stage, the runner reads each connection's `pg_prepared_statements` counters
+//! (custom and generic plans, PostgreSQL 14+), so the report says which plan the measured
+//! executions ran.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,9 +31,10 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Statement};
 use tokio_util::sync::CancellationToken;
 
+use crate::db::measure::{self, PlanCounts};
 use crate::exec::queries::{params_for, rng_for, sql_for, ParamContext};
-use crate::report::model::QueryStats;
-use crate::scenario::plan::{LoadMode, QueryPlan, StopCondition};
+use crate::report::model::{PlanEvidence, QueryStats};
+use crate::scenario::plan::{LoadMode, PlanCacheMode, QueryPlan, StopCondition};
 use crate::stats::{query_stats, Batch, Collector, PhaseShape, Recorder};
 
 /// Opens a new database session (already in bench's schema). Implemented by the pipeline for
@@ -70,6 +76,8 @@ pub struct Phase {
     pub stop: StopCondition,
     /// Separates this phase's parameter sequence from the other phases'.
     pub stream: u64,
+    /// Set on every connection of the phase.
+    pub plan_cache_mode: PlanCacheMode,
 }
 
 impl Phase {
@@ -82,6 +90,7 @@ impl Phase {
             warmup: plan.warmup,
             stop: plan.stop.clone(),
             stream: index as u64,
+            plan_cache_mode: plan.plan_cache_mode,
         }
     }
 
@@ -112,6 +121,9 @@ pub struct PhaseOutcome {
 struct Session {
     client: Option<Client>,
     stmts: Vec<Statement>,
+    /// Plan counters of each statement when the measured stage started (zero for a
+    /// connection opened after that: a new connection starts from zero).
+    base: Vec<PlanCounts>,
 }
 
 async fn open_session<C: Connect>(
@@ -119,6 +131,7 @@ async fn open_session<C: Connect>(
     sqls: &[String],
     names: &[String],
     settings: &ExecSettings,
+    mode: PlanCacheMode,
 ) -> anyhow::Result<Session> {
     let client = connector.connect().await?;
     let timeout_ms = settings.statement_timeout.as_millis();
@@ -127,10 +140,13 @@ async fn open_session<C: Connect>(
     client
         .batch_execute(&format!(
             "SET application_name = '{app}'; SET statement_timeout = {timeout_ms}; \
-             SET default_transaction_read_only = {read_only}"
+             SET default_transaction_read_only = {read_only}; SET plan_cache_mode = {}",
+            mode.name()
         ))
         .await
-        .context("setting application_name, statement_timeout and read-only transactions")?;
+        .context(
+            "setting application_name, statement_timeout, read-only transactions and plan_cache_mode",
+        )?;
     let mut stmts = Vec::with_capacity(sqls.len());
     for (sql, name) in sqls.iter().zip(names) {
         let stmt = client
@@ -141,8 +157,34 @@ async fn open_session<C: Connect>(
     }
     Ok(Session {
         client: Some(client),
+        base: vec![PlanCounts::default(); stmts.len()],
         stmts,
     })
+}
+
+/// The plan counters of a session's statements (`sqls`, in preparation order); None when the
+/// server does not report them (PostgreSQL before 14) or the connection is gone.
+async fn plan_counts(s: &Session, sqls: &[String]) -> Option<Vec<PlanCounts>> {
+    let client = s.client.as_ref().filter(|c| !c.is_closed())?;
+    measure::prepared_plan_counts(client, sqls).await.ok()
+}
+
+/// Plans of the measured stage per statement, summed over the sessions (each session's counters
+/// now minus when the stage started). None when no session could report them.
+async fn measured_plan_counts(sessions: &[Session], sqls: &[String]) -> Option<Vec<PlanCounts>> {
+    let mut sum = vec![PlanCounts::default(); sqls.len()];
+    let mut any = false;
+    for s in sessions {
+        let Some(now) = plan_counts(s, sqls).await else {
+            continue;
+        };
+        any = true;
+        for (q, (n, b)) in now.iter().zip(&s.base).enumerate() {
+            sum[q].custom += n.custom.saturating_sub(b.custom);
+            sum[q].generic += n.generic.saturating_sub(b.generic);
+        }
+    }
+    any.then_some(sum)
 }
 
 /// The error kind recorded for a failed execution.
@@ -205,6 +247,7 @@ struct Stage<'a, C> {
     seed: u64,
     stream: u64,
     settings: &'a ExecSettings,
+    plan_cache_mode: PlanCacheMode,
 }
 
 impl<C: Connect> Stage<'_, C> {
@@ -252,7 +295,15 @@ impl<C: Connect> Stage<'_, C> {
             let params = params_for(&self.queries[q], &self.settings.ctx, &mut rng);
 
             if s.client.as_ref().is_none_or(|c| c.is_closed()) {
-                match open_session(self.connector, self.sqls, self.names, self.settings).await {
+                match open_session(
+                    self.connector,
+                    self.sqls,
+                    self.names,
+                    self.settings,
+                    self.plan_cache_mode,
+                )
+                .await
+                {
                     Ok(new) => s = new,
                     Err(_) => {
                         if let Some(r) = rec.as_mut() {
@@ -372,7 +423,8 @@ pub async fn run_phase<C: Connect>(
 
     let mut sessions = Vec::with_capacity(clients);
     for _ in 0..clients {
-        sessions.push(open_session(connector, &sqls, &names, settings).await?);
+        sessions
+            .push(open_session(connector, &sqls, &names, settings, phase.plan_cache_mode).await?);
     }
 
     let make_stage = |stop: StopCondition, stream: u64| {
@@ -396,6 +448,7 @@ pub async fn run_phase<C: Connect>(
             seed: settings.seed,
             stream,
             settings,
+            plan_cache_mode: phase.plan_cache_mode,
         }
     };
 
@@ -412,6 +465,12 @@ pub async fn run_phase<C: Connect>(
             .collect::<FuturesUnordered<_>>()
             .collect()
             .await;
+        // The measured stage counts plans from here (the warmup ran the first custom plans).
+        for s in &mut sessions {
+            if let Some(c) = plan_counts(s, &sqls).await {
+                s.base = c;
+            }
+        }
     }
 
     let stage = make_stage(phase.stop.clone(), phase.stream * 2);
@@ -440,6 +499,7 @@ pub async fn run_phase<C: Connect>(
     // Sessions close when dropped.
     let (sessions, merged) = tokio::join!(workers.collect::<Vec<Session>>(), collector);
     let duration_s = stage.t0.elapsed().as_secs_f64();
+    let counts = measured_plan_counts(&sessions, &sqls).await;
     drop(sessions);
 
     let shape = PhaseShape {
@@ -455,8 +515,18 @@ pub async fn run_phase<C: Connect>(
     let stats = merged
         .iter()
         .zip(names.iter())
-        .filter(|(m, _)| queries.len() == 1 || !m.total.is_empty())
-        .map(|(m, name)| query_stats(name, &shape, m))
+        .enumerate()
+        .filter(|(_, (m, _))| queries.len() == 1 || !m.total.is_empty())
+        .map(|(q, (m, name))| {
+            let mut st = query_stats(name, &shape, m);
+            st.plan = Some(PlanEvidence {
+                plan_cache_mode: phase.plan_cache_mode.name().to_string(),
+                custom_plans: counts.as_ref().map(|c| c[q].custom),
+                generic_plans: counts.as_ref().map(|c| c[q].generic),
+                ..Default::default()
+            });
+            st
+        })
         .collect();
     Ok(PhaseOutcome {
         stats,

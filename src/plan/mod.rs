@@ -24,8 +24,8 @@ use crate::error::BenchError;
 
 pub use fit::{fit_power_law, PowerFit};
 pub use project::{
-    project_fleet, Assumptions, LatencyModel, Measured, PlanRow, Projection, QueryProjection,
-    CHUNK_INTERVAL_LADDER, CHUNK_MEMORY_FRACTION,
+    project_fleet, Assumptions, IndexModel, LatencyModel, Measured, PlanRow, Projection,
+    QueryProjection, RowSplit, CHUNK_INTERVAL_LADDER, CHUNK_MEMORY_FRACTION,
 };
 pub use sweep::{fit_rows, sweep_rows, FitRow, SweepRow};
 
@@ -45,6 +45,8 @@ pub struct PlanRequest {
     pub chunk_interval: Option<Duration>,
     /// sweep.csv whose fitted exponents project latency.
     pub sweep: Option<PathBuf>,
+    /// The projected fleet's indexes.
+    pub indexes: IndexModel,
 }
 
 /// Production chunk interval of esp_telemetry, used when neither the summary nor the command
@@ -94,6 +96,7 @@ pub fn build_plan(req: &PlanRequest) -> anyhow::Result<Vec<Projection>> {
         chunk_interval_s,
         chunk_interval_source,
         chunk_memory_fraction: CHUNK_MEMORY_FRACTION,
+        indexes: req.indexes,
     };
     Ok(req
         .wells

@@ -32,6 +32,87 @@ pub const CHUNK_INTERVAL_LADDER: [u64; 8] = [
 
 const SECS_PER_DAY: f64 = 86_400.0;
 
+/// Bytes per row of the telemetry table split by what holds them, so a fleet with another
+/// index set can be projected: uncompressed heap (+ toast) and indexes, the compressed side's
+/// data and own indexes, and the channel (value column) bytes alone.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RowSplit {
+    /// Uncompressed table + toast bytes per row.
+    pub heap_bytes_per_row: f64,
+    /// Index bytes per row of the measured schema (primary key and indexes).
+    pub index_bytes_per_row: f64,
+    /// After compression: table + toast bytes per row (the compressed batches).
+    pub compressed_data_bytes_per_row: Option<f64>,
+    /// After compression: the compressed chunks' own index bytes per row (TimescaleDB's
+    /// segment-by index, whatever indexes the hypertable has).
+    pub compressed_index_bytes_per_row: Option<f64>,
+    /// The value columns alone, uncompressed and compressed, bytes per row.
+    pub channel_bytes_per_row: Option<f64>,
+    pub channel_bytes_per_row_compressed: Option<f64>,
+    /// Where the split comes from.
+    pub source: String,
+}
+
+impl RowSplit {
+    /// From the compressed chunks' before/after split when the summary has it (the cleanest
+    /// measurement: TimescaleDB sized each chunk uncompressed right before compressing it),
+    /// else from the table's storage figures (uncompressed side only).
+    pub fn from_storage(st: &crate::report::model::TableStorage) -> RowSplit {
+        if let Some(c) = st.compression.as_ref().filter(|c| c.rows > 0) {
+            let per = |b: u64| b as f64 / c.rows as f64;
+            return RowSplit {
+                heap_bytes_per_row: per(c.before.table_bytes + c.before.toast_bytes),
+                index_bytes_per_row: per(c.before.index_bytes),
+                compressed_data_bytes_per_row: Some(per(c.after.table_bytes + c.after.toast_bytes)),
+                compressed_index_bytes_per_row: Some(per(c.after.index_bytes)),
+                channel_bytes_per_row: c.values_before_bytes.map(per),
+                channel_bytes_per_row_compressed: c.values_after_bytes.map(per),
+                source: format!(
+                    "{} compressed chunks, {} rows (storage.compression)",
+                    c.chunks, c.rows
+                ),
+            };
+        }
+        let per = |b: u64| b as f64 / st.rows.max(1) as f64;
+        RowSplit {
+            heap_bytes_per_row: per(st.heap_bytes + st.toast_bytes),
+            index_bytes_per_row: per(st.index_bytes),
+            source: "table storage (storage.heap_bytes, index_bytes, toast_bytes); no \
+                     compressed split measured"
+                .to_string(),
+            ..Default::default()
+        }
+    }
+
+    /// Compressed bytes per row (data + the compressed chunks' own indexes), when measured.
+    pub fn compressed_bytes_per_row(&self) -> Option<f64> {
+        Some(self.compressed_data_bytes_per_row? + self.compressed_index_bytes_per_row?)
+    }
+}
+
+/// Which indexes the projected fleet has (`bench plan --indexes`, `--index-bytes-per-row`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum IndexModel {
+    /// The measured schema's indexes: bytes per row and compression ratio as measured.
+    #[default]
+    Measured,
+    /// No index on the hypertable: heap bytes only; compressed chunks keep TimescaleDB's own.
+    None,
+    /// This many index bytes per uncompressed row instead of the measured ones.
+    BytesPerRow(f64),
+}
+
+impl IndexModel {
+    /// The CSV's `index_model` text.
+    pub fn label(self) -> String {
+        match self {
+            IndexModel::Measured => "measured (the run's schema)".to_string(),
+            IndexModel::None => "none (--indexes none)".to_string(),
+            IndexModel::BytesPerRow(b) => format!("--index-bytes-per-row {b}"),
+        }
+    }
+}
+
 /// What one `bench run` measured, reduced to the figures a projection scales.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Measured {
@@ -51,6 +132,8 @@ pub struct Measured {
     pub host_memory_bytes: u64,
     /// (query name, p95 ms) of every query with at least one successful sample.
     pub queries: Vec<(String, f64)>,
+    /// Bytes per row by what holds them.
+    pub split: RowSplit,
 }
 
 impl Measured {
@@ -113,6 +196,7 @@ impl Measured {
             ingest_rows_per_sec,
             chunk_interval_s: st.chunk_interval_s,
             host_memory_bytes: s.environment.memory_bytes,
+            split: RowSplit::from_storage(st),
             queries: s
                 .queries
                 .iter()
@@ -143,6 +227,8 @@ pub struct Assumptions {
     pub chunk_interval_source: String,
     /// Share of memory the newest chunk may take (TimescaleDB guidance: 0.25).
     pub chunk_memory_fraction: f64,
+    /// The projected fleet's indexes.
+    pub indexes: IndexModel,
 }
 
 /// One CSV row of `bench plan`: one fleet size. Column order is field order; the per-query
@@ -163,6 +249,39 @@ pub struct PlanRow {
     #[serde(serialize_with = "opt_num")]
     pub compression_ratio_measured: Option<f64>,
     pub compression_note: String,
+    /// The projected fleet's indexes (`--indexes`, `--index-bytes-per-row`).
+    pub index_model: String,
+    /// Uncompressed table + toast bytes per row (no index).
+    #[serde(serialize_with = "num")]
+    pub heap_bytes_per_row: f64,
+    /// Index bytes per row as measured.
+    #[serde(serialize_with = "num")]
+    pub index_bytes_per_row_measured: f64,
+    /// Index bytes per row of the projected fleet.
+    #[serde(serialize_with = "num")]
+    pub index_bytes_per_row: f64,
+    /// The value (channel) columns alone, bytes per row, uncompressed and compressed.
+    #[serde(serialize_with = "opt_num")]
+    pub channel_bytes_per_row: Option<f64>,
+    #[serde(serialize_with = "opt_num")]
+    pub channel_bytes_per_row_compressed: Option<f64>,
+    #[serde(serialize_with = "opt_num")]
+    pub channel_compression_ratio: Option<f64>,
+    /// After compression: batches (table + toast) and the compressed chunks' own indexes.
+    #[serde(serialize_with = "opt_num")]
+    pub compressed_data_bytes_per_row: Option<f64>,
+    #[serde(serialize_with = "opt_num")]
+    pub compressed_index_bytes_per_row: Option<f64>,
+    /// Where the split comes from.
+    pub split_source: String,
+    /// Uncompressed bytes per row the projection uses: measured, or heap + the assumed index
+    /// bytes.
+    #[serde(serialize_with = "num")]
+    pub bytes_per_row_projected: f64,
+    /// Compression ratio the projection uses: measured, or bytes_per_row_projected / compressed
+    /// bytes per row.
+    #[serde(serialize_with = "opt_num")]
+    pub compression_ratio_projected: Option<f64>,
     #[serde(serialize_with = "opt_num")]
     pub bytes_per_row_compressed: Option<f64>,
     #[serde(serialize_with = "num")]
@@ -297,12 +416,28 @@ pub fn project_fleet(
     let interval_s = a.interval.as_secs_f64();
     let rows_retained = rows_in(wells, a.retention, a.interval);
     let required = f64::from(wells) / interval_s;
-    let chunk = chunk_bytes(wells, a.interval, a.chunk_interval_s, m.bytes_per_row);
+    let sp = &m.split;
+    let (index_bpr, bpr, ratio) = match a.indexes {
+        IndexModel::Measured => (sp.index_bytes_per_row, m.bytes_per_row, m.compression_ratio),
+        IndexModel::None | IndexModel::BytesPerRow(_) => {
+            let idx = match a.indexes {
+                IndexModel::BytesPerRow(b) => b,
+                _ => 0.0,
+            };
+            let bpr = sp.heap_bytes_per_row + idx;
+            let ratio = sp
+                .compressed_bytes_per_row()
+                .filter(|&c| c > 0.0)
+                .map(|c| bpr / c);
+            (idx, bpr, ratio)
+        }
+    };
+    let chunk = chunk_bytes(wells, a.interval, a.chunk_interval_s, bpr);
     let budget = a.memory_bytes as f64 * a.chunk_memory_fraction;
     let rec = recommend_chunk_interval(
         wells,
         a.interval,
-        m.bytes_per_row,
+        bpr,
         a.memory_bytes,
         a.chunk_memory_fraction,
     );
@@ -316,19 +451,28 @@ pub fn project_fleet(
         bytes_per_row_measured: m.bytes_per_row,
         compression_ratio_measured: m.compression_ratio,
         compression_note: m.compression_note.clone(),
-        bytes_per_row_compressed: m.compression_ratio.map(|r| m.bytes_per_row / r),
+        index_model: a.indexes.label(),
+        heap_bytes_per_row: sp.heap_bytes_per_row,
+        index_bytes_per_row_measured: sp.index_bytes_per_row,
+        index_bytes_per_row: index_bpr,
+        channel_bytes_per_row: sp.channel_bytes_per_row,
+        channel_bytes_per_row_compressed: sp.channel_bytes_per_row_compressed,
+        channel_compression_ratio: sp
+            .channel_bytes_per_row
+            .zip(sp.channel_bytes_per_row_compressed)
+            .filter(|(_, c)| *c > 0.0)
+            .map(|(u, c)| u / c),
+        compressed_data_bytes_per_row: sp.compressed_data_bytes_per_row,
+        compressed_index_bytes_per_row: sp.compressed_index_bytes_per_row,
+        split_source: sp.source.clone(),
+        bytes_per_row_projected: bpr,
+        compression_ratio_projected: ratio,
+        bytes_per_row_compressed: ratio.map(|r| bpr / r),
         compress_after_days: a.compress_after.as_secs_f64() / SECS_PER_DAY,
-        raw_storage_bytes: (rows_retained * m.bytes_per_row).round() as u64,
-        compressed_storage_bytes: m.compression_ratio.map(|r| {
-            compressed_storage_bytes(
-                wells,
-                a.interval,
-                a.retention,
-                a.compress_after,
-                m.bytes_per_row,
-                r,
-            )
-            .round() as u64
+        raw_storage_bytes: (rows_retained * bpr).round() as u64,
+        compressed_storage_bytes: ratio.map(|r| {
+            compressed_storage_bytes(wells, a.interval, a.retention, a.compress_after, bpr, r)
+                .round() as u64
         }),
         chunk_interval_s: a.chunk_interval_s,
         chunk_interval_source: a.chunk_interval_source.clone(),
@@ -342,8 +486,7 @@ pub fn project_fleet(
             None => format!("none (a 1h chunk exceeds {pct}% of memory)"),
         },
         recommended_chunk_interval_s: rec,
-        recommended_chunk_bytes: rec
-            .map(|s| chunk_bytes(wells, a.interval, s, m.bytes_per_row).round() as u64),
+        recommended_chunk_bytes: rec.map(|s| chunk_bytes(wells, a.interval, s, bpr).round() as u64),
         ingest_rows_per_sec_required: required,
         ingest_rows_per_sec_measured: m.ingest_rows_per_sec,
         ingest_headroom: m.ingest_rows_per_sec.map(|r| r / required),
@@ -403,6 +546,16 @@ mod tests {
             chunk_interval_s: 86_400,
             host_memory_bytes: 8 << 30,
             queries: vec![("latest_24h".into(), 4.0), ("agg_7d_fleet".into(), 20.0)],
+            // 100 B/row = 55 heap + 45 index; compressed 5x = 20 B/row (18 data + 2 index).
+            split: RowSplit {
+                heap_bytes_per_row: 55.0,
+                index_bytes_per_row: 45.0,
+                compressed_data_bytes_per_row: Some(18.0),
+                compressed_index_bytes_per_row: Some(2.0),
+                channel_bytes_per_row: Some(72.0),
+                channel_bytes_per_row_compressed: Some(16.0),
+                source: "test".into(),
+            },
         }
     }
 
@@ -416,7 +569,55 @@ mod tests {
             chunk_interval_s: 86_400,
             chunk_interval_source: "--chunk-interval".into(),
             chunk_memory_fraction: CHUNK_MEMORY_FRACTION,
+            indexes: IndexModel::Measured,
         }
+    }
+
+    #[test]
+    fn other_index_sets_are_projected_from_the_split() {
+        // Measured: as before, and the split is reported.
+        let p = project_fleet(&measured(), &assumptions(), 200, None);
+        assert_eq!(p.row.bytes_per_row_projected, 100.0);
+        assert_eq!(p.row.compression_ratio_projected, Some(5.0));
+        assert_eq!(p.row.index_bytes_per_row, 45.0);
+        assert_eq!(p.row.channel_compression_ratio, Some(4.5));
+
+        // No indexes: 55 B/row uncompressed, 20 B/row compressed: 2.75x, not 5x.
+        let mut a = assumptions();
+        a.indexes = IndexModel::None;
+        let p = project_fleet(&measured(), &a, 200, None);
+        let r = &p.row;
+        assert_eq!(r.index_model, "none (--indexes none)");
+        assert_eq!(
+            (r.index_bytes_per_row, r.bytes_per_row_projected),
+            (0.0, 55.0)
+        );
+        assert_eq!(r.compression_ratio_projected, Some(2.75));
+        assert_eq!(r.bytes_per_row_compressed, Some(20.0));
+        // 51,840,000 rows x 55 B.
+        assert_eq!(r.raw_storage_bytes, 2_851_200_000);
+        // 7 hot days x 55 B (665,280,000) + 23 days x 20 B (794,880,000).
+        assert_eq!(r.compressed_storage_bytes, Some(1_460_160_000));
+        // One 1-day chunk: 1,728,000 rows x 55 B.
+        assert_eq!(r.chunk_bytes, 95_040_000);
+        // The measured ratio is still reported as measured.
+        assert_eq!(r.compression_ratio_measured, Some(5.0));
+
+        // Another index set: 25 B/row of indexes -> 80 B/row, 4x.
+        a.indexes = IndexModel::BytesPerRow(25.0);
+        let p = project_fleet(&measured(), &a, 200, None);
+        assert_eq!(p.row.bytes_per_row_projected, 80.0);
+        assert_eq!(p.row.compression_ratio_projected, Some(4.0));
+        assert_eq!(p.row.index_model, "--index-bytes-per-row 25");
+
+        // Without a compressed split (Apache edition) only the uncompressed side projects.
+        let mut m = measured();
+        m.split.compressed_data_bytes_per_row = None;
+        m.compression_ratio = None;
+        a.indexes = IndexModel::None;
+        let p = project_fleet(&m, &a, 200, None);
+        assert_eq!(p.row.bytes_per_row_projected, 55.0);
+        assert_eq!(p.row.compressed_storage_bytes, None);
     }
 
     #[test]

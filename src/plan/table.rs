@@ -79,6 +79,17 @@ pub fn plan_table(projections: &[Projection]) -> String {
     line("compression ratio", &|p| {
         opt(p.row.compression_ratio_measured, |r| format!("{r:.2}x"))
     });
+    if projections
+        .iter()
+        .any(|p| p.row.bytes_per_row_projected != p.row.bytes_per_row_measured)
+    {
+        line("bytes/row projected", &|p| {
+            format!("{:.1}", p.row.bytes_per_row_projected)
+        });
+        line("compression projected", &|p| {
+            opt(p.row.compression_ratio_projected, |r| format!("{r:.2}x"))
+        });
+    }
     line("raw storage", &|p| {
         format_bytes(p.row.raw_storage_bytes as f64)
     });
@@ -147,6 +158,19 @@ pub fn plan_table(projections: &[Projection]) -> String {
         out.push_str(&format!(
             "assumed: memory from {}, chunk interval from {}; latency: {}\n",
             first.row.memory_source, first.row.chunk_interval_source, first.row.latency_model
+        ));
+        let r = &first.row;
+        out.push_str(&format!(
+            "bytes/row: heap {:.1} + index {:.1} (indexes {}; measured index {:.1}){}; split from {}\n",
+            r.heap_bytes_per_row,
+            r.index_bytes_per_row,
+            r.index_model,
+            r.index_bytes_per_row_measured,
+            match (r.channel_bytes_per_row, r.channel_compression_ratio) {
+                (Some(c), Some(x)) => format!("; channels {c:.1} B/row, {x:.2}x alone"),
+                _ => String::new(),
+            },
+            r.split_source
         ));
     }
     out

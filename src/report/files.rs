@@ -354,6 +354,7 @@ mod tests {
             schedule_lag_ms: None,
             histogram: String::new(),
             intervals: vec![],
+            plan: None,
         });
         assert_eq!(csv_header_of(&q), QueryRow::header().join(","));
         let c = CheckRow {

@@ -117,6 +117,81 @@ pub struct TableStorage {
     pub compressed_before_bytes: Option<u64>,
     pub compressed_after_bytes: Option<u64>,
     pub compressed_chunks: Option<u64>,
+    /// Per-chunk compression facts behind those figures, with before/after split into table,
+    /// index and toast bytes and the ratio of the value columns alone (None when compression
+    /// was not measured).
+    pub compression: Option<CompressionDetails>,
+}
+
+/// Bytes of a relation set split as TimescaleDB's compression statistics report them.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ByteSplit {
+    pub table_bytes: u64,
+    pub index_bytes: u64,
+    pub toast_bytes: u64,
+    pub total_bytes: u64,
+}
+
+impl std::ops::Add for ByteSplit {
+    type Output = ByteSplit;
+
+    /// Field-wise sum.
+    fn add(self, o: ByteSplit) -> ByteSplit {
+        ByteSplit {
+            table_bytes: self.table_bytes + o.table_bytes,
+            index_bytes: self.index_bytes + o.index_bytes,
+            toast_bytes: self.toast_bytes + o.toast_bytes,
+            total_bytes: self.total_bytes + o.total_bytes,
+        }
+    }
+}
+
+/// One compressed chunk: what it holds and what compression made of it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkCompression {
+    /// Chunk table name (in TimescaleDB's internal schema).
+    pub chunk: String,
+    pub range_start: chrono::DateTime<chrono::Utc>,
+    pub range_end: chrono::DateTime<chrono::Utc>,
+    /// Rows in the chunk (`count(*)`).
+    pub rows: u64,
+    /// Compressed batches (rows of the compressed chunk's table): one per segment-by value
+    /// and up to 1000 rows each. None when the compressed chunk could not be found.
+    pub segments: Option<u64>,
+    /// rows / segments.
+    pub rows_per_segment: Option<f64>,
+    /// Before compression, as TimescaleDB measured it when compressing.
+    pub before: ByteSplit,
+    pub after: ByteSplit,
+    /// Bytes of the value columns alone: uncompressed (`count(column)` x the type's width, or
+    /// `sum(pg_column_size(column))` for variable-width types) ...
+    pub values_before_bytes: Option<u64>,
+    /// ... and compressed (`sum(pg_column_size(column))` over the compressed chunk's table).
+    pub values_after_bytes: Option<u64>,
+}
+
+/// The compressed chunks of one hypertable, summed, with their per-chunk facts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CompressionDetails {
+    pub chunks: u64,
+    pub rows: u64,
+    /// None when a chunk's segments are unknown.
+    pub segments: Option<u64>,
+    pub rows_per_segment: Option<f64>,
+    pub before: ByteSplit,
+    pub after: ByteSplit,
+    /// before.total_bytes / after.total_bytes.
+    pub ratio: Option<f64>,
+    /// The value columns of `values_*` (e.g. the nine telemetry channels).
+    pub value_columns: Vec<String>,
+    pub values_before_bytes: Option<u64>,
+    pub values_after_bytes: Option<u64>,
+    /// values_before_bytes / values_after_bytes: data compression without index overhead.
+    pub values_ratio: Option<f64>,
+    pub per_chunk: Vec<ChunkCompression>,
 }
 
 /// Latency distribution summary in milliseconds.
@@ -156,6 +231,55 @@ pub struct QueryStats {
     pub histogram: String,
     /// Per-interval samples for the statistical regression gate.
     pub intervals: Vec<IntervalStats>,
+    /// Which plan the phase ran (custom or generic) and the chunks each plan scans. None when
+    /// not measured (e.g. an interrupted run).
+    pub plan: Option<PlanEvidence>,
+}
+
+/// Which plan a query phase ran and what each of its plans scans.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PlanEvidence {
+    /// `plan_cache_mode` set on the phase's connections: "auto", "force_custom_plan" or
+    /// "force_generic_plan".
+    pub plan_cache_mode: String,
+    /// Executions of the measured stage planned with a custom plan, summed over the phase's
+    /// connections (`pg_prepared_statements.custom_plans`, PostgreSQL 14+; None when the
+    /// server does not report it).
+    pub custom_plans: Option<u64>,
+    /// The same for the generic (cached) plan.
+    pub generic_plans: Option<u64>,
+    /// EXPLAIN ANALYZE of the custom plan (None when not measured, e.g. a query without
+    /// parameters, whose only plan is the generic one).
+    pub custom: Option<PlanChunks>,
+    /// EXPLAIN ANALYZE of the generic plan.
+    pub generic: Option<PlanChunks>,
+    /// Why a plan was not measured.
+    pub note: Option<String>,
+}
+
+/// The chunks one plan touches, from `EXPLAIN (ANALYZE, VERBOSE, FORMAT JSON)`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PlanChunks {
+    /// All chunks of the hypertables the plan touches.
+    pub chunks_total: u64,
+    /// Chunks in the plan: scan nodes present plus those removed at executor startup
+    /// (chunks_total - chunks_planned were excluded by the planner).
+    pub chunks_planned: u64,
+    /// "Chunks excluded during startup" of ChunkAppend / ConstraintAwareAppend, summed.
+    pub chunks_excluded_startup: u64,
+    /// "Chunks excluded during runtime" of ChunkAppend (an average per loop), summed.
+    pub chunks_excluded_runtime: u64,
+    /// Chunks whose scan node ran at least once ("Actual Loops" > 0).
+    pub chunks_executed: u64,
+    /// Executed chunks read through a decompression node (ColumnarScan, DecompressChunk).
+    pub chunks_executed_compressed: u64,
+    /// Hypertables the plan touches, sorted.
+    pub hypertables: Vec<String>,
+    /// "Execution Time" and "Planning Time" of the EXPLAIN ANALYZE, ms.
+    pub execution_ms: Option<f64>,
+    pub planning_ms: Option<f64>,
 }
 
 impl QueryStats {
@@ -290,6 +414,10 @@ pub struct Preparation {
     pub state: String,
     /// Wall time of the whole preparation, seconds.
     pub seconds: f64,
+    /// Part of it spent in `ANALYZE` of the hypertables (planner statistics, which a
+    /// production database has and a fresh load does not), seconds.
+    #[serde(default)]
+    pub analyze_seconds: f64,
     pub tables: Vec<TablePreparation>,
     /// What differs from production's state, e.g. history left uncompressed on the Apache
     /// edition.

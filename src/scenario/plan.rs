@@ -151,6 +151,8 @@ pub struct RunPlan {
     pub reuse_data: bool,
     /// The state of the hypertables while queries are measured (`[run] state`).
     pub state: DataState,
+    /// `[run] plan_cache_mode`: the default of every query phase and of the mix.
+    pub plan_cache_mode: PlanCacheMode,
 }
 
 /// `[run] state`: what the query phases measure.
@@ -175,6 +177,49 @@ impl DataState {
     }
 }
 
+/// PostgreSQL's `plan_cache_mode`, set on the query connections of a phase: whether prepared
+/// statements run a custom plan (planned with the parameter values), the generic (cached)
+/// plan, or let the plan cache choose (`auto`: 5 custom plans, then the generic one when it is
+/// not estimated dearer).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanCacheMode {
+    #[default]
+    Auto,
+    ForceCustomPlan,
+    ForceGenericPlan,
+}
+
+impl PlanCacheMode {
+    pub const ALL: [PlanCacheMode; 3] = [
+        PlanCacheMode::Auto,
+        PlanCacheMode::ForceCustomPlan,
+        PlanCacheMode::ForceGenericPlan,
+    ];
+
+    /// The setting's value, as in scenario files and `SET plan_cache_mode = ...`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PlanCacheMode::Auto => "auto",
+            PlanCacheMode::ForceCustomPlan => "force_custom_plan",
+            PlanCacheMode::ForceGenericPlan => "force_generic_plan",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<PlanCacheMode> {
+        PlanCacheMode::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// Can a client in this mode run the custom plan / the generic plan?
+    pub fn allows_custom(self) -> bool {
+        self != PlanCacheMode::ForceGenericPlan
+    }
+
+    pub fn allows_generic(self) -> bool {
+        self != PlanCacheMode::ForceCustomPlan
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct QueryPlan {
     /// Unique name in the scenario; a built-in's name unless the file says `builtin = "..."`
@@ -196,6 +241,8 @@ pub struct QueryPlan {
     /// the query phase, only on bench's embedded throwaway server, and the run is marked as
     /// writing.
     pub writes: bool,
+    /// `plan_cache_mode` of this query's own phase (the query's key, else `[run]`'s).
+    pub plan_cache_mode: PlanCacheMode,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -394,6 +441,9 @@ pub struct MixPlan {
     pub mode: LoadMode,
     pub warmup: Duration,
     pub stop: StopCondition,
+    /// `plan_cache_mode` of the mix phase (`[mix]`'s key, else `[run]`'s); the queries' own
+    /// keys apply to their own phases only.
+    pub plan_cache_mode: PlanCacheMode,
 }
 
 /// What to do with a check that this server cannot measure (Apache edition).

@@ -101,6 +101,7 @@ pub(crate) struct RawRun {
     pub statement_timeout: Option<S<toml::Value>>,
     pub reuse_data: Option<bool>,
     pub state: Option<S<String>>,
+    pub plan_cache_mode: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,6 +125,7 @@ pub(crate) struct RawQuery {
     pub max_chunks_scanned: Option<S<i64>>,
     pub min_pruning_speedup: Option<S<f64>>,
     pub writes: Option<S<bool>>,
+    pub plan_cache_mode: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,6 +144,7 @@ pub(crate) struct RawMix {
     pub warmup: Option<S<toml::Value>>,
     pub duration: Option<S<toml::Value>>,
     pub count: Option<S<i64>>,
+    pub plan_cache_mode: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

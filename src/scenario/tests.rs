@@ -1060,3 +1060,74 @@ fn load_reports_io_errors_and_config_exit() {
         Some(crate::error::BenchError::Config(_))
     ));
 }
+
+#[test]
+fn plan_cache_mode_per_query_run_and_mix() {
+    // Default: auto everywhere.
+    let p = ok(&format!("{Q}weight = 1\n[mix]\n"));
+    assert_eq!(p.run.plan_cache_mode, PlanCacheMode::Auto);
+    assert_eq!(p.queries[0].plan_cache_mode, PlanCacheMode::Auto);
+    assert_eq!(p.mix.as_ref().unwrap().plan_cache_mode, PlanCacheMode::Auto);
+
+    // [run] sets the default of the queries and of the mix; a query's own key wins for its own
+    // phase only; [mix] has its own key.
+    let p = ok(&format!(
+        "[run]\nplan_cache_mode = \"force_custom_plan\"\n{Q}weight = 1\n\
+         [[queries]]\nname = \"last_value\"\nweight = 1\nplan_cache_mode = \"force_generic_plan\"\n\
+         [mix]\n"
+    ));
+    assert_eq!(p.run.plan_cache_mode, PlanCacheMode::ForceCustomPlan);
+    assert_eq!(p.queries[0].plan_cache_mode, PlanCacheMode::ForceCustomPlan);
+    assert_eq!(
+        p.queries[1].plan_cache_mode,
+        PlanCacheMode::ForceGenericPlan
+    );
+    assert_eq!(
+        p.mix.as_ref().unwrap().plan_cache_mode,
+        PlanCacheMode::ForceCustomPlan
+    );
+    let p = ok(&format!(
+        "{Q}weight = 1\n[mix]\nplan_cache_mode = \"force_generic_plan\"\n"
+    ));
+    assert_eq!(p.queries[0].plan_cache_mode, PlanCacheMode::Auto);
+    assert_eq!(
+        p.mix.as_ref().unwrap().plan_cache_mode,
+        PlanCacheMode::ForceGenericPlan
+    );
+    // The resolved scenario records it.
+    let json = serde_json::to_value(&p).unwrap();
+    assert_eq!(json["mix"]["plan_cache_mode"], "force_generic_plan");
+    assert_eq!(json["queries"][0]["plan_cache_mode"], "auto");
+}
+
+#[test]
+fn plan_cache_mode_errors_point_at_the_value() {
+    expect(
+        "[run]\nplan_cache_mode = \"generic\"\n",
+        2,
+        19,
+        "run.plan_cache_mode",
+        "unknown value `generic`, expected one of `auto`, `force_custom_plan`, `force_generic_plan`",
+    );
+    expect(
+        &format!("{Q}plan_cache_mode = \"custom\"\n"),
+        3,
+        19,
+        "queries[0].plan_cache_mode",
+        "unknown value `custom`",
+    );
+    expect(
+        &format!("{Q}weight = 1\n[mix]\nplan_cache_mode = \"AUTO\"\n"),
+        5,
+        19,
+        "mix.plan_cache_mode",
+        "unknown value `AUTO`",
+    );
+    expect(
+        "[run]\nplan_cache_mode = 1\n",
+        2,
+        19,
+        "run.plan_cache_mode",
+        "invalid type",
+    );
+}

@@ -777,6 +777,34 @@ fn run(raw: &RawScenario, ctx: &Ctx) -> R<RunPlan> {
                 }
             },
         },
+        plan_cache_mode: plan_cache_mode(
+            ctx,
+            r.and_then(|r| r.plan_cache_mode.as_ref()),
+            "run.plan_cache_mode",
+            PlanCacheMode::Auto,
+        )?,
+    })
+}
+
+/// `plan_cache_mode = "auto" | "force_custom_plan" | "force_generic_plan"`.
+fn plan_cache_mode(
+    ctx: &Ctx,
+    v: Option<&S<String>>,
+    field: &str,
+    default: PlanCacheMode,
+) -> R<PlanCacheMode> {
+    let Some(v) = v else { return Ok(default) };
+    PlanCacheMode::from_name(v.get_ref()).ok_or_else(|| {
+        let names: Vec<&str> = PlanCacheMode::ALL.iter().map(|m| m.name()).collect();
+        ctx.err(
+            &v.span(),
+            field,
+            format!(
+                "unknown value `{}`, expected one of {}",
+                v.get_ref(),
+                list(&names)
+            ),
+        )
     })
 }
 
@@ -1007,6 +1035,12 @@ fn queries(
             max_chunks_scanned,
             min_pruning_speedup,
             writes,
+            plan_cache_mode: plan_cache_mode(
+                ctx,
+                q.plan_cache_mode.as_ref(),
+                &format!("{prefix}.plan_cache_mode"),
+                run.plan_cache_mode,
+            )?,
         });
     }
     Ok(out)
@@ -1298,7 +1332,18 @@ fn mix(raw: &RawScenario, ctx: &Ctx, run: &RunPlan, queries: &[QueryPlan]) -> R<
         run,
         &section,
     )?;
-    Ok(Some(MixPlan { mode, warmup, stop }))
+    let plan_cache_mode = plan_cache_mode(
+        ctx,
+        m.plan_cache_mode.as_ref(),
+        "mix.plan_cache_mode",
+        run.plan_cache_mode,
+    )?;
+    Ok(Some(MixPlan {
+        mode,
+        warmup,
+        stop,
+        plan_cache_mode,
+    }))
 }
 
 fn checks(raw: &RawScenario, ctx: &Ctx) -> R<ChecksPlan> {

@@ -448,6 +448,7 @@ pub fn query_stats(name: &str, shape: &PhaseShape, merged: &Merged) -> QueryStat
         schedule_lag_ms: shape.rate.map(|_| percentiles_ms(&t.lag)),
         histogram: encode_histogram(&t.latency),
         intervals: merged.intervals.clone(),
+        plan: None,
     }
 }
 
