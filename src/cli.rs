@@ -39,8 +39,10 @@ pub enum Command {
     Load(cmd::load::LoadArgs),
     /// Run a scenario end to end: load, queries, checks, reports.
     Run(cmd::run::RunArgs),
-    /// Compare two summary.json reports: the CI regression gate.
+    /// Compare a summary.json with a baseline: the CI regression gate.
     Compare(cmd::compare::CompareArgs),
+    /// Record and inspect regression-gate baselines (the summaries of k runs).
+    Baseline(cmd::baseline::BaselineArgs),
     /// Project storage, ingest headroom and latency for fleet sizes from a measured summary.
     Plan(cmd::plan::PlanArgs),
     /// Run a scenario at several fleet sizes and fit how latency grows with rows.

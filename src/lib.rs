@@ -119,6 +119,7 @@ pub async fn dispatch(command: Command) -> anyhow::Result<Outcome> {
         Command::Load(a) => cmd::load::run(a).await,
         Command::Run(a) => cmd::run::run(a).await,
         Command::Compare(a) => cmd::compare::run(a).await,
+        Command::Baseline(a) => cmd::baseline::run(a).await,
         Command::Plan(a) => cmd::plan::run(a).await,
         Command::Sweep(a) => cmd::sweep::run(a).await,
     }

@@ -1,5 +1,7 @@
-//! `bench compare`: wiring only. Reads two reports, resolves the gate options (flags, then the
-//! baseline scenario's `[gate]`, then defaults), calls `compare::compare`, prints one format.
+//! `bench compare`: wiring only. Reads a baseline (k runs, or one summary.json) and the current
+//! report (and any confirmation runs), resolves the gate options (flags, then the baseline
+//! scenario's `[gate]`, then defaults), calls `compare::compare_baseline` (and
+//! `compare::confirm`), prints one format.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -10,7 +12,6 @@ use clap::{Args, ValueEnum};
 use crate::compare::{self, CompareOptions};
 use crate::error::{BenchError, Outcome};
 use crate::report::{self, model::Summary};
-use crate::scenario::plan::Metric;
 
 /// Output format of `bench compare`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -28,26 +29,36 @@ pub enum CompareFormat {
 /// Arguments of `bench compare`.
 ///
 /// For each query in both reports and each gated metric, shows the baseline, the current value,
-/// the change, a one-sided p-value and a verdict. A gate fails only when the metric is worse by
-/// more than --max-regression AND the change is statistically significant at --alpha:
-/// Welch's t-test on the per-interval samples that each run records (log scale for latency, so
-/// the test is about a relative change), widened by --run-noise for shifts of a whole run, and a
-/// two-proportion z-test for error_rate; p-values are Holm-adjusted over all gates, so alpha
-/// bounds the chance that noise fails the gate as a whole. With fewer than 5 intervals on a
-/// side, or for metrics without per-interval samples (p90, p999, max), the change must exceed
-/// twice the threshold. Queries added or removed are reported, not gated. See docs/ci-gate.md.
+/// the change, the metric's run-to-run noise, the smallest change that could count, a one-sided
+/// p-value and a verdict. A gate fails only when the metric is worse by more than
+/// --max-regression AND significantly worse at --alpha than the baseline's runs allow. With a
+/// baseline of k runs (`bench baseline add`, `make baseline`) the noise of each metric is
+/// measured from their spread, moderated across the gates of each metric, and the current run
+/// is judged by a t-test as one more run; with a one-run baseline (a plain summary.json) the
+/// noise is an assumed default (--run-noise), and the report says so. Error rates use a
+/// two-proportion z-test. P-values are Holm-adjusted over all gates, so alpha bounds the chance
+/// that noise fails the gate as a whole. Percentiles a phase cannot estimate (fewer than 10
+/// queries beyond them: p95 needs 200, p99 1,000) and max are not gated and listed with the
+/// reason. With --confirm, a regression counts only when the confirmation run(s) reproduce it.
+/// Queries added or removed are reported, not gated. See docs/ci-gate.md.
 ///
 /// Exit codes: 0 the gate passed, 1 a regression, 2 bad input (unreadable or foreign report,
-/// unknown metric or query, different scenarios without --force).
+/// unknown metric or query, different scenarios without --force, nothing gateable).
 #[derive(Args, Debug)]
 pub struct CompareArgs {
-    /// The reference summary.json (e.g. reports/baselines/ci.json).
+    /// The baseline: a baseline file of k runs (e.g. reports/baselines/ci.json) or one
+    /// summary.json.
     #[arg(value_name = "BASELINE.json")]
     pub baseline: PathBuf,
 
     /// The summary.json to judge.
     #[arg(value_name = "CURRENT.json")]
     pub current: PathBuf,
+
+    /// A re-run of the same code (summary.json), judged against the same baseline: a row is a
+    /// regression only when it is one in CURRENT and in every --confirm run. Repeatable.
+    #[arg(long, value_name = "SUMMARY.json")]
+    pub confirm: Vec<PathBuf>,
 
     /// Largest tolerated slowdown, "10%" or "10". Default: the baseline scenario's [gate], else
     /// 10%.
@@ -64,11 +75,17 @@ pub struct CompareArgs {
     #[arg(long, value_name = "ALPHA")]
     pub alpha: Option<f64>,
 
-    /// Expected run-to-run standard deviation of a metric on this kind of machine, "5%" or "5".
-    /// The per-interval samples of one run cannot show a shift of the whole run; the test adds
-    /// this as a known variance. Raise it on noisy shared runners, 0 for a quiet dedicated box.
+    /// Run-to-run standard deviation of a metric, "10%" or "10". With a one-run baseline: the
+    /// assumed noise (default 10%). With a baseline of several runs the noise is measured, and
+    /// this is a floor under the measurement (default: none).
     #[arg(long, value_name = "PCT", value_parser = compare::parse_percent)]
     pub run_noise: Option<f64>,
+
+    /// Also gate the whole run's shift (every query slower at once, the `(all queries)` rows).
+    /// Off by default: on a shared machine that is what a busier neighbour looks like; turn it
+    /// on for a dedicated runner or a baseline of runs spread over time.
+    #[arg(long)]
+    pub gate_run_shift: bool,
 
     /// Only these queries (comma-separated). Unknown names are an error.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
@@ -84,23 +101,40 @@ pub struct CompareArgs {
 }
 
 pub async fn run(args: CompareArgs) -> anyhow::Result<Outcome> {
-    let baseline = report::read_summary(&args.baseline)?;
+    let baseline = compare::Baseline::read(&args.baseline)?;
     let current = report::read_summary(&args.current)?;
-    let opts = resolve_options(&args, &baseline)?;
+    let confirmations = args
+        .confirm
+        .iter()
+        .map(|p| report::read_summary(p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let opts = resolve_options(&args, baseline.latest())?;
     let queries: Vec<String> = args
         .queries
         .iter()
         .map(|q| q.trim().to_string())
         .filter(|q| !q.is_empty())
         .collect();
-    let (baseline, current) = compare::restrict_to_queries(&baseline, &current, &queries)?;
-    let cmp = compare::compare(&baseline, &current, &opts).with_context(|| {
-        format!(
-            "comparing {} against baseline {}",
-            args.current.display(),
-            args.baseline.display()
-        )
-    })?;
+    let baseline = compare::restrict_baseline(&baseline, &current, &queries)?;
+    let judge = |cur: &Summary, path: &std::path::Path| {
+        let (_, cur) = compare::restrict_to_queries(baseline.latest(), cur, &queries)?;
+        compare::compare_baseline(&baseline, &cur, &opts).with_context(|| {
+            format!(
+                "comparing {} against baseline {}",
+                path.display(),
+                args.baseline.display()
+            )
+        })
+    };
+    let mut cmp = judge(&current, &args.current)?;
+    if !confirmations.is_empty() {
+        let others = confirmations
+            .iter()
+            .zip(&args.confirm)
+            .map(|(c, p)| judge(c, p))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        cmp = compare::confirm(cmp, &others);
+    }
     let text = match args.format {
         CompareFormat::Text => cmp.to_text(),
         CompareFormat::Markdown => cmp.to_markdown(),
@@ -125,15 +159,6 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<Outcome> {
 fn resolve_options(args: &CompareArgs, baseline: &Summary) -> anyhow::Result<CompareOptions> {
     let gate = baseline.scenario.resolved.get("gate");
     let from_gate_f64 = |key: &str| gate.and_then(|g| g.get(key)).and_then(|v| v.as_f64());
-    let gate_metrics = gate
-        .and_then(|g| g.get("metrics"))
-        .and_then(|v| v.as_array())
-        .and_then(|a| {
-            a.iter()
-                .map(|m| m.as_str().and_then(Metric::from_name))
-                .collect::<Option<Vec<_>>>()
-        })
-        .filter(|m| !m.is_empty());
     let defaults = CompareOptions::default();
     let alpha = args
         .alpha
@@ -151,10 +176,11 @@ fn resolve_options(args: &CompareArgs, baseline: &Summary) -> anyhow::Result<Com
             .unwrap_or(defaults.max_regression_pct),
         metrics: match &args.metrics {
             Some(list) => list.0.clone(),
-            None => gate_metrics.unwrap_or(defaults.metrics),
+            None => compare::gate_metrics_of(baseline).unwrap_or(defaults.metrics),
         },
         alpha,
         force: args.force,
-        run_noise_pct: args.run_noise.unwrap_or(defaults.run_noise_pct),
+        run_noise_pct: args.run_noise,
+        gate_run_shift: args.gate_run_shift,
     })
 }

@@ -1,4 +1,5 @@
 //! One file per subcommand. Each file wires library modules together; logic lives elsewhere.
+pub mod baseline;
 pub mod compare;
 pub mod generate;
 pub mod info;

@@ -47,7 +47,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
-    /// A previous summary.json to gate against (regression check).
+    /// A baseline to gate against (regression check): a baseline file of k runs (`bench
+    /// baseline add`, `make baseline`) or one previous summary.json.
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
 
@@ -60,11 +61,15 @@ pub struct RunArgs {
     #[arg(long, value_name = "LIST")]
     pub metrics: Option<compare::MetricList>,
 
-    /// Expected run-to-run standard deviation of a metric on this machine, "5%" or "5", added to
-    /// the gate's test as a known variance (see `bench compare --help`). Raise it on shared CI
-    /// runners (20-40%); default 5%.
+    /// Run-to-run standard deviation of a metric, "10%" or "10": the assumed noise of a one-run
+    /// baseline (default 10%), or a floor under the noise measured from a multi-run baseline
+    /// (default: none). See `bench compare --help`.
     #[arg(long, value_name = "PCT", value_parser = compare::parse_percent)]
     pub run_noise: Option<f64>,
+
+    /// Also gate the whole run's shift against --baseline (see `bench compare --help`).
+    #[arg(long)]
+    pub gate_run_shift: bool,
 
     /// Gate against a baseline of a different scenario or configuration anyway (a warning is
     /// recorded in the comparison).
@@ -91,7 +96,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     }
     // Read the baseline before spending minutes on a run that could not be gated.
     let baseline = match &args.baseline {
-        Some(path) => Some(compare::read_summary_file(path)?),
+        Some(path) => Some(compare::Baseline::read(path)?),
         None => None,
     };
     let out_dir = args
@@ -126,9 +131,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             if let Some(m) = &args.metrics {
                 opts.metrics = m.0.clone();
             }
-            if let Some(n) = args.run_noise {
-                opts.run_noise_pct = n;
-            }
+            opts.run_noise_pct = args.run_noise;
+            opts.gate_run_shift = args.gate_run_shift;
             opts.force = args.force;
             apply_gate(&mut summary, base, &opts).err()
         }
@@ -162,22 +166,33 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
 }
 
 /// Compare against the baseline, embed the comparison and add one `gate` check.
-fn apply_gate(summary: &mut Summary, base: &Summary, opts: &CompareOptions) -> anyhow::Result<()> {
+fn apply_gate(
+    summary: &mut Summary,
+    base: &compare::Baseline,
+    opts: &CompareOptions,
+) -> anyhow::Result<()> {
     if summary.interrupted {
         return Ok(());
     }
-    let cmp = compare::compare(base, summary, opts).context("comparing against the baseline")?;
+    let cmp =
+        compare::compare_baseline(base, summary, opts).context("comparing against the baseline")?;
     let worst = cmp
         .rows
         .iter()
+        .filter(|r| !r.verdict.not_gated())
         .filter_map(|r| r.change_pct)
         .fold(None::<f64>, |acc, c| Some(acc.map_or(c, |a| a.max(c))));
     summary.checks.push(CheckResult {
         name: "gate.regression".into(),
         kind: "gate".into(),
         target: format!(
-            "<= {}% slower (alpha {})",
-            opts.max_regression_pct, opts.alpha
+            "<= {}% slower (alpha {}, {})",
+            opts.max_regression_pct,
+            opts.alpha,
+            match base.len() {
+                1 => "1 baseline run, default noise".to_string(),
+                k => format!("noise from {k} baseline runs"),
+            }
         ),
         measured: worst,
         measured_text: None,
@@ -195,20 +210,31 @@ fn apply_gate(summary: &mut Summary, base: &Summary, opts: &CompareOptions) -> a
     Ok(())
 }
 
-/// The gate check's note: how many comparisons regressed, and which query and metric each was.
+/// The gate check's note: how many gates regressed (which query and metric, the change and
+/// the noise), and how many were not gated.
 fn gate_note(cmp: &compare::Comparison) -> String {
     let regressed: Vec<String> = cmp
         .regressions()
-        .map(|r| match r.change_pct {
-            Some(c) => format!("{} {} {c:+.1}%", r.query, r.metric.name()),
-            None => format!("{} {}", r.query, r.metric.name()),
+        .map(|r| {
+            let noise = r
+                .noise_pct
+                .map(|n| format!(" (noise ±{n:.1}%)"))
+                .unwrap_or_default();
+            match r.change_pct {
+                Some(c) => format!("{} {} {c:+.1}%{noise}", r.query, r.metric.name()),
+                None => format!("{} {}", r.query, r.metric.name()),
+            }
         })
         .collect();
+    let not_gated = cmp.not_gated().count();
     let mut note = format!(
-        "{} regression(s) over {} comparison(s)",
+        "{} regression(s) over {} gated comparison(s)",
         regressed.len(),
-        cmp.rows.len()
+        cmp.rows.len() - not_gated
     );
+    if not_gated > 0 {
+        note.push_str(&format!(", {not_gated} not gated (see the comparison)"));
+    }
     if !regressed.is_empty() {
         note.push_str(": ");
         note.push_str(&regressed.join(", "));

@@ -107,6 +107,29 @@ pub fn restrict_to_queries(
     Ok((keep(baseline), keep(current)))
 }
 
+/// `restrict_to_queries` for every run of a baseline (names are checked against the newest run
+/// and `current`).
+pub fn restrict_baseline(
+    baseline: &super::Baseline,
+    current: &Summary,
+    names: &[String],
+) -> anyhow::Result<super::Baseline> {
+    if names.is_empty() {
+        return Ok(baseline.clone());
+    }
+    restrict_to_queries(baseline.latest(), current, names)?;
+    let runs = baseline
+        .runs()
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.queries.retain(|q| names.contains(&q.name));
+            r
+        })
+        .collect();
+    super::Baseline::from_runs(runs, "the baseline")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

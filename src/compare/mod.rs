@@ -1,15 +1,23 @@
-//! Regression comparison of two summary.json reports: the CI gate.
+//! Regression comparison of a run against a baseline of k runs: the CI gate.
 //!
-//! `compare` pairs the queries of a baseline and a current report and, for each query and
-//! gated metric, decides a verdict from the whole-run value (the change shown to the user) and
-//! a one-sided significance test on the per-interval samples (`stats`). A row fails the gate
-//! only when the change is worse than the threshold AND significant, with p-values
-//! Holm-adjusted over all the gates so alpha bounds the false-alarm rate of the whole gate.
-//! Rendering to text,
-//! markdown, JUnit and JSON lives in `render`; parsing of the CLI's lists and of report files in
-//! `input` (report files are read by `report::read_summary`). The method is documented in docs/ci-gate.md.
+//! `compare_baseline` pairs the queries of the baseline's runs and the current run and, for
+//! each query and gated metric (a *gate*), tests whether the current run's whole-phase value is
+//! worse than the baseline's runs allow: the baseline's k runs measure the metric's run-to-run
+//! noise (`noise`), and the current run is judged as one more draw from that distribution (a
+//! t-test of one new observation against a sample, with moderated variances). A gate fails only
+//! when the change is worse than the threshold AND significant, with p-values Holm-adjusted
+//! over all gates so alpha bounds the false-alarm rate of the whole gate. Gates whose value a
+//! phase cannot estimate (too few queries beyond a percentile) are not gated and listed.
+//! `confirm` intersects a comparison with those of confirmation runs.
+//!
+//! Baseline files: `baseline`; comparability checks and warnings: `consistency`; rendering to
+//! text, markdown, JUnit and JSON: `render`; parsing of the CLI's lists: `input`. The method is
+//! documented in docs/ci-gate.md.
 
+mod baseline;
+mod consistency;
 mod input;
+pub mod noise;
 mod render;
 pub mod stats;
 
@@ -21,27 +29,32 @@ use crate::error::BenchError;
 use crate::report::model::{QueryStats, Summary};
 use crate::scenario::plan::{GatePlan, Metric};
 
-pub use input::{parse_metrics, parse_percent, restrict_to_queries, MetricList};
+pub use baseline::{Baseline, BASELINE_FORMAT, BASELINE_SCHEMA_VERSION, DEFAULT_BASELINE_RUNS};
+pub use consistency::resolved_differences;
+pub use input::{parse_metrics, parse_percent, restrict_baseline, restrict_to_queries, MetricList};
+pub use noise::{NoiseSource, NoiseSummary};
+pub use render::render_baseline;
 
 /// Read a summary.json for comparison: `report::read_summary` (clear `BenchError::Config`
-/// errors, naming the file, for unreadable, malformed or foreign JSON). Kept here so callers of
-/// the gate need one module.
+/// errors, naming the file, for unreadable, malformed or foreign JSON).
 pub fn read_summary_file(path: &std::path::Path) -> anyhow::Result<Summary> {
     crate::report::read_summary(path)
 }
-use stats::MIN_SAMPLES;
 
 /// Default tolerated slowdown, percent.
 pub const DEFAULT_MAX_REGRESSION_PCT: f64 = 10.0;
 /// Default significance level.
 pub const DEFAULT_ALPHA: f64 = 0.05;
-/// Default run-to-run standard deviation assumed by the test, percent.
-pub const DEFAULT_RUN_NOISE_PCT: f64 = 5.0;
+/// Run-to-run standard deviation assumed for a one-run baseline, percent: the typical measured
+/// noise of the CI scenario's p95 on a shared 2-core machine (docs/ci-gate.md, "Calibration").
+pub const DEFAULT_RUN_NOISE_PCT: f64 = 10.0;
+/// The `query` of the rows that gate a whole run's shift (one per metric).
+pub const RUN_SHIFT_QUERY: &str = "(all queries)";
 /// Default gated metrics.
 pub const DEFAULT_METRICS: [Metric; 3] = [Metric::P50Ms, Metric::P95Ms, Metric::P99Ms];
-/// Without a significance test (too few samples, or a metric with no per-interval samples),
-/// a row fails only when the change exceeds this many times the threshold.
-pub const FALLBACK_MARGIN: f64 = 2.0;
+/// A percentile is gateable only when the phase holds at least this many queries beyond it
+/// (p50: 20 queries, p95: 200, p99: 1,000); the mean and throughput need this many at all.
+pub const MIN_TAIL_QUERIES: u64 = 10;
 
 /// How to compare. `max_regression_pct` is in percent (10 = 10%).
 #[derive(Debug, Clone, PartialEq)]
@@ -51,10 +64,13 @@ pub struct CompareOptions {
     pub alpha: f64,
     /// Compare reports of different scenarios/configurations anyway (with a warning).
     pub force: bool,
-    /// Expected run-to-run standard deviation of a metric on the machine, percent (5 = 5%).
-    /// Intervals of one run cannot show how much a whole run shifts (a slower runner, a noisy
-    /// neighbour for the whole run); the test adds this as a known variance.
-    pub run_noise_pct: f64,
+    /// Run-to-run standard deviation, percent (5 = 5%). With a one-run baseline it is the
+    /// assumed noise (None: [`DEFAULT_RUN_NOISE_PCT`]); with several runs the noise is
+    /// measured and this, when given, is a floor under the measurement.
+    pub run_noise_pct: Option<f64>,
+    /// Also gate the whole run's shift (every query slower at once). Off by default: on a
+    /// shared machine it is what a busier neighbour looks like (docs/ci-gate.md).
+    pub gate_run_shift: bool,
 }
 
 impl Default for CompareOptions {
@@ -64,7 +80,8 @@ impl Default for CompareOptions {
             metrics: DEFAULT_METRICS.to_vec(),
             alpha: DEFAULT_ALPHA,
             force: false,
-            run_noise_pct: DEFAULT_RUN_NOISE_PCT,
+            run_noise_pct: None,
+            gate_run_shift: false,
         }
     }
 }
@@ -77,7 +94,8 @@ impl CompareOptions {
             metrics: gate.metrics.clone(),
             alpha: gate.alpha,
             force: false,
-            run_noise_pct: DEFAULT_RUN_NOISE_PCT,
+            run_noise_pct: None,
+            gate_run_shift: false,
         }
     }
 
@@ -94,11 +112,12 @@ impl CompareOptions {
                 self.alpha
             )));
         }
-        if !self.run_noise_pct.is_finite() || self.run_noise_pct < 0.0 {
-            return Err(BenchError::Config(format!(
-                "run noise must be a finite percentage >= 0, got {}",
-                self.run_noise_pct
-            )));
+        if let Some(n) = self.run_noise_pct {
+            if !n.is_finite() || n < 0.0 {
+                return Err(BenchError::Config(format!(
+                    "run noise must be a finite percentage >= 0, got {n}"
+                )));
+            }
         }
         if self.metrics.is_empty() {
             return Err(BenchError::Config(
@@ -117,13 +136,17 @@ pub enum RowVerdict {
     Regression,
     /// Better by more than the threshold and significant.
     Improvement,
-    /// Not significant (or, without a test, beyond the threshold but within the margin).
+    /// Not significant.
     NoSignificantChange,
-    /// A difference that is significant (or, without a test, any difference) but no larger
-    /// than the threshold.
+    /// A significant difference no larger than the threshold.
     WithinThreshold,
     /// The baseline has no successful query to compare against (not a failure; warned).
     NoBaselineData,
+    /// The phase cannot estimate this metric (too few queries): not gated, listed with the
+    /// reason.
+    NotGateable,
+    /// A regression in the current run that a confirmation run did not reproduce.
+    Unconfirmed,
 }
 
 impl RowVerdict {
@@ -134,7 +157,14 @@ impl RowVerdict {
             RowVerdict::NoSignificantChange => "no significant change",
             RowVerdict::WithinThreshold => "within threshold",
             RowVerdict::NoBaselineData => "no baseline data",
+            RowVerdict::NotGateable => "not gateable",
+            RowVerdict::Unconfirmed => "not confirmed",
         }
+    }
+
+    /// Rows that checked nothing: listed as not gated.
+    pub fn not_gated(self) -> bool {
+        matches!(self, RowVerdict::NoBaselineData | RowVerdict::NotGateable)
     }
 }
 
@@ -142,15 +172,14 @@ impl RowVerdict {
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
-    /// One-sided Welch t-test on log per-interval samples (latency metrics).
-    WelchLog,
-    /// One-sided Welch t-test on per-interval throughput.
-    Welch,
-    /// One-sided two-proportion z-test on error counts.
+    /// One-sided t-test of the current run's ln(value) against the baseline runs' mean, with
+    /// the measured (moderated) run-to-run variance.
+    RunT,
+    /// One-sided z-test with the assumed run-to-run noise (one-run baseline).
+    DefaultNoiseZ,
+    /// One-sided two-proportion z-test on error counts (baseline runs pooled).
     TwoProportion,
-    /// No test: decided on the threshold times `FALLBACK_MARGIN`.
-    ThresholdMargin,
-    /// Nothing to decide (no baseline data).
+    /// No test (not gateable, no data).
     None,
 }
 
@@ -159,23 +188,38 @@ pub enum Method {
 pub struct ComparisonRow {
     pub query: String,
     pub metric: Metric,
-    /// Whole-run value of the baseline (from `latency_ms`, `throughput_qps`, error counts).
+    /// Baseline value: the geometric mean of the baseline runs' whole-phase values (for
+    /// error_rate, the pooled rate).
     pub baseline: f64,
     pub current: f64,
     /// Relative change in percent, (current - baseline) / baseline * 100; None when the
     /// baseline is zero and the current is not.
     pub change_pct: Option<f64>,
+    /// The change net of the current run's shift for this metric (multi-run baselines; equal
+    /// to `change_pct` otherwise), percent: what the threshold and the test judge.
+    pub net_change_pct: Option<f64>,
+    /// Run-to-run standard deviation of one run's value used by the test, percent.
+    pub noise_pct: Option<f64>,
+    pub noise_source: Option<NoiseSource>,
+    /// Smallest worsening that could be significant in this comparison (at the first Holm
+    /// step, alpha / tested gates), percent.
+    pub detectable_pct: Option<f64>,
+    /// Degrees of freedom of the test; None = infinite (normal) or no test.
+    pub df: Option<f64>,
     /// One-sided p-value in the direction of the observed change, Holm-adjusted over all the
     /// tested gates of the comparison; None without a test.
     pub p_value: Option<f64>,
     /// The same p-value before the adjustment.
     pub p_raw: Option<f64>,
-    /// Samples on each side that the test used (intervals, or queries for error_rate).
+    /// Queries in the phase: the fewest of the baseline runs, and the current run's (for
+    /// error_rate, queries plus errors).
     pub n_baseline: u64,
     pub n_current: u64,
     pub method: Method,
     pub verdict: RowVerdict,
     pub note: Option<String>,
+    /// The change in each confirmation run (`bench compare --confirm`), percent.
+    pub confirm_change_pct: Vec<Option<f64>>,
 }
 
 impl ComparisonRow {
@@ -184,13 +228,14 @@ impl ComparisonRow {
     }
 }
 
-/// The result of comparing two reports.
+/// The result of comparing a run against a baseline.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Comparison {
     pub scenario: String,
     pub max_regression_pct: f64,
     pub alpha: f64,
-    pub run_noise_pct: f64,
+    /// How the run-to-run noise was obtained (runs in the baseline, default or measured).
+    pub noise: NoiseSummary,
     pub metrics: Vec<Metric>,
     pub rows: Vec<ComparisonRow>,
     /// Queries in the current report only.
@@ -199,6 +244,8 @@ pub struct Comparison {
     pub removed: Vec<String>,
     /// Environment differences, forced comparisons, degraded or interrupted inputs.
     pub warnings: Vec<String>,
+    /// Confirmation runs intersected into the verdicts (`bench compare --confirm`).
+    pub confirmation_runs: usize,
 }
 
 impl Comparison {
@@ -211,6 +258,11 @@ impl Comparison {
         self.rows.iter().filter(|r| r.failed())
     }
 
+    /// Rows that were not gated (not gateable, or no baseline data), with their reasons.
+    pub fn not_gated(&self) -> impl Iterator<Item = &ComparisonRow> {
+        self.rows.iter().filter(|r| r.verdict.not_gated())
+    }
+
     pub fn to_json(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
         if let serde_json::Value::Object(map) = &mut v {
@@ -220,49 +272,60 @@ impl Comparison {
     }
 }
 
-/// Compare `current` against `baseline`. Refuses (`BenchError::Config`, exit 2) reports of
-/// different scenarios or configurations unless `opts.force`, and comparisons that would
-/// check nothing (no query in common).
+/// Compare `current` against a one-run baseline (see [`compare_baseline`]).
 pub fn compare(
     baseline: &Summary,
     current: &Summary,
     opts: &CompareOptions,
 ) -> anyhow::Result<Comparison> {
+    compare_baseline(&Baseline::single(baseline.clone()), current, opts)
+}
+
+/// Compare `current` against the runs of `baseline`. Refuses (`BenchError::Config`, exit 2)
+/// reports of different scenarios or configurations unless `opts.force`, and comparisons that
+/// would check nothing (no query in common, or no gateable metric).
+pub fn compare_baseline(
+    baseline: &Baseline,
+    current: &Summary,
+    opts: &CompareOptions,
+) -> anyhow::Result<Comparison> {
     opts.validate()?;
+    let runs = baseline.runs();
+    let k = runs.len();
+    let latest = baseline.latest();
     let mut warnings = Vec::new();
-    check_same_scenario(baseline, current, opts.force, &mut warnings)?;
-    environment_warnings(baseline, current, &mut warnings);
-    for (label, s) in [("baseline", baseline), ("current", current)] {
-        if s.interrupted {
-            warnings.push(format!(
-                "the {label} run was interrupted: its figures cover a partial run"
-            ));
-        }
-        if s.degraded {
-            warnings.push(format!("the {label} run is degraded: some queries failed"));
-        }
+    // The runs of a baseline share one configuration (checked when it is built).
+    consistency::check_same_scenario(latest, current, opts.force, &mut warnings)?;
+    consistency::environment_warnings(latest, current, &mut warnings);
+    if current.interrupted {
+        warnings.push("the current run was interrupted: its figures cover a partial run".into());
+    }
+    if current.degraded {
+        warnings.push("the current run is degraded: some queries failed".into());
+    }
+    let degraded = runs.iter().filter(|r| r.degraded).count();
+    if degraded > 0 {
+        warnings.push(format!(
+            "{degraded} of the {k} baseline run(s) degraded: some queries failed"
+        ));
     }
 
-    let base: BTreeMap<&str, &QueryStats> = baseline
-        .queries
+    let maps: Vec<BTreeMap<&str, &QueryStats>> = runs
         .iter()
-        .map(|q| (q.name.as_str(), q))
+        .map(|r| r.queries.iter().map(|q| (q.name.as_str(), q)).collect())
         .collect();
-    let cur: BTreeMap<&str, &QueryStats> = current
-        .queries
-        .iter()
-        .map(|q| (q.name.as_str(), q))
-        .collect();
+    let in_all = |name: &str| maps.iter().all(|m| m.contains_key(name));
     let added: Vec<String> = current
         .queries
         .iter()
-        .filter(|q| !base.contains_key(q.name.as_str()))
+        .filter(|q| !in_all(&q.name))
         .map(|q| q.name.clone())
         .collect();
-    let removed: Vec<String> = baseline
+    let current_names: BTreeSet<&str> = current.queries.iter().map(|q| q.name.as_str()).collect();
+    let removed: Vec<String> = latest
         .queries
         .iter()
-        .filter(|q| !cur.contains_key(q.name.as_str()))
+        .filter(|q| !current_names.contains(q.name.as_str()))
         .map(|q| q.name.clone())
         .collect();
 
@@ -274,45 +337,186 @@ pub fn compare(
             .filter(|m| seen.insert(*m))
             .collect()
     };
+
     let mut rows = Vec::new();
-    let mut pending: Vec<(usize, Tested)> = Vec::new();
+    let mut samples: Vec<(usize, noise::GateSample)> = Vec::new();
+    let mut proportions: Vec<(usize, stats::SampleTest)> = Vec::new();
     // Current report order: the order the scenario declares its queries.
     for cq in &current.queries {
-        let Some(bq) = base.get(cq.name.as_str()) else {
+        if !in_all(&cq.name) {
             continue;
-        };
-        if bq.mode != cq.mode || bq.clients != cq.clients || bq.rate != cq.rate {
+        }
+        let bqs: Vec<&QueryStats> = maps.iter().map(|m| m[cq.name.as_str()]).collect();
+        let lq = bqs[k - 1];
+        if lq.mode != cq.mode || lq.clients != cq.clients || lq.rate != cq.rate {
             warnings.push(format!(
                 "query {}: load differs (baseline {} x{} clients, current {} x{} clients)",
-                cq.name, bq.mode, bq.clients, cq.mode, cq.clients
+                cq.name, lq.mode, lq.clients, cq.mode, cq.clients
             ));
         }
         for &metric in &metrics {
-            let (row, tested) = compare_row(bq, cq, metric, opts);
-            if let Some(t) = tested {
-                pending.push((rows.len(), t));
+            let (row, prepared) = prepare_row(&bqs, cq, metric);
+            match prepared {
+                Prepared::Sample(s) => samples.push((rows.len(), s)),
+                Prepared::Proportion(t) => proportions.push((rows.len(), t)),
+                Prepared::Decided => {}
             }
             rows.push(row);
         }
-    }
-    // Holm step-down over every tested gate: alpha bounds the chance that noise fails the
-    // gate as a whole, however many queries and metrics it checks.
-    let adjusted = holm(&pending.iter().map(|(_, t)| t.p).collect::<Vec<_>>());
-    for ((idx, t), adj) in pending.iter().zip(adjusted) {
-        decide_tested(
-            &mut rows[*idx],
-            t.worse,
-            adj,
-            opts.max_regression_pct / 100.0,
-            opts.alpha,
-        );
     }
     if rows.is_empty() {
         return Err(BenchError::Config(format!(
             "no query in common between the baseline ({}) and the current report ({}): the gate \
              would check nothing",
-            names(&baseline.queries),
+            names(&latest.queries),
             names(&current.queries)
+        ))
+        .into());
+    }
+
+    let gate_samples: Vec<noise::GateSample> = samples.iter().map(|(_, s)| s.clone()).collect();
+    let (noises, shifts, noise_summary) = noise::estimate(
+        &gate_samples,
+        k,
+        if k >= 2 { opts.run_noise_pct } else { None },
+        opts.run_noise_pct.unwrap_or(DEFAULT_RUN_NOISE_PCT),
+    );
+
+    // One-sided p-values in the direction of the observed (net) change. Two families share
+    // alpha: the query gates, and (k >= 2) the whole run's shift per metric; each is
+    // Holm-adjusted within itself and the two are Bonferroni-combined, so alpha bounds the
+    // chance that noise fails the gate as a whole.
+    let inflate = (1.0 + 1.0 / k as f64).sqrt();
+    let families = if shifts.is_empty() || !opts.gate_run_shift {
+        1.0
+    } else {
+        2.0
+    };
+    let mut pending: Vec<Pending> = Vec::new();
+    for ((idx, s), n) in samples.iter().zip(&noises) {
+        let se = n.sd * inflate;
+        // Positive = slower (for throughput, lower is worse).
+        let worse_log = if s.metric.higher_is_better() {
+            -n.net_log
+        } else {
+            n.net_log
+        };
+        let row = &mut rows[*idx];
+        row.net_change_pct = Some(n.net_log.exp_m1() * 100.0);
+        row.noise_pct = Some(noise::pct(n.sd));
+        row.noise_source = Some(n.source);
+        row.df = n.df;
+        row.method = if k >= 2 {
+            Method::RunT
+        } else {
+            Method::DefaultNoiseZ
+        };
+        pending.push(Pending::tested(*idx, worse_log, se, n.df, false));
+    }
+    for (idx, t) in &proportions {
+        let worse = rows[*idx].change_pct.map_or(f64::INFINITY, |c| c / 100.0);
+        let p = if worse >= 0.0 { t.p_greater } else { t.p_less };
+        rows[*idx].net_change_pct = rows[*idx].change_pct;
+        pending.push(Pending {
+            row: *idx,
+            worse: worse.ln_1p(),
+            p,
+            se: None,
+            df: None,
+            run_family: false,
+        });
+    }
+    for sh in &shifts {
+        let mut row = empty_row(RUN_SHIFT_QUERY, sh.metric, 1.0, sh.shift_log.exp());
+        row.change_pct = Some(sh.shift_log.exp_m1() * 100.0);
+        row.net_change_pct = row.change_pct;
+        row.noise_pct = Some(noise::pct(sh.sd));
+        row.noise_source = Some(NoiseSource::Measured);
+        row.df = Some(sh.df);
+        row.method = Method::RunT;
+        row.n_baseline = k as u64;
+        row.n_current = sh.gates as u64;
+        let worse_log = if sh.metric.higher_is_better() {
+            -sh.shift_log
+        } else {
+            sh.shift_log
+        };
+        if opts.gate_run_shift {
+            pending.push(Pending::tested(
+                rows.len(),
+                worse_log,
+                sh.sd * inflate,
+                Some(sh.df),
+                true,
+            ));
+        } else {
+            // A shift of every query at once is what a busier or slower machine looks like;
+            // baseline runs recorded together cannot say how far a machine drifts.
+            row.verdict = RowVerdict::NotGateable;
+            row.note = Some(format!(
+                "not gated: the current run's shift of every query's {} (median over {} \
+                 queries) cannot be told from a slower or busier machine by baseline runs \
+                 recorded together; the queries are judged net of it (--gate-run-shift gates \
+                 it too)",
+                sh.metric.name(),
+                sh.gates
+            ));
+            if worse_log.exp_m1() * 100.0 > opts.max_regression_pct {
+                warnings.push(format!(
+                    "every query's {} moved by {:+.1}% (median over {} queries, baseline runs \
+                     spread ±{:.1}%): a slower machine, or a regression in every query; not \
+                     gated",
+                    sh.metric.name(),
+                    sh.shift_log.exp_m1() * 100.0,
+                    sh.gates,
+                    noise::pct(sh.sd)
+                ));
+            }
+        }
+        rows.push(row);
+    }
+    let tested = pending.len();
+    for run_family in [false, true] {
+        let family: Vec<&Pending> = pending
+            .iter()
+            .filter(|p| p.run_family == run_family)
+            .collect();
+        let m = family.len().max(1);
+        let adjusted = stats::holm(&family.iter().map(|p| p.p).collect::<Vec<_>>());
+        for (p, adj) in family.iter().zip(adjusted) {
+            let row = &mut rows[p.row];
+            row.p_raw = Some(p.p);
+            decide_tested(
+                row,
+                p.worse.exp_m1(),
+                (adj * families).min(1.0),
+                opts.max_regression_pct / 100.0,
+                opts.alpha,
+            );
+            if let Some(se) = p.se {
+                let crit = stats::t_critical(opts.alpha / families / m as f64, p.df);
+                row.detectable_pct = Some((crit * se).exp_m1() * 100.0);
+            }
+        }
+    }
+
+    if tested == 0 && !rows.iter().any(ComparisonRow::failed) {
+        let reasons: Vec<String> = rows
+            .iter()
+            .take(3)
+            .map(|r| {
+                format!(
+                    "{} {}: {}",
+                    r.query,
+                    r.metric.name(),
+                    r.note.as_deref().unwrap_or("")
+                )
+            })
+            .collect();
+        return Err(BenchError::Config(format!(
+            "no gate could be tested, the comparison would check nothing ({}{})",
+            reasons.join("; "),
+            if rows.len() > 3 { "; ..." } else { "" }
         ))
         .into());
     }
@@ -331,13 +535,149 @@ pub fn compare(
         scenario: current.scenario.name.clone(),
         max_regression_pct: opts.max_regression_pct,
         alpha: opts.alpha,
-        run_noise_pct: opts.run_noise_pct,
+        noise: noise_summary,
         metrics,
         rows,
         added,
         removed,
         warnings,
+        confirmation_runs: 0,
     })
+}
+
+/// Intersect `first` with the comparisons of confirmation runs (the same baseline, re-runs of
+/// the same code): a row stays a regression only when it is one in every confirmation; a row
+/// that regressed only in `first` becomes [`RowVerdict::Unconfirmed`]. A real slowdown shows
+/// in every run; a noisy neighbour rarely hits the same query twice.
+pub fn confirm(first: Comparison, confirmations: &[Comparison]) -> Comparison {
+    let mut out = first;
+    for (i, c) in confirmations.iter().enumerate() {
+        for w in &c.warnings {
+            let w = format!("confirmation run {}: {w}", i + 1);
+            if !out.warnings.contains(&w) {
+                out.warnings.push(w);
+            }
+        }
+    }
+    for row in &mut out.rows {
+        let mut not_reproduced = Vec::new();
+        for (i, c) in confirmations.iter().enumerate() {
+            let other = c
+                .rows
+                .iter()
+                .find(|r| r.query == row.query && r.metric == row.metric);
+            row.confirm_change_pct
+                .push(other.and_then(|o| o.change_pct));
+            if !other.is_some_and(ComparisonRow::failed) {
+                not_reproduced.push(match other {
+                    Some(o) => format!(
+                        "confirmation run {}: {}{}",
+                        i + 1,
+                        o.verdict.label(),
+                        o.change_pct
+                            .map(|c| format!(", {c:+.1}%"))
+                            .unwrap_or_default()
+                    ),
+                    None => format!("confirmation run {}: not compared", i + 1),
+                });
+            }
+        }
+        if row.verdict == RowVerdict::Regression && !not_reproduced.is_empty() {
+            row.verdict = RowVerdict::Unconfirmed;
+            row.note = Some(format!(
+                "regressed in the current run but not reproduced ({})",
+                not_reproduced.join("; ")
+            ));
+        }
+    }
+    out.confirmation_runs = confirmations.len();
+    out
+}
+
+/// The `[gate] metrics` of the scenario a report ran, if it names any.
+pub fn gate_metrics_of(summary: &Summary) -> Option<Vec<Metric>> {
+    summary
+        .scenario
+        .resolved
+        .get("gate")
+        .and_then(|g| g.get("metrics"))
+        .and_then(|v| v.as_array())
+        .and_then(|a| {
+            a.iter()
+                .map(|m| m.as_str().and_then(Metric::from_name))
+                .collect::<Option<Vec<_>>>()
+        })
+        .filter(|m| !m.is_empty())
+}
+
+/// One query x metric of a baseline on its own: its runs' values and measured noise.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BaselineNoiseRow {
+    pub query: String,
+    pub metric: Metric,
+    /// Each run's whole-phase value, oldest first.
+    pub values: Vec<f64>,
+    /// The measured run-to-run standard deviation, percent; None when not gateable.
+    pub noise_pct: Option<f64>,
+    pub note: Option<String>,
+}
+
+/// The run-to-run noise the gate would measure from `baseline` for each query (of the newest
+/// run) and metric, with the same gateability rules as [`compare_baseline`].
+pub fn baseline_noise(
+    baseline: &Baseline,
+    metrics: &[Metric],
+) -> (Vec<BaselineNoiseRow>, NoiseSummary) {
+    let runs = baseline.runs();
+    let mut rows = Vec::new();
+    let mut samples = Vec::new();
+    for q in &baseline.latest().queries {
+        let qs: Option<Vec<&QueryStats>> = runs
+            .iter()
+            .map(|r| r.queries.iter().find(|x| x.name == q.name))
+            .collect();
+        let Some(qs) = qs else { continue };
+        for &metric in metrics.iter().filter(|m| **m != Metric::ErrorRate) {
+            let values: Vec<f64> = qs.iter().map(|x| metric_value(x, metric)).collect();
+            let fewest = qs.iter().map(|x| x.count).min().unwrap_or(0);
+            let note = match min_queries(metric) {
+                None => Some("not gateable: a single query's latency".to_string()),
+                Some(need) if fewest < need => Some(format!(
+                    "not gateable: needs at least {need} queries in the phase, a run has {fewest}"
+                )),
+                _ if values.iter().any(|v| *v <= 0.0) => Some("not gateable: a zero value".into()),
+                _ => None,
+            };
+            if note.is_none() {
+                samples.push((
+                    rows.len(),
+                    noise::GateSample {
+                        metric,
+                        baseline_logs: values.iter().map(|v| v.ln()).collect(),
+                        current_log: 0.0,
+                        within_baseline: 0.0,
+                        within_current: 0.0,
+                    },
+                ));
+            }
+            rows.push(BaselineNoiseRow {
+                query: q.name.clone(),
+                metric,
+                values,
+                noise_pct: None,
+                note,
+            });
+        }
+    }
+    let gate_samples: Vec<noise::GateSample> = samples.iter().map(|(_, s)| s.clone()).collect();
+    let (noises, _, summary) =
+        noise::estimate(&gate_samples, runs.len(), None, DEFAULT_RUN_NOISE_PCT);
+    for ((idx, _), n) in samples.iter().zip(noises) {
+        if runs.len() >= 2 {
+            rows[*idx].noise_pct = Some(noise::pct(n.sd));
+        }
+    }
+    (rows, summary)
 }
 
 fn names(queries: &[QueryStats]) -> String {
@@ -351,193 +691,81 @@ fn names(queries: &[QueryStats]) -> String {
         .join(", ")
 }
 
-fn check_same_scenario(
-    baseline: &Summary,
-    current: &Summary,
-    force: bool,
-    warnings: &mut Vec<String>,
-) -> Result<(), BenchError> {
-    let (b, c) = (&baseline.scenario, &current.scenario);
-    let mut diffs = Vec::new();
-    if b.name != c.name {
-        diffs.push(format!("scenario name `{}` vs `{}`", b.name, c.name));
-    }
-    if b.fingerprint != c.fingerprint {
-        let paths = resolved_differences(&b.resolved, &c.resolved);
-        if paths.is_empty() {
-            // Same configuration, hashed by another bench build (the fingerprint follows the
-            // plan's serialisation); the resolved scenarios are what the fingerprint stands for.
-            warnings.push(format!(
-                "scenario fingerprints differ ({} vs {}) but the resolved scenarios are \
-                 identical: reports from different bench builds?",
-                b.fingerprint, c.fingerprint
-            ));
-        } else {
-            const SHOWN: usize = 6;
-            let mut list = paths
-                .iter()
-                .take(SHOWN)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ");
-            if paths.len() > SHOWN {
-                list.push_str(&format!(" and {} more", paths.len() - SHOWN));
-            }
-            diffs.push(format!(
-                "scenario fingerprint {} vs {}: the resolved configurations differ in {list}",
-                b.fingerprint, c.fingerprint
-            ));
-        }
-    }
-    if diffs.is_empty() {
-        return Ok(());
-    }
-    let what = diffs.join("; ");
-    if force {
-        warnings.push(format!(
-            "compared despite different scenarios (--force): {what}"
-        ));
-        Ok(())
-    } else {
-        Err(BenchError::Config(format!(
-            "refusing to compare reports of different scenarios or configurations: {what}; \
-             pass --force to compare anyway"
-        )))
-    }
-}
-
-/// Paths (`fleet.wells`, `queries[2].mode`) where two resolved scenarios differ, ignoring what
-/// the fingerprint ignores: the file path, the description, and the end instant when both
-/// scenarios say `end = "now"`.
-pub fn resolved_differences(b: &serde_json::Value, c: &serde_json::Value) -> Vec<String> {
-    let normalise = |v: &serde_json::Value| {
-        let mut v = v.clone();
-        if let Some(o) = v.as_object_mut() {
-            o.remove("file");
-            o.remove("description");
-            if let Some(f) = o.get_mut("fleet").and_then(|f| f.as_object_mut()) {
-                if f.get("end_is_now") == Some(&serde_json::Value::Bool(true)) {
-                    f.remove("end");
-                }
-            }
-        }
-        v
-    };
-    let mut out = Vec::new();
-    json_diff(&normalise(b), &normalise(c), String::new(), &mut out);
-    out
-}
-
-fn json_diff(b: &serde_json::Value, c: &serde_json::Value, path: String, out: &mut Vec<String>) {
-    use serde_json::Value;
-    match (b, c) {
-        (Value::Object(bo), Value::Object(co)) => {
-            let keys: BTreeSet<&String> = bo.keys().chain(co.keys()).collect();
-            for k in keys {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                match (bo.get(k), co.get(k)) {
-                    (Some(x), Some(y)) => json_diff(x, y, p, out),
-                    _ => out.push(p),
-                }
-            }
-        }
-        (Value::Array(ba), Value::Array(ca)) if ba.len() == ca.len() => {
-            for (i, (x, y)) in ba.iter().zip(ca).enumerate() {
-                json_diff(x, y, format!("{path}[{i}]"), out);
-            }
-        }
-        _ if b == c => {}
-        _ => out.push(if path.is_empty() {
-            "(root)".into()
-        } else {
-            path
-        }),
-    }
-}
-
-fn environment_warnings(baseline: &Summary, current: &Summary, warnings: &mut Vec<String>) {
-    let (b, c) = (&baseline.environment, &current.environment);
-    let mut diff = |what: &str, bv: String, cv: String| {
-        if bv != cv {
-            warnings.push(format!(
-                "environment differs: {what} {bv} (baseline) vs {cv} (current)"
-            ));
-        }
-    };
-    diff(
-        "PostgreSQL",
-        b.postgres_version.clone(),
-        c.postgres_version.clone(),
-    );
-    diff(
-        "TimescaleDB",
-        b.timescaledb_version.clone(),
-        c.timescaledb_version.clone(),
-    );
-    diff("edition", b.edition.clone(), c.edition.clone());
-    diff("server", b.server.clone(), c.server.clone());
-    diff("cores", b.cores.to_string(), c.cores.to_string());
-    diff("memory", gib(b.memory_bytes), gib(c.memory_bytes));
-    diff("OS", b.os.clone(), c.os.clone());
-    let keys: BTreeSet<&String> = b.settings.keys().chain(c.settings.keys()).collect();
-    for k in keys {
-        let bv = b.settings.get(k).map_or("(unset)", String::as_str);
-        let cv = c.settings.get(k).map_or("(unset)", String::as_str);
-        diff(&format!("setting {k}"), bv.to_string(), cv.to_string());
-    }
-}
-
-fn gib(bytes: u64) -> String {
-    format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
-}
-
 /// Whole-run value of a metric.
 pub fn metric_value(q: &QueryStats, metric: Metric) -> f64 {
     q.metric(metric)
 }
 
-/// A row whose verdict waits for the multiple-testing adjustment.
-struct Tested {
-    /// Relative change, positive = worse.
+/// Fewest queries a phase needs for `metric` to be estimated over it; None = never (the
+/// maximum is a single query).
+pub fn min_queries(metric: Metric) -> Option<u64> {
+    let beyond = |q: f64| (MIN_TAIL_QUERIES as f64 / (1.0 - q)).round() as u64;
+    match metric {
+        Metric::P50Ms => Some(beyond(0.50)),
+        Metric::P90Ms => Some(beyond(0.90)),
+        Metric::P95Ms => Some(beyond(0.95)),
+        Metric::P99Ms => Some(beyond(0.99)),
+        Metric::P999Ms => Some(beyond(0.999)),
+        Metric::MeanMs | Metric::ThroughputQps => Some(2 * MIN_TAIL_QUERIES),
+        Metric::MaxMs => None,
+        Metric::ErrorRate => Some(1),
+    }
+}
+
+/// A tested row waiting for the multiple-testing adjustment.
+struct Pending {
+    row: usize,
+    /// ln of the worsening (net of the run shift), positive = worse.
     worse: f64,
     /// Raw one-sided p-value in the direction of the observed change.
     p: f64,
+    /// Standard error of the tested log difference (for the detectable change).
+    se: Option<f64>,
+    df: Option<f64>,
+    /// A whole-run shift, tested in its own family.
+    run_family: bool,
 }
 
-/// Holm-adjusted p-values (step-down, monotone), in input order.
-pub fn holm(p: &[f64]) -> Vec<f64> {
-    let m = p.len();
-    let mut order: Vec<usize> = (0..m).collect();
-    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
-    let mut out = vec![1.0; m];
-    let mut running = 0.0f64;
-    for (rank, &i) in order.iter().enumerate() {
-        running = running.max(((m - rank) as f64 * p[i]).min(1.0));
-        out[i] = running;
+impl Pending {
+    fn tested(row: usize, worse: f64, se: f64, df: Option<f64>, run_family: bool) -> Self {
+        let t = worse / se;
+        let p = if worse >= 0.0 {
+            stats::t_sf(t, df)
+        } else {
+            stats::t_sf(-t, df)
+        };
+        Pending {
+            row,
+            worse,
+            p,
+            se: Some(se),
+            df,
+            run_family,
+        }
     }
-    out
 }
 
-fn compare_row(
-    b: &QueryStats,
-    c: &QueryStats,
-    metric: Metric,
-    opts: &CompareOptions,
-) -> (ComparisonRow, Option<Tested>) {
-    let threshold = opts.max_regression_pct / 100.0;
-    let baseline = metric_value(b, metric);
-    let current = metric_value(c, metric);
-    let change = relative_change(baseline, current);
-    let mut row = ComparisonRow {
-        query: c.name.clone(),
+enum Prepared {
+    /// Tested on the noise of the runs.
+    Sample(noise::GateSample),
+    /// Tested on pooled error counts.
+    Proportion(stats::SampleTest),
+    /// Decided already (not gateable, no data, no successful query).
+    Decided,
+}
+
+fn empty_row(query: &str, metric: Metric, baseline: f64, current: f64) -> ComparisonRow {
+    ComparisonRow {
+        query: query.into(),
         metric,
         baseline,
         current,
-        change_pct: change.map(|x| x * 100.0),
+        change_pct: relative_change(baseline, current).map(|x| x * 100.0),
+        net_change_pct: None,
+        noise_pct: None,
+        noise_source: None,
+        detectable_pct: None,
+        df: None,
         p_value: None,
         p_raw: None,
         n_baseline: 0,
@@ -545,120 +773,156 @@ fn compare_row(
         method: Method::None,
         verdict: RowVerdict::NoSignificantChange,
         note: None,
-    };
-
-    let latency = !matches!(metric, Metric::ErrorRate | Metric::ThroughputQps);
-    if latency {
-        if b.count == 0 {
-            row.verdict = RowVerdict::NoBaselineData;
-            row.note = Some("no successful query in the baseline".into());
-            return (row, None);
-        }
-        if c.count == 0 {
-            // Every query failed: latency figures are meaningless, and passing would mean the
-            // gate checked nothing.
-            row.verdict = RowVerdict::Regression;
-            row.change_pct = None;
-            row.note = Some(format!(
-                "no successful query in the current run ({} errors)",
-                c.errors
-            ));
-            return (row, None);
-        }
+        confirm_change_pct: Vec::new(),
     }
+}
 
-    // Positive = worse, as a fraction; None = infinitely worse (from zero).
-    let worse = change.map(|x| if metric.higher_is_better() { -x } else { x });
-
-    let test = match metric {
-        Metric::ErrorRate => {
-            let (nb, nc) = (b.count + b.errors, c.count + c.errors);
-            if nb == 0 || nc == 0 {
-                row.verdict = if nb == 0 {
-                    RowVerdict::NoBaselineData
-                } else {
-                    RowVerdict::NoSignificantChange
-                };
-                row.note = Some("no queries ran".into());
-                return (row, None);
-            }
-            row.method = Method::TwoProportion;
-            Some(stats::two_proportion(b.errors, nb, c.errors, nc))
-        }
-        _ => {
-            let bs = stats::interval_samples(b, metric);
-            let cs = stats::interval_samples(c, metric);
-            match (bs, cs) {
-                (Some(bs), Some(cs)) => {
-                    row.n_baseline = bs.len() as u64;
-                    row.n_current = cs.len() as u64;
-                    if bs.len() < MIN_SAMPLES || cs.len() < MIN_SAMPLES {
-                        row.note = Some(format!(
-                            "insufficient samples ({} vs {} intervals, need {MIN_SAMPLES}): \
-                             decided on {FALLBACK_MARGIN}x the threshold",
-                            bs.len(),
-                            cs.len()
-                        ));
-                        None
-                    } else if latency {
-                        row.method = Method::WelchLog;
-                        // On the log scale a relative run-to-run sd is (nearly) absolute.
-                        let sd = (1.0 + opts.run_noise_pct / 100.0).ln();
-                        let (bl, cl) = (log_all(&bs), log_all(&cs));
-                        Some(stats::welch_with_run_noise(&bl, &cl, 2.0 * sd * sd))
-                    } else {
-                        row.method = Method::Welch;
-                        let level = (mean(&bs) + mean(&cs)) / 2.0;
-                        let sd = opts.run_noise_pct / 100.0 * level;
-                        Some(stats::welch_with_run_noise(&bs, &cs, 2.0 * sd * sd))
-                    }
-                }
-                _ => {
-                    row.note = Some(format!(
-                        "no per-interval samples for {}: decided on {FALLBACK_MARGIN}x the \
-                         threshold",
-                        metric.name()
-                    ));
-                    None
-                }
-            }
-        }
-    };
-
-    let worse_v = worse.unwrap_or(f64::INFINITY);
-    match test {
-        Some(t) => {
-            // `t` tests "current > baseline"; flip for metrics where higher is better.
-            let (p_worse, p_better) = if metric.higher_is_better() {
-                (t.p_less, t.p_greater)
+fn prepare_row(bqs: &[&QueryStats], c: &QueryStats, metric: Metric) -> (ComparisonRow, Prepared) {
+    let k = bqs.len();
+    if metric == Metric::ErrorRate {
+        let (errors, total) = bqs
+            .iter()
+            .fold((0, 0), |(e, t), q| (e + q.errors, t + q.count + q.errors));
+        let baseline = if total == 0 {
+            0.0
+        } else {
+            errors as f64 / total as f64
+        };
+        let mut row = empty_row(&c.name, metric, baseline, c.error_rate());
+        let nc = c.count + c.errors;
+        row.n_baseline = total;
+        row.n_current = nc;
+        if total == 0 || nc == 0 {
+            row.verdict = if total == 0 {
+                RowVerdict::NoBaselineData
             } else {
-                (t.p_greater, t.p_less)
+                RowVerdict::NotGateable
             };
-            let p = if worse_v >= 0.0 { p_worse } else { p_better };
-            row.p_raw = Some(p);
-            if metric == Metric::ErrorRate {
-                row.n_baseline = t.n_baseline;
-                row.n_current = t.n_current;
-            }
-            (row, Some(Tested { worse: worse_v, p }))
+            row.note = Some("no queries ran".into());
+            return (row, Prepared::Decided);
         }
-        None => {
-            row.method = Method::ThresholdMargin;
-            decide_margin(&mut row, worse_v, threshold);
-            (row, None)
-        }
+        row.method = Method::TwoProportion;
+        return (
+            row,
+            Prepared::Proportion(stats::two_proportion(errors, total, c.errors, nc)),
+        );
     }
+
+    let values: Vec<f64> = bqs.iter().map(|q| metric_value(q, metric)).collect();
+    let current = metric_value(c, metric);
+    let baseline_count = bqs.iter().map(|q| q.count).min().unwrap_or(0);
+    let positive = values.iter().all(|v| *v > 0.0);
+    let baseline = if k == 1 {
+        values[0]
+    } else if positive {
+        (values.iter().map(|v| v.ln()).sum::<f64>() / k as f64).exp()
+    } else {
+        values.iter().sum::<f64>() / k as f64
+    };
+    let mut row = empty_row(&c.name, metric, baseline, current);
+    row.n_baseline = baseline_count;
+    row.n_current = c.count;
+
+    let empty_runs = bqs.iter().filter(|q| q.count == 0).count();
+    if empty_runs > 0 {
+        row.verdict = RowVerdict::NoBaselineData;
+        row.note = Some(format!(
+            "no successful query in {empty_runs} of the {k} baseline run(s)"
+        ));
+        return (row, Prepared::Decided);
+    }
+    if c.count == 0 {
+        // Every query failed: latency figures are meaningless, and passing would mean the gate
+        // checked nothing.
+        row.verdict = RowVerdict::Regression;
+        row.change_pct = None;
+        row.note = Some(format!(
+            "no successful query in the current run ({} errors)",
+            c.errors
+        ));
+        return (row, Prepared::Decided);
+    }
+    match min_queries(metric) {
+        None => {
+            row.verdict = RowVerdict::NotGateable;
+            row.note = Some(format!(
+                "not gateable: {} is a single query's latency, which no run estimates (gate \
+                 p99 or p999 instead)",
+                metric.name()
+            ));
+            return (row, Prepared::Decided);
+        }
+        Some(need) if baseline_count < need || c.count < need => {
+            row.verdict = RowVerdict::NotGateable;
+            row.note = Some(format!(
+                "not gateable: {} needs at least {need} queries in the phase (baseline {}, \
+                 current {}); lengthen the phase",
+                metric.name(),
+                if k > 1 {
+                    format!("runs at least {baseline_count}")
+                } else {
+                    baseline_count.to_string()
+                },
+                c.count
+            ));
+            return (row, Prepared::Decided);
+        }
+        Some(_) => {}
+    }
+    if !positive || current <= 0.0 {
+        row.verdict = RowVerdict::NotGateable;
+        row.note = Some(format!("not gateable: a zero {}", metric.name()));
+        return (row, Prepared::Decided);
+    }
+    let sample = noise::GateSample {
+        metric,
+        baseline_logs: values.iter().map(|v| v.ln()).collect(),
+        current_log: current.ln(),
+        within_baseline: if k == 1 {
+            within_log_var(bqs[0], metric)
+        } else {
+            0.0
+        },
+        within_current: if k == 1 {
+            within_log_var(c, metric)
+        } else {
+            0.0
+        },
+    };
+    (row, Prepared::Sample(sample))
 }
 
-fn mean(v: &[f64]) -> f64 {
-    v.iter().sum::<f64>() / v.len().max(1) as f64
-}
-
-fn log_all(v: &[f64]) -> Vec<f64> {
-    // Latency is close to log-normal; on the log scale the difference of means is the log of
-    // the ratio, so the test is about a relative change. Floor at the histograms' resolution
-    // (1 microsecond) so a zero cannot become an infinite outlier.
-    v.iter().map(|x| x.max(1e-3).ln()).collect()
+/// Within-run sampling variance of ln(whole-phase value), for one-run baselines: order
+/// statistics of the histogram for percentiles, its spread for the mean, the intervals'
+/// spread for throughput. 0 when the report does not carry what it needs.
+fn within_log_var(q: &QueryStats, metric: Metric) -> f64 {
+    let quantile = |p: f64| noise::quantile_log_var(&q.histogram, p).unwrap_or(0.0);
+    match metric {
+        Metric::P50Ms => quantile(0.50),
+        Metric::P90Ms => quantile(0.90),
+        Metric::P95Ms => quantile(0.95),
+        Metric::P99Ms => quantile(0.99),
+        Metric::P999Ms => quantile(0.999),
+        Metric::MeanMs => noise::mean_log_var(&q.histogram).unwrap_or(0.0),
+        Metric::ThroughputQps => {
+            let mut prev = 0.0;
+            let mut rates = Vec::new();
+            for i in &q.intervals {
+                let width = i.t_s - prev;
+                prev = i.t_s;
+                if width > 1e-9 {
+                    rates.push(i.count as f64 / width);
+                }
+            }
+            let (mean, var) = stats::mean_var(&rates);
+            if rates.len() >= 2 && mean > 0.0 {
+                var / rates.len() as f64 / (mean * mean)
+            } else {
+                0.0
+            }
+        }
+        Metric::MaxMs | Metric::ErrorRate => 0.0,
+    }
 }
 
 fn relative_change(baseline: f64, current: f64) -> Option<f64> {
@@ -693,19 +957,6 @@ fn decide_tested(row: &mut ComparisonRow, worse: f64, p_adj: f64, threshold: f64
     }
 }
 
-fn decide_margin(row: &mut ComparisonRow, worse: f64, threshold: f64) {
-    let margin = threshold * FALLBACK_MARGIN;
-    row.verdict = if worse > margin {
-        RowVerdict::Regression
-    } else if -worse > margin {
-        RowVerdict::Improvement
-    } else if worse.abs() <= threshold {
-        RowVerdict::WithinThreshold
-    } else {
-        RowVerdict::NoSignificantChange
-    };
-}
-
 pub(crate) fn fmt_p(p: f64) -> String {
     if p < 0.0001 {
         "<0.0001".into()
@@ -719,65 +970,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn holm_matches_hand_computed_values() {
-        // Sorted 0.01, 0.02, 0.04 with m = 3: 0.03, max(0.03, 0.04), max(0.04, 0.04).
-        let adj = holm(&[0.04, 0.01, 0.02]);
-        let want = [0.04, 0.03, 0.04];
-        for (a, w) in adj.iter().zip(want) {
-            assert!((a - w).abs() < 1e-12, "{adj:?}");
-        }
-        assert_eq!(holm(&[0.9, 0.8]), vec![1.0, 1.0]);
-        assert!(holm(&[]).is_empty());
-    }
-
-    #[test]
-    fn resolved_differences_ignore_now_file_and_description() {
-        let a = serde_json::json!({
-            "file": "a.toml", "description": "x",
-            "fleet": {"wells": 20, "end": "2026-01-01T00:00:00Z", "end_is_now": true},
-            "queries": [{"name": "q", "mode": {"clients": 1}}]
-        });
-        let mut b = a.clone();
-        b["file"] = "b.toml".into();
-        b["fleet"]["end"] = "2026-02-01T00:00:00Z".into();
-        assert!(resolved_differences(&a, &b).is_empty());
-        b["fleet"]["wells"] = 40.into();
-        b["queries"][0]["mode"]["clients"] = 2.into();
-        assert_eq!(
-            resolved_differences(&a, &b),
-            vec!["fleet.wells", "queries[0].mode.clients"]
-        );
-        // A fixed end instant is part of the configuration.
-        let mut c = a.clone();
-        c["fleet"]["end_is_now"] = false.into();
-        let mut d = c.clone();
-        d["fleet"]["end"] = "2026-03-01T00:00:00Z".into();
-        assert_eq!(resolved_differences(&c, &d), vec!["fleet.end"]);
-    }
-
-    #[test]
-    fn margin_fallback_needs_twice_the_threshold() {
-        let mut row = ComparisonRow {
-            query: "q".into(),
-            metric: Metric::P95Ms,
-            baseline: 1.0,
-            current: 1.15,
-            change_pct: Some(15.0),
-            p_value: None,
-            p_raw: None,
-            n_baseline: 3,
-            n_current: 3,
-            method: Method::ThresholdMargin,
-            verdict: RowVerdict::NoSignificantChange,
-            note: None,
-        };
-        decide_margin(&mut row, 0.15, 0.10);
-        assert_eq!(row.verdict, RowVerdict::NoSignificantChange);
-        decide_margin(&mut row, 0.21, 0.10);
-        assert_eq!(row.verdict, RowVerdict::Regression);
-        decide_margin(&mut row, -0.25, 0.10);
-        assert_eq!(row.verdict, RowVerdict::Improvement);
-        decide_margin(&mut row, 0.05, 0.10);
-        assert_eq!(row.verdict, RowVerdict::WithinThreshold);
+    fn min_queries_follow_the_tail_rule() {
+        assert_eq!(min_queries(Metric::P50Ms), Some(20));
+        assert_eq!(min_queries(Metric::P95Ms), Some(200));
+        assert_eq!(min_queries(Metric::P99Ms), Some(1000));
+        assert_eq!(min_queries(Metric::P999Ms), Some(10_000));
+        assert_eq!(min_queries(Metric::MaxMs), None);
     }
 }

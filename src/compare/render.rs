@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::{fmt_p, Comparison, ComparisonRow, RowVerdict, FALLBACK_MARGIN};
+use super::{fmt_p, Comparison, ComparisonRow, NoiseSource, RowVerdict, RUN_SHIFT_QUERY};
 use crate::scenario::plan::Metric;
 
 fn fmt_value(metric: Metric, v: f64) -> String {
@@ -15,12 +15,47 @@ fn fmt_value(metric: Metric, v: f64) -> String {
     }
 }
 
+/// Baseline and current values; the whole-run shift rows have none of their own.
+fn fmt_cell_value(r: &ComparisonRow, v: f64) -> String {
+    if r.query == RUN_SHIFT_QUERY {
+        "-".into()
+    } else {
+        fmt_value(r.metric, v)
+    }
+}
+
+fn fmt_net(r: &ComparisonRow) -> String {
+    r.net_change_pct
+        .map_or_else(|| "-".into(), |c| format!("{c:+.1}%"))
+}
+
 fn fmt_change(r: &ComparisonRow) -> String {
-    match r.change_pct {
+    let mut s = match r.change_pct {
         Some(c) => format!("{c:+.1}%"),
         None if r.current > 0.0 && r.baseline == 0.0 => "new".into(),
         None => "n/a".into(),
+    };
+    for c in &r.confirm_change_pct {
+        s.push_str(&match c {
+            Some(c) => format!(", confirm {c:+.1}%"),
+            None => ", confirm n/a".into(),
+        });
     }
+    s
+}
+
+/// The run-to-run noise the test used: "±3.1%", marked when it is not a measurement.
+fn fmt_noise(r: &ComparisonRow) -> String {
+    match (r.noise_pct, r.noise_source) {
+        (Some(n), Some(NoiseSource::Measured)) => format!("±{n:.1}%"),
+        (Some(n), Some(src)) => format!("±{n:.1}% ({})", src.label()),
+        _ => "-".into(),
+    }
+}
+
+fn fmt_detectable(r: &ComparisonRow) -> String {
+    r.detectable_pct
+        .map_or_else(|| "-".into(), |d| format!("{d:+.1}%"))
 }
 
 fn fmt_row_p(r: &ComparisonRow) -> String {
@@ -35,24 +70,102 @@ fn fmt_num(v: f64) -> String {
 impl Comparison {
     fn headline(&self) -> String {
         let n = self.regressions().count();
-        if n == 0 {
-            "PASS".into()
+        let gated = self.rows.iter().filter(|r| !r.verdict.not_gated()).count();
+        let not_gated = self.rows.len() - gated;
+        let counts = if not_gated == 0 {
+            format!("{gated} gated")
         } else {
-            format!("FAIL ({n} regression{})", if n == 1 { "" } else { "s" })
+            format!("{gated} gated, {not_gated} not gated")
+        };
+        if n == 0 {
+            format!("PASS ({counts})")
+        } else {
+            format!(
+                "FAIL ({n} regression{}; {counts})",
+                if n == 1 { "" } else { "s" }
+            )
         }
     }
 
+    /// "baseline of 3 runs (noise measured)" or the default a one-run baseline assumes.
+    fn baseline_line(&self) -> String {
+        let n = &self.noise;
+        let mut s = match n.source {
+            NoiseSource::Default => format!(
+                "baseline of 1 run: noise not measured, default {}% run-to-run (--run-noise)",
+                fmt_num(n.default_pct.unwrap_or_default())
+            ),
+            _ => format!(
+                "baseline of {} runs: noise measured per metric{}",
+                n.baseline_runs,
+                n.floor_pct
+                    .map(|f| format!(", floor {}%", fmt_num(f)))
+                    .unwrap_or_default()
+            ),
+        };
+        if self.confirmation_runs > 0 {
+            s.push_str(&format!(
+                ", {} confirmation run{}",
+                self.confirmation_runs,
+                if self.confirmation_runs == 1 { "" } else { "s" }
+            ));
+        }
+        s
+    }
+
+    /// The fitted priors, e.g. "p50_ms ±1.2% (df 4.1, 12 gates)".
+    fn priors_line(&self) -> Option<String> {
+        if self.noise.priors.is_empty() {
+            return None;
+        }
+        Some(
+            self.noise
+                .priors
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} ±{:.1}% (df {}, {} gates)",
+                        p.metric,
+                        p.sd_pct,
+                        p.df.map_or_else(|| "inf".into(), |d| format!("{d:.1}")),
+                        p.gates
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        )
+    }
+
     fn method_line(&self) -> String {
+        let noise = match self.noise.source {
+            NoiseSource::Default => format!(
+                "the baseline has one run, so its noise is the assumed default of {}% \
+                 run-to-run plus each run's sampling error (z-test)",
+                fmt_num(self.noise.default_pct.unwrap_or_default())
+            ),
+            _ => format!(
+                "the noise is the spread of the metric over the baseline's {} runs, net of each \
+                 run's shift (the median change of the other queries, for metrics gated on at \
+                 least 5 queries), moderated across the gates of each metric; each query is \
+                 judged on its change net of the current run's shift (t-test of one new run \
+                 against the baseline's); the shift itself is the `(all queries)` row, gated \
+                 only with --gate-run-shift",
+                self.noise.baseline_runs
+            ),
+        };
         format!(
-            "A gate fails when the metric is worse by more than {}% AND a one-sided test on the \
-             per-interval samples is significant at alpha {} (Welch t-test, log scale for \
-             latency, widened by {}% run-to-run noise; two-proportion z-test for error_rate; \
-             p-values Holm-adjusted over all gates). Without enough samples the change must \
-             exceed {}x the threshold.",
+            "A gate fails when the metric's whole-phase value is worse by more than {}% AND \
+             significantly worse at alpha {} than the baseline's runs allow: {noise}; \
+             two-proportion z-test for error_rate; p-values Holm-adjusted over all gates. \
+             Percentiles with fewer than {} queries beyond them in a phase are not gated.{}",
             fmt_num(self.max_regression_pct),
             fmt_num(self.alpha),
-            fmt_num(self.run_noise_pct),
-            fmt_num(FALLBACK_MARGIN)
+            super::MIN_TAIL_QUERIES,
+            if self.confirmation_runs > 0 {
+                " A regression counts only when every confirmation run reproduces it."
+            } else {
+                ""
+            }
         )
     }
 
@@ -61,26 +174,39 @@ impl Comparison {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "regression gate: scenario {}, max regression {}%, alpha {}, run noise {}%: {}",
+            "regression gate: scenario {}, {}, max regression {}%, alpha {}: {}",
             self.scenario,
+            self.baseline_line(),
             fmt_num(self.max_regression_pct),
             fmt_num(self.alpha),
-            fmt_num(self.run_noise_pct),
             self.headline()
         );
-        let header = [
-            "query", "metric", "baseline", "current", "change", "p", "verdict",
+        const COLS: usize = 10;
+        let header: [&str; COLS] = [
+            "query",
+            "metric",
+            "baseline",
+            "current",
+            "change",
+            "net",
+            "noise",
+            "detectable",
+            "p",
+            "verdict",
         ];
-        let cells: Vec<[String; 7]> = self
+        let cells: Vec<[String; COLS]> = self
             .rows
             .iter()
             .map(|r| {
                 [
                     r.query.clone(),
                     r.metric.name().to_string(),
-                    fmt_value(r.metric, r.baseline),
-                    fmt_value(r.metric, r.current),
+                    fmt_cell_value(r, r.baseline),
+                    fmt_cell_value(r, r.current),
                     fmt_change(r),
+                    fmt_net(r),
+                    fmt_noise(r),
+                    fmt_detectable(r),
                     fmt_row_p(r),
                     if r.failed() {
                         r.verdict.label().to_uppercase()
@@ -96,12 +222,12 @@ impl Comparison {
                 *w = (*w).max(c.chars().count());
             }
         }
-        let line = |cols: [&str; 7]| {
+        let line = |cols: [&str; COLS]| {
             let mut s = String::new();
             for (i, (c, w)) in cols.iter().zip(width).enumerate() {
                 let pad = w.saturating_sub(c.chars().count());
                 // Text columns left-aligned, numbers right-aligned.
-                if (2..=5).contains(&i) {
+                if (2..=8).contains(&i) {
                     s.push_str(&" ".repeat(pad));
                     s.push_str(c);
                 } else {
@@ -118,10 +244,23 @@ impl Comparison {
         };
         let _ = writeln!(out, "{}", line(header));
         for row in &cells {
-            let refs: [&str; 7] = std::array::from_fn(|i| row[i].as_str());
+            let refs: [&str; COLS] = std::array::from_fn(|i| row[i].as_str());
             let _ = writeln!(out, "{}", line(refs));
         }
-        for r in self.rows.iter().filter(|r| r.note.is_some()) {
+        for r in self.not_gated() {
+            let _ = writeln!(
+                out,
+                "not gated: {} {}: {}",
+                r.query,
+                r.metric.name(),
+                r.note.as_deref().unwrap_or_default()
+            );
+        }
+        for r in self
+            .rows
+            .iter()
+            .filter(|r| r.note.is_some() && !r.verdict.not_gated())
+        {
             let _ = writeln!(
                 out,
                 "note: {} {}: {}",
@@ -129,6 +268,9 @@ impl Comparison {
                 r.metric.name(),
                 r.note.as_deref().unwrap_or_default()
             );
+        }
+        if let Some(p) = self.priors_line() {
+            let _ = writeln!(out, "noise priors: {p}");
         }
         if !self.added.is_empty() {
             let _ = writeln!(out, "added queries (not gated): {}", self.added.join(", "));
@@ -161,19 +303,21 @@ impl Comparison {
         );
         let _ = writeln!(
             out,
-            "Scenario `{}`, max regression {}%, alpha {}, run-to-run noise {}%, metrics {}.\n",
+            "Scenario `{}`, {}, max regression {}%, alpha {}, metrics {}.\n",
             md_code(&self.scenario),
+            self.baseline_line(),
             fmt_num(self.max_regression_pct),
             fmt_num(self.alpha),
-            fmt_num(self.run_noise_pct),
             self.metrics
                 .iter()
                 .map(|m| format!("`{}`", m.name()))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        out.push_str("| query | metric | baseline | current | change | p | verdict | note |\n");
-        out.push_str("|---|---|---:|---:|---:|---:|---|---|\n");
+        out.push_str(
+            "| query | metric | baseline | current | change | net | noise | detectable | p | verdict | note |\n",
+        );
+        out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n");
         for r in &self.rows {
             let verdict = match r.verdict {
                 RowVerdict::Regression => "**regression** :x:".to_string(),
@@ -182,12 +326,15 @@ impl Comparison {
             };
             let _ = writeln!(
                 out,
-                "| `{}` | {} | {} | {} | {} | {} | {} | {} |",
+                "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 md_code(&r.query),
                 r.metric.name(),
-                fmt_value(r.metric, r.baseline),
-                fmt_value(r.metric, r.current),
+                fmt_cell_value(r, r.baseline),
+                fmt_cell_value(r, r.current),
                 fmt_change(r),
+                fmt_net(r),
+                fmt_noise(r),
+                fmt_detectable(r),
                 fmt_row_p(r),
                 verdict,
                 md_cell(r.note.as_deref().unwrap_or(""))
@@ -201,6 +348,20 @@ impl Comparison {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        let not_gated: Vec<String> = self
+            .not_gated()
+            .map(|r| format!("{} {}", r.query, r.metric.name()))
+            .collect();
+        if !not_gated.is_empty() {
+            let _ = writeln!(
+                out,
+                "**Not gated** (reason in the note): {}\n",
+                list(&not_gated)
+            );
+        }
+        if let Some(p) = self.priors_line() {
+            let _ = writeln!(out, "**Noise priors**: {}\n", md_cell(&p));
+        }
         if !self.added.is_empty() {
             let _ = writeln!(
                 out,
@@ -227,14 +388,11 @@ impl Comparison {
     }
 
     /// JUnit XML: one testsuite, one testcase per query x metric gate; a regression is a
-    /// `<failure>` whose message names the query and the metric.
+    /// `<failure>` whose message names the query and the metric; a gate that was not gated is
+    /// `<skipped>` with the reason.
     pub fn to_junit(&self) -> String {
         let failures = self.regressions().count();
-        let skipped = self
-            .rows
-            .iter()
-            .filter(|r| r.verdict == RowVerdict::NoBaselineData)
-            .count();
+        let skipped = self.not_gated().count();
         let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let _ = writeln!(
             out,
@@ -243,30 +401,44 @@ impl Comparison {
             self.rows.len()
         );
         out.push_str("  <properties>\n");
-        for (k, v) in [
+        let mut props = vec![
             ("max_regression_pct", fmt_num(self.max_regression_pct)),
             ("alpha", fmt_num(self.alpha)),
-            ("run_noise_pct", fmt_num(self.run_noise_pct)),
-            (
-                "metrics",
-                self.metrics
-                    .iter()
-                    .map(|m| m.name())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
-        ] {
+            ("baseline_runs", self.noise.baseline_runs.to_string()),
+            ("noise", self.noise.source.label().to_string()),
+        ];
+        if let Some(d) = self.noise.default_pct {
+            props.push(("default_run_noise_pct", fmt_num(d)));
+        }
+        if let Some(f) = self.noise.floor_pct {
+            props.push(("run_noise_floor_pct", fmt_num(f)));
+        }
+        if self.confirmation_runs > 0 {
+            props.push(("confirmation_runs", self.confirmation_runs.to_string()));
+        }
+        props.push((
+            "metrics",
+            self.metrics
+                .iter()
+                .map(|m| m.name())
+                .collect::<Vec<_>>()
+                .join(","),
+        ));
+        for (k, v) in props {
             let _ = writeln!(out, "    <property name=\"{k}\" value=\"{}\"/>", xml(&v));
         }
         out.push_str("  </properties>\n");
         for r in &self.rows {
             let summary = format!(
-                "{} {}: baseline {}, current {}, change {}, p {}: {}{}",
+                "{} {}: baseline {}, current {}, change {}, net {}, noise {}, detectable {}, p {}: {}{}",
                 r.query,
                 r.metric.name(),
-                fmt_value(r.metric, r.baseline),
-                fmt_value(r.metric, r.current),
+                fmt_cell_value(r, r.baseline),
+                fmt_cell_value(r, r.current),
                 fmt_change(r),
+                fmt_net(r),
+                fmt_noise(r),
+                fmt_detectable(r),
                 fmt_row_p(r),
                 r.verdict.label(),
                 r.note
@@ -293,7 +465,7 @@ impl Comparison {
                         xml(&summary)
                     );
                 }
-                RowVerdict::NoBaselineData => {
+                v if v.not_gated() => {
                     let _ = writeln!(
                         out,
                         ">\n    <skipped message=\"{}\"/>\n  </testcase>",
@@ -310,6 +482,9 @@ impl Comparison {
             }
         }
         let mut notes = Vec::new();
+        if let Some(p) = self.priors_line() {
+            notes.push(format!("noise priors: {p}"));
+        }
         if !self.added.is_empty() {
             notes.push(format!(
                 "added queries (not gated): {}",
@@ -329,6 +504,74 @@ impl Comparison {
         out.push_str("</testsuite>\n");
         out
     }
+}
+
+/// `bench baseline show`: the runs of a baseline and each gate's measured noise.
+pub fn render_baseline(
+    baseline: &super::Baseline,
+    metrics: &[crate::scenario::plan::Metric],
+) -> String {
+    let mut out = String::new();
+    let runs = baseline.runs();
+    let latest = baseline.latest();
+    let _ = writeln!(
+        out,
+        "baseline: scenario {}, {} run{} (fingerprint {})",
+        latest.scenario.name,
+        runs.len(),
+        if runs.len() == 1 { "" } else { "s" },
+        latest.scenario.fingerprint
+    );
+    for (i, r) in runs.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  run {}: {} .. {}, bench {}, {} {} ({}), verdict {:?}{}",
+            i + 1,
+            r.started_at,
+            r.finished_at,
+            r.bench_version,
+            r.environment.server,
+            r.environment.timescaledb_version,
+            r.environment.edition,
+            r.verdict,
+            if r.degraded { ", degraded" } else { "" }
+        );
+    }
+    let (rows, summary) = super::baseline_noise(baseline, metrics);
+    if runs.len() < 2 {
+        let _ = writeln!(
+            out,
+            "one run: the gate cannot measure run-to-run noise and assumes {}% (--run-noise); \
+             add runs with `bench baseline add`",
+            fmt_num(super::DEFAULT_RUN_NOISE_PCT)
+        );
+    }
+    for r in &rows {
+        let values: Vec<String> = r.values.iter().map(|v| fmt_value(r.metric, *v)).collect();
+        let noise = match (r.noise_pct, &r.note) {
+            (_, Some(n)) => n.clone(),
+            (Some(n), None) => format!("noise ±{n:.1}%"),
+            (None, None) => "noise not measured".into(),
+        };
+        let _ = writeln!(
+            out,
+            "{} {}: {}: {noise}",
+            r.query,
+            r.metric.name(),
+            values.join(", ")
+        );
+    }
+    for p in &summary.priors {
+        let _ = writeln!(
+            out,
+            "prior {}: ±{:.1}% (df {}, {} gates)",
+            p.metric,
+            p.sd_pct,
+            p.df.map_or_else(|| "inf".into(), |d| format!("{d:.1}")),
+            p.gates
+        );
+    }
+    out
 }
 
 fn xml(s: &str) -> String {

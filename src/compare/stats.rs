@@ -1,13 +1,170 @@
-//! The significance tests behind the gate: Welch's unequal-variance t-test on per-interval
-//! samples, and a two-proportion z-test on error counts. Pure functions.
+//! The statistics behind the gate, as pure functions: tail probabilities of Student's t and the
+//! normal distribution, the empirical-Bayes prior of Smyth's moderated t-statistic (a scaled
+//! inverse-chi-square prior fitted to many sample variances by the method of moments), Holm's
+//! step-down adjustment, and a two-proportion z-test for error counts.
 
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
+use statrs::function::gamma::digamma;
 
-use crate::report::model::QueryStats;
-use crate::scenario::plan::Metric;
+/// Upper tail P(T > t) of Student's t with `df` degrees of freedom; `None` = infinite degrees
+/// of freedom (the standard normal).
+pub fn t_sf(t: f64, df: Option<f64>) -> f64 {
+    if t.is_nan() {
+        return 1.0;
+    }
+    match df {
+        Some(df) if df.is_finite() && df > 0.0 => match StudentsT::new(0.0, 1.0, df) {
+            Ok(dist) => 1.0 - dist.cdf(t),
+            Err(_) => 1.0,
+        },
+        _ => 1.0 - Normal::standard().cdf(t),
+    }
+}
 
-/// Below this many per-interval samples on either side, no test is run.
-pub const MIN_SAMPLES: usize = 5;
+/// The `1 - p` quantile of Student's t (the critical value of a one-sided test at level `p`);
+/// `None` = normal.
+pub fn t_critical(p: f64, df: Option<f64>) -> f64 {
+    let p = p.clamp(1e-15, 0.5);
+    match df {
+        Some(df) if df.is_finite() && df > 0.0 => match StudentsT::new(0.0, 1.0, df) {
+            Ok(dist) => dist.inverse_cdf(1.0 - p),
+            Err(_) => f64::INFINITY,
+        },
+        _ => Normal::standard().inverse_cdf(1.0 - p),
+    }
+}
+
+/// Sample mean and variance (n - 1 denominator; 0 for fewer than two values).
+pub fn mean_var(x: &[f64]) -> (f64, f64) {
+    let n = x.len() as f64;
+    if x.is_empty() {
+        return (f64::NAN, 0.0);
+    }
+    let mean = x.iter().sum::<f64>() / n;
+    let var = if x.len() > 1 {
+        x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var)
+}
+
+/// The trigamma function (the derivative of digamma), for x > 0: recurrence up to x >= 6, then
+/// the asymptotic series. Accurate to about 1e-10.
+pub fn trigamma(x: f64) -> f64 {
+    if x.is_nan() || x <= 0.0 {
+        return f64::NAN;
+    }
+    let mut x = x;
+    let mut acc = 0.0;
+    while x < 6.0 {
+        acc += 1.0 / (x * x);
+        x += 1.0;
+    }
+    let r = 1.0 / (x * x);
+    acc + 1.0 / x
+        + r / 2.0
+        + r / x * (1.0 / 6.0 - r * (1.0 / 30.0 - r * (1.0 / 42.0 - r * (1.0 / 30.0))))
+}
+
+/// The tetragamma function (the derivative of trigamma, negative), for x > 0: recurrence up to
+/// x >= 6, then the asymptotic series.
+fn tetragamma(x: f64) -> f64 {
+    let mut x = x;
+    let mut acc = 0.0;
+    while x < 6.0 {
+        acc -= 2.0 / (x * x * x);
+        x += 1.0;
+    }
+    let r = 1.0 / (x * x);
+    acc - r * (1.0 + 1.0 / x + r * (0.5 - r * (1.0 / 6.0 - r * (1.0 / 6.0 - r * 0.3))))
+}
+
+/// Inverse of trigamma for y > 0 (Newton's method, as limma's `trigammaInverse`).
+pub fn trigamma_inverse(y: f64) -> f64 {
+    if y.is_nan() || y <= 0.0 {
+        return f64::NAN;
+    }
+    if y > 1e7 {
+        return 1.0 / y.sqrt();
+    }
+    if y < 1e-6 {
+        return 1.0 / y;
+    }
+    let mut x = 0.5 + 1.0 / y;
+    for _ in 0..100 {
+        let tri = trigamma(x);
+        let dif = tri * (1.0 - tri / y) / tetragamma(x);
+        x += dif;
+        if (dif / x).abs() < 1e-12 {
+            break;
+        }
+    }
+    x
+}
+
+/// A scaled inverse-chi-square prior for the per-run variances of many gates: `df` degrees of
+/// freedom (`None` = infinite: every gate has the variance `s2`) around the variance `s2`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prior {
+    pub s2: f64,
+    pub df: Option<f64>,
+}
+
+impl Prior {
+    /// The moderated (posterior) variance of a gate with sample variance `s2` on `d` degrees of
+    /// freedom, and the degrees of freedom of the moderated t-statistic.
+    pub fn moderate(&self, s2: f64, d: f64) -> (f64, Option<f64>) {
+        match self.df {
+            None => (self.s2, None),
+            Some(d0) => ((d0 * self.s2 + d * s2) / (d0 + d), Some(d0 + d)),
+        }
+    }
+}
+
+/// Fit the prior of Smyth's moderated t-statistic (Smyth 2004, "Linear models and empirical
+/// Bayes methods for assessing differential expression", section 6.2) to sample variances that
+/// each have `d` degrees of freedom, by the method of moments on their logarithms:
+/// `log s2 - digamma(d/2) + log(d/2)` has mean `log s0^2 - digamma(d0/2) + log(d0/2)` and
+/// variance `trigamma(d/2) + trigamma(d0/2)`. Needs at least three positive variances; `None`
+/// otherwise. When the logs vary no more than sampling alone explains, Smyth's estimate of the
+/// prior's degrees of freedom is infinite; here it is capped at the degrees of freedom of all
+/// the variances together (`n * d`): with tens of gates, not thousands of genes, the typical
+/// variance is itself only known that well.
+pub fn fit_prior(s2: &[f64], d: f64) -> Option<Prior> {
+    let logs: Vec<f64> = s2
+        .iter()
+        .filter(|v| v.is_finite() && **v > 0.0)
+        .map(|v| v.ln() - digamma(d / 2.0) + (d / 2.0).ln())
+        .collect();
+    if logs.len() < 3 || d.is_nan() || d <= 0.0 {
+        return None;
+    }
+    let (mean, var) = mean_var(&logs);
+    let excess = var - trigamma(d / 2.0);
+    let cap = logs.len() as f64 * d;
+    let d0 = if excess > 0.0 {
+        (2.0 * trigamma_inverse(excess)).min(cap)
+    } else {
+        cap
+    };
+    let s2 = (mean + digamma(d0 / 2.0) - (d0 / 2.0).ln()).exp();
+    Some(Prior { s2, df: Some(d0) })
+}
+
+/// Holm-adjusted p-values (step-down, monotone), in input order.
+pub fn holm(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let mut out = vec![1.0; m];
+    let mut running = 0.0f64;
+    for (rank, &i) in order.iter().enumerate() {
+        running = running.max(((m - rank) as f64 * p[i]).min(1.0));
+        out[i] = running;
+    }
+    out
+}
 
 /// One-sided p-values of a two-sample test, for both directions.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -18,100 +175,6 @@ pub struct SampleTest {
     pub p_less: f64,
     pub n_baseline: u64,
     pub n_current: u64,
-}
-
-/// The per-interval samples of a metric, or None when the report does not record them
-/// (p90, p99.9, max, error rate). Intervals without a successful query are skipped for latency
-/// metrics (their percentiles are undefined) but count as zero throughput.
-pub fn interval_samples(q: &QueryStats, metric: Metric) -> Option<Vec<f64>> {
-    let iv = &q.intervals;
-    let lat = |f: fn(&crate::report::model::IntervalStats) -> f64| {
-        Some(iv.iter().filter(|i| i.count > 0).map(f).collect())
-    };
-    match metric {
-        Metric::MeanMs => lat(|i| i.mean_ms),
-        Metric::P50Ms => lat(|i| i.p50_ms),
-        Metric::P95Ms => lat(|i| i.p95_ms),
-        Metric::P99Ms => lat(|i| i.p99_ms),
-        Metric::ThroughputQps => {
-            let mut prev = 0.0;
-            let mut out = Vec::with_capacity(iv.len());
-            for i in iv {
-                let width = i.t_s - prev;
-                prev = i.t_s;
-                // A degenerate (zero-width) interval carries no rate information.
-                if width > 1e-9 {
-                    out.push(i.count as f64 / width);
-                }
-            }
-            Some(out)
-        }
-        Metric::P90Ms | Metric::P999Ms | Metric::MaxMs | Metric::ErrorRate => None,
-    }
-}
-
-fn mean_var(x: &[f64]) -> (f64, f64) {
-    let n = x.len() as f64;
-    let mean = x.iter().sum::<f64>() / n;
-    let var = if x.len() > 1 {
-        x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    (mean, var)
-}
-
-/// Welch's t-test of `current` against `baseline` (both need at least 2 samples), one-sided in
-/// both directions. With zero variance on both sides the difference is exact: p = 0 in its
-/// direction, 1 otherwise (and 1 both ways when the means are equal).
-pub fn welch(baseline: &[f64], current: &[f64]) -> SampleTest {
-    welch_with_run_noise(baseline, current, 0.0)
-}
-
-/// Welch's t-test with an extra, known variance `run_var` of the difference of means: the
-/// run-to-run variation that intervals of one run cannot show (two runs, so callers pass twice
-/// the variance of one run's level). It counts as known (infinite degrees of freedom) in the
-/// Welch-Satterthwaite approximation.
-pub fn welch_with_run_noise(baseline: &[f64], current: &[f64], run_var: f64) -> SampleTest {
-    let (n1, n2) = (baseline.len(), current.len());
-    let (m1, v1) = mean_var(baseline);
-    let (m2, v2) = mean_var(current);
-    let (s1, s2) = (v1 / n1 as f64, v2 / n2 as f64);
-    let run_var = if run_var.is_finite() {
-        run_var.max(0.0)
-    } else {
-        0.0
-    };
-    let se2 = s1 + s2 + run_var;
-    let diff = m2 - m1;
-    let (p_greater, p_less) = if se2.is_nan() || se2 <= 0.0 || n1 < 2 || n2 < 2 {
-        if diff > 0.0 {
-            (0.0, 1.0)
-        } else if diff < 0.0 {
-            (1.0, 0.0)
-        } else {
-            (1.0, 1.0)
-        }
-    } else {
-        let t = diff / se2.sqrt();
-        let denom = s1 * s1 / (n1 as f64 - 1.0) + s2 * s2 / (n2 as f64 - 1.0);
-        if denom > 0.0 {
-            match StudentsT::new(0.0, 1.0, se2 * se2 / denom) {
-                Ok(dist) => (1.0 - dist.cdf(t), dist.cdf(t)),
-                Err(_) => (1.0, 1.0),
-            }
-        } else {
-            // Only the known run-to-run variance: a z-test.
-            let normal = Normal::standard();
-            (1.0 - normal.cdf(t), normal.cdf(t))
-        }
-    };
-    SampleTest {
-        p_greater,
-        p_less,
-        n_baseline: n1 as u64,
-        n_current: n2 as u64,
-    }
 }
 
 /// Two-proportion z-test (pooled) of the error share `errors / total`, one-sided both ways.
@@ -125,8 +188,7 @@ pub fn two_proportion(b_errors: u64, b_total: u64, c_errors: u64, c_total: u64) 
         (1.0, 1.0)
     } else {
         let z = (p2 - p1) / se;
-        let normal = Normal::standard();
-        (1.0 - normal.cdf(z), normal.cdf(z))
+        (t_sf(z, None), t_sf(-z, None))
     };
     SampleTest {
         p_greater,
@@ -141,46 +203,70 @@ mod tests {
     use super::*;
 
     #[test]
-    fn welch_detects_a_clear_shift_and_not_its_opposite() {
-        let b = [10.0, 11.0, 9.5, 10.2, 10.8, 9.9];
-        let c = [13.0, 12.5, 13.4, 12.9, 13.1, 12.7];
-        let t = welch(&b, &c);
-        assert!(t.p_greater < 0.001, "{t:?}");
-        assert!(t.p_less > 0.999, "{t:?}");
+    fn t_tails_match_reference_values() {
+        // t = 1 with 8 df: one-sided p = 0.17330 (tables); the normal at 1.96: 0.025.
+        assert!((t_sf(1.0, Some(8.0)) - 0.17330).abs() < 1e-4);
+        assert!((t_sf(1.959964, None) - 0.025).abs() < 1e-6);
+        assert!((t_critical(0.025, None) - 1.959964).abs() < 1e-5);
+        // t(2) at 0.05: 2.919986.
+        assert!((t_critical(0.05, Some(2.0)) - 2.919986).abs() < 1e-4);
+        assert_eq!(t_sf(f64::NAN, None), 1.0);
     }
 
     #[test]
-    fn welch_matches_a_reference_value() {
-        // Reference computed by hand: means 2 and 3, variances 2.5 and 2.5, n = 5 each,
-        // t = 1 / sqrt(1) = 1, df = 8; one-sided p = 0.17330.
-        let b = [0.0, 1.0, 2.0, 3.0, 4.0];
-        let c = [1.0, 2.0, 3.0, 4.0, 5.0];
-        let t = welch(&b, &c);
-        assert!((t.p_greater - 0.17330).abs() < 1e-4, "{t:?}");
-        assert!((t.p_greater + t.p_less - 1.0).abs() < 1e-12);
+    fn trigamma_and_its_inverse() {
+        // trigamma(1) = pi^2 / 6, trigamma(0.5) = pi^2 / 2.
+        let pi2 = std::f64::consts::PI.powi(2);
+        assert!(
+            (trigamma(1.0) - pi2 / 6.0).abs() < 1e-9,
+            "{}",
+            trigamma(1.0)
+        );
+        assert!((trigamma(0.5) - pi2 / 2.0).abs() < 1e-9);
+        assert!((trigamma(10.0) - 0.105_166_335_681_685).abs() < 1e-10);
+        for x in [0.05, 0.3, 1.0, 2.5, 17.0, 400.0] {
+            let back = trigamma_inverse(trigamma(x));
+            assert!((back - x).abs() / x < 1e-6, "{x} -> {back}");
+        }
     }
 
     #[test]
-    fn welch_zero_variance_is_exact() {
-        let same = [2.0; 6];
-        assert_eq!(welch(&same, &same).p_greater, 1.0);
-        let up = [3.0; 6];
-        assert_eq!(welch(&same, &up).p_greater, 0.0);
-        assert_eq!(welch(&up, &same).p_less, 0.0);
+    fn prior_of_equal_variances_is_as_sure_as_all_the_data() {
+        // Variances that vary less than chi-square sampling predicts: the prior weighs as
+        // much as all of them together (4 variances x 2 df), not infinitely.
+        let p = fit_prior(&[0.01, 0.01, 0.01, 0.01], 2.0).unwrap();
+        assert_eq!(p.df, Some(8.0));
+        assert!(p.s2 > 0.0);
+        let (v, df) = p.moderate(0.5, 2.0);
+        assert_eq!(df, Some(10.0));
+        assert!((v - (8.0 * p.s2 + 2.0 * 0.5) / 10.0).abs() < 1e-12);
+        assert!(fit_prior(&[0.01, 0.02], 2.0).is_none());
+        assert_eq!(Prior { s2: 1.0, df: None }.moderate(0.5, 2.0), (1.0, None));
     }
 
     #[test]
-    fn run_noise_widens_the_test() {
-        let b = [0.0, 0.1, -0.1, 0.05, -0.05, 0.0];
-        let c: Vec<f64> = b.iter().map(|x| x + 0.2).collect();
-        let plain = welch(&b, &c).p_greater;
-        let noisy = welch_with_run_noise(&b, &c, 2.0 * 0.05f64.powi(2)).p_greater;
-        assert!(plain < 0.01 && noisy > plain, "{plain} {noisy}");
-        // Zero within-run variance and a known run variance: a z-test, z = 0.2 / 0.1 = 2.
-        let flat = [1.0; 6];
-        let up = [1.2; 6];
-        let z = welch_with_run_noise(&flat, &up, 0.01).p_greater;
-        assert!((z - 0.02275).abs() < 1e-4, "{z}");
+    fn prior_of_spread_variances_has_finite_df_and_shrinks() {
+        let s2 = [1e-4, 1e-2, 4e-4, 9e-2, 2e-3, 5e-5, 3e-2, 1e-3];
+        let p = fit_prior(&s2, 2.0).unwrap();
+        let d0 = p.df.expect("finite");
+        assert!(d0 > 0.0 && d0 < 10.0, "{p:?}");
+        let (small, df) = p.moderate(1e-5, 2.0);
+        assert!(small > 1e-5 && small < p.s2, "{p:?} {small}");
+        assert_eq!(df, Some(d0 + 2.0));
+        let (big, _) = p.moderate(1.0, 2.0);
+        assert!(big < 1.0 && big > p.s2);
+    }
+
+    #[test]
+    fn holm_matches_hand_computed_values() {
+        // Sorted 0.01, 0.02, 0.04 with m = 3: 0.03, max(0.03, 0.04), max(0.04, 0.04).
+        let adj = holm(&[0.04, 0.01, 0.02]);
+        let want = [0.04, 0.03, 0.04];
+        for (a, w) in adj.iter().zip(want) {
+            assert!((a - w).abs() < 1e-12, "{adj:?}");
+        }
+        assert_eq!(holm(&[0.9, 0.8]), vec![1.0, 1.0]);
+        assert!(holm(&[]).is_empty());
     }
 
     #[test]

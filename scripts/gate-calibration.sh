@@ -1,0 +1,312 @@
+#!/usr/bin/env bash
+# Calibrate the regression gate on real runs (docs/ci-gate.md, "Calibration"):
+#
+#  1. runs the CI scenario RUNS times unchanged ("A" runs), and B_RUNS times for each injected
+#     slowdown in SLOWDOWNS ("B" runs), interleaved round by round so that A and B runs see the
+#     same machine. The scenario gets one extra custom query, `calibration_rows`, that reads the
+#     newest 2,500 rows of a random well times the server setting
+#     `esp_bench.calibration_slowdown` (set with --pg-setting for the B runs only): a real
+#     slowdown of that one query, by doing more work, with an unchanged scenario fingerprint;
+#  2. optionally perturbs one A run (PERTURB=index) with PERTURB_LOOPS background busy loops,
+#     started before that run and stopped by PID after it: an outlier run;
+#  3. builds baselines of K consecutive A runs (`bench baseline add`), as `make baseline` records
+#     them, and judges every other A run against each (A/A: every failure is a false positive),
+#     and every B run (A/B: a detection when the calibration query's row regresses). When the
+#     first judgement fails, the confirmation run is judged with it (`bench compare --confirm`,
+#     what the shipped workflow does): a failure counts only if it is confirmed;
+#  4. reports the rates with 95% Wilson confidence intervals, the measured size of each
+#     injected slowdown, and writes every judgement to $OUT/trials.tsv.
+#
+#   scripts/gate-calibration.sh                  # full calibration, ~40 runs
+#   RUNS=6 B_RUNS=2 SLOWDOWNS=200 scripts/gate-calibration.sh   # a quick check
+#   EVALUATE_ONLY=1 OUT=reports/gate-calibration scripts/gate-calibration.sh   # re-judge runs
+#
+# Environment:
+#   SCENARIO        scenario file to calibrate (default: scenarios/ci.toml)
+#   RUNS            A runs (default: 12)
+#   K               baseline runs per baseline (default: 3, as `make baseline`)
+#   SLOWDOWNS       injected slowdowns of calibration_rows, percent more rows (default: "25 10")
+#   B_RUNS          B runs per slowdown (default: 6)
+#   PERTURB         index (1-based) of the A run to run under background CPU load (default: none)
+#   PERTURB_LOOPS   busy loops during that run (default: 1)
+#   CONFIRM         1: judge with a confirmation run as the workflow does; 0: first run only
+#                   (default: 1)
+#   COMPARE_ARGS    extra `bench compare` arguments, e.g. "--max-regression 5%"
+#   OUT             output folder (default: reports/gate-calibration)
+#   EVALUATE_ONLY   1: do not run anything, judge the runs already in $OUT/runs
+#   BENCH           how to invoke bench (default: build and run the release binary)
+#   MAX_FP_PCT      if set, exit 1 when the confirmed A/A false-positive rate exceeds it
+#   MIN_DETECT_PCT  if set, exit 1 when a slowdown's confirmed detection rate is below it
+#   DATABASE_URL    not supported: the slowdown is a setting of the embedded server
+#
+# Exit codes: 0 done (and the MAX_FP_PCT / MIN_DETECT_PCT targets met), 1 a target missed,
+# 2 a run or a comparison failed to execute.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+SCENARIO="${SCENARIO:-scenarios/ci.toml}"
+RUNS="${RUNS:-12}"
+K="${K:-3}"
+SLOWDOWNS="${SLOWDOWNS:-25 10}"
+B_RUNS="${B_RUNS:-6}"
+PERTURB="${PERTURB:-}"
+PERTURB_LOOPS="${PERTURB_LOOPS:-1}"
+CONFIRM="${CONFIRM:-1}"
+COMPARE_ARGS="${COMPARE_ARGS:-}"
+OUT="${OUT:-reports/gate-calibration}"
+EVALUATE_ONLY="${EVALUATE_ONLY:-0}"
+QUERY=calibration_rows
+
+die() {
+    echo "gate-calibration: $*" >&2
+    exit 2
+}
+
+[[ -f "$SCENARIO" ]] || die "no scenario file $SCENARIO"
+[[ -z "${DATABASE_URL:-}" ]] || die "DATABASE_URL is set: the injected slowdown needs the embedded server (--pg-setting)"
+for n in RUNS K B_RUNS PERTURB_LOOPS; do
+    [[ "${!n}" =~ ^[0-9]+$ ]] || die "$n must be a whole number, got '${!n}'"
+done
+((K >= 1)) || die "K must be at least 1"
+((RUNS > K)) || die "RUNS ($RUNS) must exceed K ($K): every A/A trial needs a run outside its baseline"
+for s in $SLOWDOWNS; do
+    [[ "$s" =~ ^[0-9]+([.][0-9]+)?$ ]] || die "SLOWDOWNS must be percentages, got '$s'"
+done
+
+if [[ -n "${BENCH:-}" ]]; then
+    # Intentionally split: BENCH may be a command with arguments.
+    read -r -a bench_cmd <<<"$BENCH"
+else
+    cargo build --release --quiet --bin bench
+    bench_cmd=(target/release/bench)
+fi
+read -r -a compare_extra <<<"$COMPARE_ARGS"
+
+runs_dir="$OUT/runs"
+scenario_file="$OUT/scenario.toml"
+mkdir -p "$runs_dir"
+
+# ---------------------------------------------------------------------------------------------
+# 1. Runs
+
+busy_pids=()
+stop_busy() {
+    local pid
+    for pid in "${busy_pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    busy_pids=()
+}
+trap stop_busy EXIT
+
+# One `bench run`; exit 0 and 1 (a check failed on a loaded machine) both leave a report.
+run_one() {
+    local dir="$1"
+    shift
+    local status=0
+    echo "gate-calibration: run $dir" >&2
+    "${bench_cmd[@]}" run "$scenario_file" --out "$dir" "$@" >"$dir.log" 2>&1 || status=$?
+    if ((status > 1)) || [[ ! -f "$dir/summary.json" ]]; then
+        die "bench run for $dir exited with $status (see $dir.log)"
+    fi
+}
+
+if [[ "$EVALUATE_ONLY" != 1 ]]; then
+    cp "$SCENARIO" "$scenario_file"
+    cat >>"$scenario_file" <<'EOF'
+
+# Added by scripts/gate-calibration.sh: the query whose slowdown is injected. It reads the newest
+# 2,500 rows of a random well, times the server setting esp_bench.calibration_slowdown (unset:
+# 1), so a B run does proportionally more real work in this one query while its scenario, and
+# so its fingerprint, stays that of the A runs.
+[[queries]]
+name = "calibration_rows"
+sql = """
+SELECT avg(motor_current_a), max(vibration_g) FROM (
+  SELECT motor_current_a, vibration_g FROM esp_telemetry WHERE well_id = $1
+  ORDER BY "timestamp" DESC
+  LIMIT ($2::float8 * coalesce(nullif(current_setting('esp_bench.calibration_slowdown', true), '')::float8, 1))::int
+) t
+"""
+params = [{ kind = "random_well" }, { kind = "fixed", value = 2500.0 }]
+EOF
+    rounds=$((RUNS > B_RUNS ? RUNS : B_RUNS))
+    for ((r = 1; r <= rounds; r++)); do
+        if ((r <= RUNS)); then
+            dir="$runs_dir/a-$(printf %02d "$r")"
+            rm -rf "$dir"
+            if [[ "$r" == "$PERTURB" ]]; then
+                for ((l = 0; l < PERTURB_LOOPS; l++)); do
+                    (while :; do :; done) &
+                    busy_pids+=("$!")
+                done
+                echo "gate-calibration: run $r under $PERTURB_LOOPS busy loop(s), PIDs ${busy_pids[*]}" >&2
+                run_one "$dir"
+                stop_busy
+                touch "$dir/PERTURBED"
+            else
+                run_one "$dir"
+            fi
+        fi
+        if ((r <= B_RUNS)); then
+            for s in $SLOWDOWNS; do
+                factor=$(awk -v s="$s" 'BEGIN { printf "%.4f", 1 + s / 100 }')
+                dir="$runs_dir/b$s-$(printf %02d "$r")"
+                rm -rf "$dir"
+                run_one "$dir" --pg-setting "esp_bench.calibration_slowdown=$factor"
+            done
+        fi
+    done
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 2. Judgements
+
+eval_dir="$OUT/eval"
+rm -rf "$eval_dir"
+mkdir -p "$eval_dir"
+trials="$OUT/trials.tsv"
+printf 'kind\tbaseline\tcurrent\tconfirm\tfirst_failed\tfailed\tquery_p50\tquery_p95\tregressed\n' >"$trials"
+
+a_runs=()
+for ((i = 1; i <= RUNS; i++)); do
+    f="$runs_dir/a-$(printf %02d "$i")/summary.json"
+    [[ -f "$f" ]] || die "missing $f (set RUNS to the number of A runs in $runs_dir)"
+    a_runs+=("$f")
+done
+
+# `bench compare ... --format json`; exit 0 and 1 are verdicts, anything else is an error.
+judge() {
+    local out="$1"
+    shift
+    local status=0
+    "${bench_cmd[@]}" compare "$@" "${compare_extra[@]}" --format json >"$out" 2>"$out.err" || status=$?
+    ((status <= 1)) || die "bench compare $* exited with $status: $(cat "$out.err")"
+}
+
+verdict_of() { # file query metric
+    jq -r --arg q "$2" --arg m "$3" \
+        '[.rows[] | select(.query == $q and .metric == $m) | .verdict][0] // "absent"' "$1"
+}
+
+# trial KIND BASELINE_INDEX BASELINE_FILE CURRENT CONFIRM
+trial() {
+    local kind="$1" bi="$2" base="$3" cur="$4" confirm="$5"
+    local n
+    n=$(wc -l <"$trials")
+    local first="$eval_dir/t$n-first.json" final
+    judge "$first" "$base" "$cur"
+    local first_failed final_failed
+    first_failed=$(jq -r .failed "$first")
+    final="$first"
+    if [[ "$first_failed" == true && "$CONFIRM" == 1 && -n "$confirm" ]]; then
+        final="$eval_dir/t$n-confirmed.json"
+        judge "$final" "$base" "$cur" --confirm "$confirm"
+    fi
+    final_failed=$(jq -r .failed "$final")
+    local regressed
+    regressed=$(jq -r '[.rows[] | select(.verdict == "regression") | "\(.query):\(.metric)"] | join(",")' "$final")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$bi" "${cur%/summary.json}" \
+        "${confirm%/summary.json}" "$first_failed" "$final_failed" \
+        "$(verdict_of "$final" "$QUERY" p50_ms)" "$(verdict_of "$final" "$QUERY" p95_ms)" \
+        "${regressed:--}" >>"$trials"
+}
+
+for ((i = 0; i + K <= RUNS; i++)); do
+    base="$eval_dir/baseline-$((i + 1)).json"
+    "${bench_cmd[@]}" baseline add "$base" "${a_runs[@]:i:K}" >/dev/null ||
+        die "bench baseline add $base failed"
+    in_block() { (($1 >= i && $1 < i + K)); }
+    # A/A: every A run outside the block; its confirmation is the next A run outside the block.
+    for ((j = 0; j < RUNS; j++)); do
+        in_block "$j" && continue
+        c=""
+        for ((d = 1; d < RUNS; d++)); do
+            cj=$(((j + d) % RUNS))
+            if ! in_block "$cj"; then
+                c="${a_runs[$cj]}"
+                break
+            fi
+        done
+        trial aa "$((i + 1))" "$base" "${a_runs[$j]}" "$c"
+    done
+    # A/B: every B run; its confirmation is the next B run of the same slowdown.
+    for s in $SLOWDOWNS; do
+        for ((j = 1; j <= B_RUNS; j++)); do
+            cur="$runs_dir/b$s-$(printf %02d "$j")/summary.json"
+            [[ -f "$cur" ]] || die "missing $cur"
+            c=""
+            if ((B_RUNS > 1)); then
+                c="$runs_dir/b$s-$(printf %02d $((j % B_RUNS + 1)))/summary.json"
+            fi
+            trial "ab$s" "$((i + 1))" "$base" "$cur" "$c"
+        done
+    done
+done
+
+# ---------------------------------------------------------------------------------------------
+# 3. Report
+
+# wilson X N -> "lo-hi" in percent (95%).
+wilson() {
+    awk -v x="$1" -v n="$2" 'BEGIN {
+        if (n == 0) { print "n/a"; exit }
+        z = 1.959964; p = x / n; d = 1 + z * z / n
+        c = (p + z * z / (2 * n)) / d; h = z * sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+        lo = c - h; hi = c + h; if (lo < 0) lo = 0; if (hi > 1) hi = 1
+        printf "%.1f%%-%.1f%%", 100 * lo, 100 * hi }'
+}
+pct() { awk -v x="$1" -v n="$2" 'BEGIN { if (n == 0) print "n/a"; else printf "%.1f%%", 100 * x / n }'; }
+
+# Geometric mean of a query's whole-run metric over some summaries.
+geomean() { # metric files...
+    local m="$1"
+    shift
+    jq -s --arg q "$QUERY" --arg m "$m" \
+        '[.[] | .queries[] | select(.name == $q) | .latency_ms[$m] | log] | add / length | exp' "$@"
+}
+
+summary="$OUT/summary.txt"
+{
+    echo "gate calibration: $(basename "$SCENARIO"), $RUNS A runs, K=$K baseline runs, B_RUNS=$B_RUNS per slowdown, confirm=$CONFIRM${PERTURB:+, A run $PERTURB under $PERTURB_LOOPS busy loop(s)}${COMPARE_ARGS:+, compare $COMPARE_ARGS}"
+    aa_n=$(awk -F'\t' '$1 == "aa"' "$trials" | wc -l)
+    aa_first=$(awk -F'\t' '$1 == "aa" && $5 == "true"' "$trials" | wc -l)
+    aa_fail=$(awk -F'\t' '$1 == "aa" && $6 == "true"' "$trials" | wc -l)
+    echo "A/A: $aa_n trials; failed the first judgement: $aa_first ($(pct "$aa_first" "$aa_n"), 95% CI $(wilson "$aa_first" "$aa_n")); false positives after confirmation: $aa_fail ($(pct "$aa_fail" "$aa_n"), 95% CI $(wilson "$aa_fail" "$aa_n"))"
+    a_p50=$(geomean p50 "${a_runs[@]}")
+    a_p95=$(geomean p95 "${a_runs[@]}")
+    for s in $SLOWDOWNS; do
+        b_files=("$runs_dir"/b"$s"-*/summary.json)
+        b_p50=$(geomean p50 "${b_files[@]}")
+        b_p95=$(geomean p95 "${b_files[@]}")
+        n=$(awk -F'\t' -v k="ab$s" '$1 == k' "$trials" | wc -l)
+        any=$(awk -F'\t' -v k="ab$s" -v q="$QUERY" '$1 == k && index("," $9 ",", "," q ":")' "$trials" | wc -l)
+        d50=$(awk -F'\t' -v k="ab$s" '$1 == k && $7 == "regression"' "$trials" | wc -l)
+        d95=$(awk -F'\t' -v k="ab$s" '$1 == k && $8 == "regression"' "$trials" | wc -l)
+        echo "A/B +$s% rows: measured change of $QUERY p50 $(awk -v a="$a_p50" -v b="$b_p50" 'BEGIN { printf "%+.1f%%", 100 * (b / a - 1) }'), p95 $(awk -v a="$a_p95" -v b="$b_p95" 'BEGIN { printf "%+.1f%%", 100 * (b / a - 1) }'); $n trials; detected (any metric of $QUERY): $any ($(pct "$any" "$n"), 95% CI $(wilson "$any" "$n")); p50 row: $d50 ($(pct "$d50" "$n"), CI $(wilson "$d50" "$n")); p95 row: $d95 ($(pct "$d95" "$n"), CI $(wilson "$d95" "$n"))"
+    done
+    echo "trials: $trials"
+} | tee "$summary"
+
+status=0
+if [[ -n "${MAX_FP_PCT:-}" ]]; then
+    aa_n=$(awk -F'\t' '$1 == "aa"' "$trials" | wc -l)
+    aa_fail=$(awk -F'\t' '$1 == "aa" && $6 == "true"' "$trials" | wc -l)
+    if awk -v x="$aa_fail" -v n="$aa_n" -v m="$MAX_FP_PCT" 'BEGIN { exit !(100 * x > m * n) }'; then
+        echo "gate-calibration: FAIL: false-positive rate $(pct "$aa_fail" "$aa_n") exceeds $MAX_FP_PCT%" >&2
+        status=1
+    fi
+fi
+if [[ -n "${MIN_DETECT_PCT:-}" ]]; then
+    for s in $SLOWDOWNS; do
+        n=$(awk -F'\t' -v k="ab$s" '$1 == k' "$trials" | wc -l)
+        any=$(awk -F'\t' -v k="ab$s" -v q="$QUERY" '$1 == k && index("," $9 ",", "," q ":")' "$trials" | wc -l)
+        if awk -v x="$any" -v n="$n" -v m="$MIN_DETECT_PCT" 'BEGIN { exit !(100 * x < m * n) }'; then
+            echo "gate-calibration: FAIL: +$s% detected in $(pct "$any" "$n"), below $MIN_DETECT_PCT%" >&2
+            status=1
+        fi
+    done
+fi
+exit "$status"
