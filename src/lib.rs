@@ -15,6 +15,7 @@ pub mod error;
 pub mod exec;
 pub mod load;
 pub mod plan;
+pub mod realism;
 pub mod report;
 pub mod scenario;
 pub mod server;
@@ -121,6 +122,7 @@ pub async fn dispatch(command: Command) -> anyhow::Result<Outcome> {
         Command::Compare(a) => cmd::compare::run(a).await,
         Command::Plan(a) => cmd::plan::run(a).await,
         Command::Sweep(a) => cmd::sweep::run(a).await,
+        Command::Realism(a) => cmd::realism::run(a).await,
     }
 }
 

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod copy;
 pub mod detect;
 pub mod measure;
+pub mod realism;
 pub mod schema;
 
 use std::collections::BTreeMap;
