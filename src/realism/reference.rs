@@ -67,51 +67,74 @@ pub fn real_band(level: usize) -> (f64, f64) {
     (lo, hi)
 }
 
-/// The real channel each ESP channel (column order) is held against, and why. The codec
-/// cost is set by the texture (resolution against movement, repeats, dead sensors), so the
-/// pairs match instrument and texture rather than physics (these are gas-lift wells).
-pub const HELD_AGAINST: [(&str, &str); CHANNELS] = [
-    (
-        "P-JUS-CKGL",
-        "a controlled variable held at a set point by a regulator: long exact holds, small \
-         trim steps, occasional set-point changes",
-    ),
-    (
-        "T-TPT",
-        "a live decimal measurement that every well has and that moves every sample",
-    ),
-    (
-        "P-JUS-CKGL",
-        "a regulated whole-number quantity: the drive holds volts per hertz, the bus adds \
-         slow ripple",
-    ),
-    (
-        "P-PDG",
-        "the same instrument: a permanent downhole pressure gauge, often failed, whole \
-         numbers",
-    ),
-    (
-        "P-PDG",
-        "pump discharge pressure comes from the same downhole gauge, whole numbers",
-    ),
-    (
-        "T-JUS-CKP",
-        "a fluid temperature with the same resolution and movement",
-    ),
-    ("T-TPT", "a fluid temperature at the well's sensor package"),
-    (
-        "T-JUS-CKP",
-        "a noisy decimal measurement, the costliest real texture",
-    ),
-    (
-        "QGL",
-        "the same instrument: a flow meter, absent on many wells and often failed",
-    ),
+/// The real channel each ESP channel is held against.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hold {
+    /// The real channel (a name in [`REAL_CHANNELS`]).
+    pub real: &'static str,
+    /// Largest relative deviation from it accepted at any interval.
+    pub tolerance: f64,
+    pub why: &'static str,
+}
+
+/// What each ESP channel (column order) is held against, and why. The codec cost is set by
+/// texture (resolution against movement, repeats, dead sensors), so a pair shares instrument
+/// and texture rather than physics: these are gas-lift wells, not ESP wells.
+pub const HELD_AGAINST: [Hold; CHANNELS] = [
+    Hold {
+        real: "P-JUS-CKGL",
+        tolerance: 0.2,
+        why: "a controlled variable held at a set point by a regulator: long exact holds, \
+              trim steps while the controller works, set-point changes",
+    },
+    Hold {
+        real: "T-TPT",
+        tolerance: 0.2,
+        why: "a decimal measurement every well has, moving every few samples, never dead",
+    },
+    Hold {
+        real: "P-JUS-CKGL",
+        tolerance: 0.3,
+        why: "a regulated whole-number quantity (the drive holds volts per hertz). Whole volts \
+              on 2300 V move by a few units a second, so it sits 10-30% below, between \
+              P-PDG and P-JUS-CKGL",
+    },
+    Hold {
+        real: "P-PDG",
+        tolerance: 0.2,
+        why: "the same instrument: a permanent downhole pressure gauge, whole numbers, \
+              sometimes dead",
+    },
+    Hold {
+        real: "P-PDG",
+        tolerance: 0.2,
+        why: "pump discharge pressure comes from the same downhole gauge",
+    },
+    Hold {
+        real: "T-JUS-CKP",
+        tolerance: 0.2,
+        why: "a fluid temperature with fine resolution and slow movement",
+    },
+    Hold {
+        real: "T-TPT",
+        tolerance: 0.2,
+        why: "a fluid temperature at the well's sensor package",
+    },
+    Hold {
+        real: "T-JUS-CKP",
+        tolerance: 0.2,
+        why: "a noisy decimal measurement near the top of the real band",
+    },
+    Hold {
+        real: "QGL",
+        tolerance: 0.2,
+        why: "the same instrument: a flow meter, absent on about half the wells and often dead",
+    },
 ];
 
 /// The real figures an ESP channel (column index) is held against.
 pub fn held_against(channel: usize) -> RealChannel {
-    let name = HELD_AGAINST[channel.min(CHANNELS - 1)].0;
+    let name = HELD_AGAINST[channel.min(CHANNELS - 1)].real;
     REAL_CHANNELS
         .iter()
         .copied()
