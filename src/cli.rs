@@ -47,6 +47,8 @@ pub enum Command {
     Plan(cmd::plan::PlanArgs),
     /// Run a scenario at several fleet sizes and fit how latency grows with rows.
     Sweep(cmd::sweep::SweepArgs),
+    /// Measure how generated and real telemetry move and compress, channel by channel.
+    Realism(cmd::realism::RealismArgs),
 }
 
 /// Where the database is, shared by every subcommand that talks to a server.

@@ -15,6 +15,7 @@ pub mod error;
 pub mod exec;
 pub mod load;
 pub mod plan;
+pub mod realism;
 pub mod report;
 pub mod scenario;
 pub mod server;
@@ -122,6 +123,7 @@ pub async fn dispatch(command: Command) -> anyhow::Result<Outcome> {
         Command::Baseline(a) => cmd::baseline::run(a).await,
         Command::Plan(a) => cmd::plan::run(a).await,
         Command::Sweep(a) => cmd::sweep::run(a).await,
+        Command::Realism(a) => cmd::realism::run(a).await,
     }
 }
 

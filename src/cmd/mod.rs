@@ -5,6 +5,7 @@ pub mod generate;
 pub mod info;
 pub mod load;
 pub mod plan;
+pub mod realism;
 pub mod run;
 pub mod schema;
 pub mod sweep;

@@ -20,7 +20,7 @@ pub const PG_EPOCH_OFFSET_US: i64 = 946_684_800_000_000;
 const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 
 /// Decimal digits of each channel's resolution (`CHANNEL_RESOLUTION`), for CSV.
-pub(crate) const CSV_DECIMALS: [usize; super::CHANNELS] = [2, 1, 0, 0, 0, 1, 1, 3, 0];
+pub(crate) const CSV_DECIMALS: [usize; super::CHANNELS] = [2, 1, 0, 0, 0, 2, 2, 3, 1];
 
 /// Number of fields in one `esp_telemetry` COPY row.
 pub const TELEMETRY_FIELDS: i16 = 11;

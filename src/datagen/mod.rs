@@ -11,6 +11,7 @@ pub mod encode;
 mod episodes;
 mod model;
 mod rng;
+mod sensors;
 pub mod stream;
 #[cfg(test)]
 mod tests;
@@ -76,7 +77,7 @@ pub const CHANNEL_NAMES: [&str; CHANNELS] = [
 /// Pressures and flow are whole numbers, as SCADA historians commonly store them; whole numbers
 /// also leave the trailing mantissa bits zero, which is what makes real pressure data compress
 /// to about 2 bytes per value (DOMAIN.md). Decimal resolutions cost more, as in real data.
-pub const CHANNEL_RESOLUTION: [f64; CHANNELS] = [0.01, 0.1, 1.0, 1.0, 1.0, 0.1, 0.1, 0.001, 1.0];
+pub const CHANNEL_RESOLUTION: [f64; CHANNELS] = [0.01, 0.1, 1.0, 1.0, 1.0, 0.01, 0.01, 0.001, 0.1];
 
 /// `well_id` text of a 0-based well index: "WELL-001", ..., "WELL-999", "WELL-1000", ...
 pub fn well_id(well: u32) -> String {
@@ -299,8 +300,8 @@ pub fn default_dirty() -> DirtyRates {
         spike_rate: 1e-5,
         duplicate_rate: 1e-4,
         late_rate: 1e-4,
-        dead_sensor_fraction: 0.03,
-        missing_sensor_fraction: 0.08,
+        dead_sensor_fraction: 0.12,
+        missing_sensor_fraction: 0.28,
     }
 }
 

@@ -8,7 +8,8 @@ use rand::Rng;
 use rand_distr::{Distribution, LogNormal, Normal, Weibull};
 
 use super::episodes::{day_episodes, intervals, Episode, DAY_US};
-use super::rng::{at, held_normal, mix, normal, pcg, stream_key, unit, value_noise};
+use super::rng::{at, at_i, mix, normal, pcg, spread, stream_key, unit, ValueNoise, IRRATIONALS};
+use super::sensors::{self, Sensor};
 use super::{
     Block, Condition, DiagnosticRow, Severity, TelemetryRow, WellId, BLOCK_SAMPLES, CHANNELS,
 };
@@ -31,9 +32,14 @@ const S_DROPOUT: u64 = 13;
 const S_SPIKE: u64 = 14;
 const S_DUP: u64 = 15;
 const S_LATE: u64 = 16;
+const S_MODE: u64 = 17;
+const S_FTRIM: u64 = 18;
+const S_FJIT: u64 = 19;
 const S_NOISE: u64 = 0x100; // + channel
 const S_STUCK: u64 = 0x200; // + channel
 const S_EPISODE: u64 = 0x300; // + condition index
+const S_MEM_FAST: u64 = 0x400; // + channel
+const S_MEM_SLOW: u64 = 0x500; // + channel
 
 const K_FSET: usize = 0;
 const K_FSLOW: usize = 1;
@@ -49,29 +55,70 @@ const K_DROPOUT: usize = 10;
 const K_SPIKE: usize = 11;
 const K_DUP: usize = 12;
 const K_LATE: usize = 13;
-const NKEYS: usize = 14;
+const K_FTRIM: usize = 14;
+const K_FJIT: usize = 15;
+const NKEYS: usize = 16;
 const KEY_STREAMS: [u64; NKEYS] = [
     S_FSET, S_FSLOW, S_RES, S_FLUID, S_FLUID2, S_PQ, S_TIN, S_VIB, S_GASLOCK, S_SAND, S_DROPOUT,
-    S_SPIKE, S_DUP, S_LATE,
+    S_SPIKE, S_DUP, S_LATE, S_FTRIM, S_FJIT,
 ];
 
-/// Sensor noise standard deviation per channel, in channel units (column order).
-/// The drive reports its own output frequency digitally: no measurement noise.
-pub(crate) const NOISE_SD: [f64; CHANNELS] = [0.0, 0.3, 2.0, 1.0, 2.0, 0.2, 0.1, 0.004, 4.0];
+/// White measurement noise, standard deviation per channel in channel units (column order).
+/// The drive reports its own output frequency digitally: no measurement noise (its jitter is
+/// the drive's, see `clean`).
+/// The flow meter's noise is relative to its reading (a fraction, see `NOISE_RELATIVE`).
+pub(crate) const NOISE_SD: [f64; CHANNELS] =
+    [0.0, 0.2, 10.0, 2.0, 2.5, 0.015, 0.015, 0.0015, 0.0025];
+const NOISE_RELATIVE: [bool; CHANNELS] =
+    [false, false, false, false, false, false, false, false, true];
+/// Noise with memory: amplitude of a fast and a slow value-noise octave per channel, as a
+/// fraction of the channel's value (temperatures: °F). Independent of the physics, so it
+/// stands for what the physics leaves out (gas, turbulence, bus ripple, sensor drift); it is
+/// what makes a value sampled less often cost more to store.
+pub(crate) const MEM_FAST: [f64; CHANNELS] =
+    [0.0, 0.006, 0.018, 0.012, 0.004, 0.05, 0.04, 0.012, 0.006];
+pub(crate) const MEM_SLOW: [f64; CHANNELS] = [0.0, 0.03, 0.03, 0.045, 0.035, 1.0, 1.6, 0.04, 0.012];
+/// Knot spacing of the two memory octaves, seconds.
+pub(crate) const MEM_FAST_S: f64 = 15.0;
+pub(crate) const MEM_SLOW_S: f64 = 240.0;
+/// What the memory noise of a channel is a fraction of.
+#[derive(Clone, Copy, PartialEq)]
+enum MemScale {
+    /// Of the channel's value.
+    Value,
+    /// Of the drawdown (reservoir minus intake pressure): the intake moves with the inflow.
+    Drawdown,
+    /// Absolute, in channel units (temperatures, °F).
+    Units,
+}
+const MEM_SCALE: [MemScale; CHANNELS] = [
+    MemScale::Value,
+    MemScale::Value,
+    MemScale::Value,
+    MemScale::Drawdown,
+    MemScale::Value,
+    MemScale::Units,
+    MemScale::Units,
+    MemScale::Value,
+    MemScale::Value,
+];
 /// 1 / resolution per channel (see `CHANNEL_RESOLUTION`).
-pub(crate) const QUANT_INV: [f64; CHANNELS] = [100.0, 10.0, 1.0, 1.0, 1.0, 10.0, 10.0, 1000.0, 1.0];
+pub(crate) const QUANT_INV: [f64; CHANNELS] =
+    [100.0, 10.0, 1.0, 1.0, 1.0, 100.0, 100.0, 1000.0, 10.0];
+
+/// Share of wells whose drive trims its frequency continuously (PID control on intake pressure
+/// or current); the others run at a fixed speed reference.
+pub(crate) const PID_SHARE: f64 = 0.33;
+/// Operator set points: considered every `FSET_PERIOD_S`, changed with `FSET_CHANGE` chance,
+/// rounded to 0.1 Hz (looked back at most `FSET_LOOKBACK` periods).
+const FSET_PERIOD_S: f64 = 8.0 * 3600.0;
+const FSET_CHANGE: f64 = 0.25;
+const FSET_LOOKBACK: i64 = 24;
 
 /// Longest dropout or stuck interval, in samples (bounds the look-back into earlier cells).
 pub(crate) const MAX_INTERVAL_SAMPLES: u64 = 4 * BLOCK_SAMPLES;
 /// Longest late-arrival displacement, in samples (never beyond the block end).
 pub(crate) const MAX_LATE_SAMPLES: u64 = 64;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sensor {
-    Ok,
-    Dead,
-    Missing,
-}
 
 /// Parameters of one well, derived from its own seeded stream whenever the well is needed.
 #[derive(Debug, Clone)]
@@ -81,7 +128,12 @@ struct Well {
     noise_keys: [u64; CHANNELS],
     stuck_keys: [u64; CHANNELS],
     episode_keys: [u64; 4],
+    mem_keys: [[u64; 2]; CHANNELS],
     sensors: [Sensor; CHANNELS],
+    /// The drive trims its frequency continuously (PID mode) rather than holding a reference.
+    pid: bool,
+    /// Amplitude of the drive's frequency jitter, Hz.
+    jitter: f64,
     /// Drive frequency set point, Hz.
     f0: f64,
     /// Flow at the set point when new, bbl/day.
@@ -199,6 +251,52 @@ fn ramp(e: &Episode, t_us: i64) -> f64 {
     x * x * (3.0 - 2.0 * x)
 }
 
+/// One well's smooth noise evaluators. They only cache knots (see `ValueNoise`): a value never
+/// depends on what was evaluated before, so a block and a sample computed alone agree.
+struct Noise {
+    fset: (i64, f64),
+    fslow: ValueNoise,
+    ftrim: ValueNoise,
+    fjit: ValueNoise,
+    fflick: ValueNoise,
+    res: ValueNoise,
+    fluid: ValueNoise,
+    fluid2: ValueNoise,
+    pq: ValueNoise,
+    vib: ValueNoise,
+    tin: ValueNoise,
+    gaslock: ValueNoise,
+    sand: ValueNoise,
+    mem: [[ValueNoise; 2]; CHANNELS],
+}
+
+impl Noise {
+    fn new(w: &Well) -> Noise {
+        let k = &w.keys;
+        Noise {
+            fset: (i64::MIN, 0.0),
+            fslow: ValueNoise::new(k[K_FSLOW], 21_600.0),
+            ftrim: ValueNoise::new(k[K_FTRIM], 600.0),
+            fjit: ValueNoise::new(k[K_FJIT], 3.0),
+            fflick: ValueNoise::new(k[K_FJIT], 30.0),
+            res: ValueNoise::new(k[K_RES], 28_800.0),
+            fluid: ValueNoise::new(k[K_FLUID], 1200.0),
+            fluid2: ValueNoise::new(k[K_FLUID2], 120.0),
+            pq: ValueNoise::new(k[K_PQ], 1800.0),
+            vib: ValueNoise::new(k[K_VIB], 600.0),
+            tin: ValueNoise::new(k[K_TIN], 14_400.0),
+            gaslock: ValueNoise::new(k[K_GASLOCK], 40.0),
+            sand: ValueNoise::new(k[K_SAND], 60.0),
+            mem: std::array::from_fn(|c| {
+                [
+                    ValueNoise::new(w.mem_keys[c][0], MEM_FAST_S),
+                    ValueNoise::new(w.mem_keys[c][1], MEM_SLOW_S),
+                ]
+            }),
+        }
+    }
+}
+
 impl Fleet {
     /// Build the fleet. O(1): per-well parameters are derived when a well is first needed.
     pub fn new(plan: &FleetPlan) -> Fleet {
@@ -279,17 +377,28 @@ impl Fleet {
             std::array::from_fn(|c| stream_key(seed, well, S_STUCK + c as u64));
         let episode_keys: [u64; 4] =
             std::array::from_fn(|c| stream_key(seed, well, S_EPISODE + c as u64));
-        let sensor_key = stream_key(seed, well, S_SENSOR);
-        let sensors = std::array::from_fn(|c| {
-            let u = unit(at(sensor_key, c as u64));
-            if u < dirty.missing_sensor_fraction {
-                Sensor::Missing
-            } else if u < dirty.missing_sensor_fraction + dirty.dead_sensor_fraction {
-                Sensor::Dead
-            } else {
-                Sensor::Ok
-            }
+        let mem_keys: [[u64; 2]; CHANNELS] = std::array::from_fn(|c| {
+            [
+                stream_key(seed, well, S_MEM_FAST + c as u64),
+                stream_key(seed, well, S_MEM_SLOW + c as u64),
+            ]
         });
+        let sensors = sensors::draw(
+            seed,
+            well,
+            stream_key(seed, well, S_SENSOR),
+            dirty.missing_sensor_fraction,
+            dirty.dead_sensor_fraction,
+        );
+        let mode_key = stream_key(seed, well, S_MODE);
+        let pid = spread(seed, S_MODE, well, IRRATIONALS[11]) < PID_SHARE;
+        // Jitter of the reported frequency: a fixed-speed drive flickers by one 0.01 Hz step
+        // now and then (or never), a PID-trimmed one moves by a few steps every second or so.
+        let jitter = if pid {
+            0.03 + 0.03 * unit(at(mode_key, 1))
+        } else {
+            0.006 * unit(at(mode_key, 1))
+        };
         let q0 = clamp_sample(&q_dist, &mut rng, 1500.0, 300.0, 8000.0);
         let f0 = clamp_sample(&f_dist, &mut rng, 55.0, 45.0, 62.0);
         let p_res0 = clamp_sample(&pres_dist, &mut rng, 1800.0, 900.0, 2800.0);
@@ -310,7 +419,10 @@ impl Fleet {
             noise_keys,
             stuck_keys,
             episode_keys,
+            mem_keys,
             sensors,
+            pid,
+            jitter,
             f0,
             q0,
             p_res0,
@@ -451,25 +563,48 @@ impl Fleet {
         out[from..].sort_by_key(|e| (e.start_us, e.kind));
     }
 
-    /// The clean (fault-aware, noise-free except sensor noise) quantised channel values at `t_us`.
+    /// The operator's frequency set point in force during set-point period `period`: the
+    /// latest period at most `FSET_LOOKBACK` back at which the operator changed it.
+    fn set_point(w: &Well, period: i64) -> f64 {
+        let key = w.keys[K_FSET];
+        let mut p = period;
+        for _ in 0..FSET_LOOKBACK {
+            if unit(at_i(key, p)) < FSET_CHANGE {
+                break;
+            }
+            p = p.wrapping_sub(1);
+        }
+        let f = w.f0 + 1.5 * normal(at_i(key ^ 0x5E7_F0E5, p));
+        ((f * 10.0).round() * 0.1).clamp(40.0, 65.0)
+    }
+
+    /// The channel values at `t_us` before sensor faults: physics, fault signatures, noise
+    /// with memory, white measurement noise, quantisation. `nz` only caches noise knots.
     #[inline]
-    fn clean(&self, w: &Well, t_us: i64, eps: &[Episode]) -> [f64; CHANNELS] {
+    fn clean(&self, w: &Well, t_us: i64, eps: &[Episode], nz: &mut Noise) -> [f64; CHANNELS] {
         let t = t_us as f64 * 1e-6;
         let days = t_us.saturating_sub(self.start_us) as f64 * (1.0 / DAY_US as f64);
-        let k = &w.keys;
 
-        // Drive: operator set point held for ~2 days (0.5 Hz steps), slow controller trim.
-        let f_set = ((w.f0 + 1.5 * held_normal(k[K_FSET], t, 172_800.0)) * 2.0).round() * 0.5;
-        let f = (f_set.clamp(40.0, 65.0) + 0.2 * value_noise(k[K_FSLOW], t, 21_600.0)).max(0.0);
+        // Drive: the operator's set point (0.1 Hz steps, changed now and then). A PID-mode
+        // drive trims around it continuously; a fixed-speed drive holds it, up to jitter.
+        let period = (t * (1.0 / FSET_PERIOD_S)).floor() as i64;
+        if nz.fset.0 != period {
+            nz.fset = (period, Self::set_point(w, period));
+        }
+        let f_set = nz.fset.1;
+        let f = if w.pid {
+            f_set + w.jitter * nz.fjit.at(t) + 0.35 * nz.ftrim.at(t) + 0.15 * nz.fslow.at(t)
+        } else {
+            f_set + w.jitter * nz.fflick.at(t)
+        };
+        let f = f.max(0.0);
         let fr = f / w.f0;
         let fr2 = fr * fr;
 
         let wear = (w.wear0 + w.wear_per_day * days).clamp(0.0, 1.0);
         let depl = (1.0 - w.depl_per_day * days).clamp(0.5, 1.2);
-        let p_res = w.p_res0 * depl * (1.0 + 0.01 * value_noise(k[K_RES], t, 28_800.0));
-        let fluid = 1.0
-            + 0.03 * value_noise(k[K_FLUID], t, 1200.0)
-            + 0.01 * value_noise(k[K_FLUID2], t, 120.0);
+        let p_res = w.p_res0 * depl * (1.0 + 0.01 * nz.res.at(t));
+        let fluid = 1.0 + 0.03 * nz.fluid.at(t) + 0.01 * nz.fluid2.at(t);
         let diurnal = (TAU * (t * (1.0 / 86_400.0) + w.phase)).sin();
 
         // Affinity laws: flow ~ f, pressure rise ~ f^2, power ~ f^3 with V ~ f so current ~ f^2.
@@ -477,10 +612,8 @@ impl Fleet {
         let mut p_in = p_res - w.dd0 * (q / w.q0);
         let mut dp = w.dp0 * fr2 * (1.0 - 0.15 * wear);
         let mut cur = w.i0 * fr2 * (1.0 + 0.10 * wear) * (0.9 + 0.1 * fluid);
-        let mut volt =
-            w.v0 * fr * (1.0 + 0.012 * diurnal + 0.004 * value_noise(k[K_PQ], t, 1800.0));
-        let mut vib =
-            w.vib0 * fr2 * (1.0 + 1.5 * wear) * (1.0 + 0.06 * value_noise(k[K_VIB], t, 600.0));
+        let mut volt = w.v0 * fr * (1.0 + 0.012 * diurnal + 0.004 * nz.pq.at(t));
+        let mut vib = w.vib0 * fr2 * (1.0 + 1.5 * wear) * (1.0 + 0.06 * nz.vib.at(t));
         let mut f_out = f;
 
         let mut trip: Option<&Episode> = None;
@@ -493,7 +626,7 @@ impl Fleet {
                 Condition::GasLock => {
                     q *= 1.0 - 0.85 * r;
                     cur *= (1.0 - 0.35 * r) * (1.0 + 0.12 * r * (TAU * t / 90.0).sin());
-                    p_in *= 1.0 + 0.08 * r * value_noise(k[K_GASLOCK], t, 40.0);
+                    p_in *= 1.0 + 0.08 * r * nz.gaslock.at(t);
                     dp *= 1.0 - 0.3 * r;
                 }
                 Condition::PumpOff => {
@@ -503,7 +636,7 @@ impl Fleet {
                     dp *= 1.0 - 0.1 * r;
                 }
                 Condition::Sand => {
-                    vib *= 1.0 + 2.5 * r * (1.0 + 0.3 * value_noise(k[K_SAND], t, 60.0));
+                    vib *= 1.0 + 2.5 * r * (1.0 + 0.3 * nz.sand.at(t));
                     cur *= 1.0 + 0.15 * r;
                 }
                 Condition::Trip => trip = Some(e),
@@ -514,7 +647,7 @@ impl Fleet {
         let load = cur / w.i0;
         let cool = (q / w.q0).clamp(0.1, 2.0);
         let cool = cool.sqrt() * cool.sqrt().sqrt(); // ^0.75
-        let mut t_in = w.t_res + 1.5 * value_noise(k[K_TIN], t, 14_400.0) + 3.0 * load * load;
+        let mut t_in = w.t_res + 1.5 * nz.tin.at(t) + 3.0 * load * load;
         let mut t_mot = t_in + w.r0 * (load * load / cool).min(2.5);
 
         if let Some(e) = trip {
@@ -554,28 +687,40 @@ impl Fleet {
 
         let p_dis = p_in + dp * (1.0 + 0.004 * diurnal);
         let raw = [f_out, cur, volt, p_in, p_dis, t_mot, t_in, vib, q];
+        let drawdown = (p_res - p_in).max(0.0);
         let idx = t_us as u64;
         let mut out = [0.0; CHANNELS];
         for c in 0..CHANNELS {
-            // A stopped machine reads exactly zero: no sensor noise on a zero.
+            // A stopped machine reads exactly zero: no noise on a zero.
             out[c] = if raw[c] == 0.0 {
                 0.0
             } else {
-                quant(
-                    raw[c] + NOISE_SD[c] * normal(at(w.noise_keys[c], idx)),
-                    QUANT_INV[c],
-                )
+                let mut x = raw[c];
+                if MEM_SLOW[c] != 0.0 {
+                    let m = MEM_FAST[c] * nz.mem[c][0].at(t) + MEM_SLOW[c] * nz.mem[c][1].at(t);
+                    x += m * match MEM_SCALE[c] {
+                        MemScale::Value => x,
+                        MemScale::Drawdown => drawdown,
+                        MemScale::Units => 1.0,
+                    };
+                }
+                let sd = if NOISE_RELATIVE[c] {
+                    NOISE_SD[c] * x
+                } else {
+                    NOISE_SD[c]
+                };
+                quant(x + sd * normal(at(w.noise_keys[c], idx)), QUANT_INV[c])
             };
         }
         out
     }
 
-    /// The clean values of one sample, computing the episodes that touch it.
+    /// The values of one sample before sensor faults, computing the episodes that touch it.
     fn clean_at(&self, w: &Well, well: u32, sample: u64) -> [f64; CHANNELS] {
         let t = self.sample_time_us(sample);
         let mut eps = Vec::new();
         self.episodes_into(w, well, t, t.saturating_add(1), &mut eps);
-        self.clean(w, t, &eps)
+        self.clean(w, t, &eps, &mut Noise::new(w))
     }
 
     /// Rows of one block in emission order: dropouts omitted, duplicates repeated in place,
@@ -682,6 +827,13 @@ impl Fleet {
             }
         }
         let any_stuck = stuck.iter().any(|v| !v.is_empty());
+        // Dead sensors frozen at a value read the one they read at the span start.
+        let frozen_at = if w.sensors.contains(&Sensor::Frozen) {
+            self.clean_at(w, well, 0)
+        } else {
+            [0.0; CHANNELS]
+        };
+        let mut nz = Noise::new(w);
         let spike = self.dirty.spike_rate.min(1.0 / CHANNELS as f64);
         let late_rate = if block_mode {
             self.dirty.late_rate
@@ -694,7 +846,7 @@ impl Fleet {
         for s in s0..s1 {
             if !dropped[(s - s0) as usize] {
                 let t_us = self.sample_time_us(s);
-                let clean = self.clean(w, t_us, &eps);
+                let clean = self.clean(w, t_us, &eps, &mut nz);
                 let mut vals = [None; CHANNELS];
                 let spike_ch = if spike > 0.0 {
                     let h = at(w.keys[K_SPIKE], s);
@@ -710,7 +862,8 @@ impl Fleet {
                 for c in 0..CHANNELS {
                     vals[c] = match w.sensors[c] {
                         Sensor::Missing => None,
-                        Sensor::Dead => Some(0.0),
+                        Sensor::Zero => Some(0.0),
+                        Sensor::Frozen => Some(frozen_at[c]),
                         Sensor::Ok => {
                             let mut x = clean[c];
                             let mut frozen = false;

@@ -49,6 +49,37 @@ pub fn normal(h: u64) -> f64 {
     (s as f64 * (1.0 / 65536.0) - 2.0) * 1.732_050_807_568_877_2
 }
 
+/// A well's place in a fleet-wide low-discrepancy (Weyl) sequence: `frac(offset + well x
+/// alpha)` with an irrational `alpha` and an offset drawn from (seed, stream). Uniform like a
+/// hash, but any run of consecutive wells covers [0, 1) evenly, so a per-well choice made with
+/// it ("this well's drive runs PID", "this well has no downhole gauge") hits its share closely
+/// even in a fleet of twenty. Still a pure function of (seed, stream, well).
+#[inline]
+pub fn spread(seed: u64, stream: u64, well: u32, alpha: f64) -> f64 {
+    let offset = unit(mix(
+        mix(seed ^ GOLDEN) ^ stream.wrapping_mul(0xA24B_AED4_963E_E407)
+    ));
+    let x = offset + well as f64 * alpha;
+    x - x.floor()
+}
+
+/// Fractional parts of square roots of primes (and the golden ratio): rationally independent
+/// irrationals for [`spread`] sequences that must not line up with each other.
+pub const IRRATIONALS: [f64; 12] = [
+    0.618_033_988_749_895, // golden ratio
+    0.414_213_562_373_095, // sqrt 2
+    0.732_050_807_568_877, // sqrt 3
+    0.236_067_977_499_790, // sqrt 5
+    0.645_751_311_064_591, // sqrt 7
+    0.316_624_790_355_400, // sqrt 11
+    0.605_551_275_463_989, // sqrt 13
+    0.123_105_625_617_661, // sqrt 17
+    0.358_898_943_540_674, // sqrt 19
+    0.795_831_523_312_719, // sqrt 23
+    0.385_164_807_134_504, // sqrt 29
+    0.567_764_362_830_022, // sqrt 31
+];
+
 /// A seeded PCG generator for a small, bounded computation (per-well parameters, one cell of
 /// episodes). Seeded from the stream key, never shared.
 pub fn pcg(key: u64) -> Pcg64Mcg {
@@ -57,23 +88,57 @@ pub fn pcg(key: u64) -> Pcg64Mcg {
 
 /// Smooth value noise in [-1, 1]: random knots every `spacing` (same unit as `t`), interpolated
 /// with a smoothstep. Autocorrelated over about one spacing, stateless.
-#[inline]
+#[cfg(test)]
 pub fn value_noise(key: u64, t: f64, spacing: f64) -> f64 {
-    let x = t / spacing;
-    let k = x.floor();
-    let u = x - k;
-    let k = k as i64;
-    let a = unit(at_i(key, k)) * 2.0 - 1.0;
-    let b = unit(at_i(key, k.wrapping_add(1))) * 2.0 - 1.0;
-    let w = u * u * (3.0 - 2.0 * u);
-    a + (b - a) * w
+    ValueNoise::new(key, spacing).at(t)
 }
 
-/// Piecewise-constant noise: one standard-normal value per `spacing`, held (operator set points).
-#[inline]
-pub fn held_normal(key: u64, t: f64, spacing: f64) -> f64 {
-    let k = (t / spacing).floor() as i64;
-    normal(at_i(key, k))
+/// [`value_noise`] with the last pair of knots remembered. The value at `t` is the same whatever
+/// was evaluated before (the cache only skips re-hashing knots), so a block computed with one
+/// evaluator and a sample computed alone agree bit for bit.
+#[derive(Debug, Clone, Copy)]
+pub struct ValueNoise {
+    key: u64,
+    inv: f64,
+    k: i64,
+    a: f64,
+    b: f64,
+}
+
+#[inline(always)]
+fn knot(key: u64, k: i64) -> f64 {
+    unit(at_i(key, k)) * 2.0 - 1.0
+}
+
+impl ValueNoise {
+    pub fn new(key: u64, spacing: f64) -> ValueNoise {
+        ValueNoise {
+            key,
+            inv: 1.0 / spacing,
+            k: i64::MIN,
+            a: 0.0,
+            b: 0.0,
+        }
+    }
+
+    #[inline(always)]
+    pub fn at(&mut self, t: f64) -> f64 {
+        let x = t * self.inv;
+        let kf = x.floor();
+        let u = x - kf;
+        let k = kf as i64;
+        if k != self.k {
+            self.a = if self.k != i64::MIN && k == self.k.wrapping_add(1) {
+                self.b
+            } else {
+                knot(self.key, k)
+            };
+            self.b = knot(self.key, k.wrapping_add(1));
+            self.k = k;
+        }
+        let w = u * u * (3.0 - 2.0 * u);
+        self.a + (self.b - self.a) * w
+    }
 }
 
 #[cfg(test)]
@@ -105,6 +170,38 @@ mod tests {
         assert_ne!(stream_key(1, 0, 0), stream_key(2, 0, 0));
         assert_ne!(stream_key(1, 0, 0), stream_key(1, 1, 0));
         assert_ne!(stream_key(1, 0, 0), stream_key(1, 0, 1));
+    }
+
+    #[test]
+    fn spread_covers_the_unit_interval_evenly() {
+        for alpha in IRRATIONALS {
+            let mut below = 0;
+            for well in 0..20 {
+                let u = spread(9, 3, well, alpha);
+                assert!((0.0..1.0).contains(&u));
+                below += (u < 0.3) as u32;
+            }
+            // Twenty consecutive wells: 6 below 0.3, give or take one or two.
+            assert!((4..=8).contains(&below), "alpha {alpha}: {below}");
+        }
+        assert_ne!(
+            spread(1, 3, 0, IRRATIONALS[0]),
+            spread(2, 3, 0, IRRATIONALS[0])
+        );
+    }
+
+    #[test]
+    fn cached_value_noise_equals_fresh_evaluation() {
+        let key = stream_key(3, 1, 4);
+        let mut cached = ValueNoise::new(key, 7.0);
+        // Forward, backward and jumping: the cache never changes a value.
+        for t in (0..500)
+            .chain((0..500).rev())
+            .chain([10_000, 3, 99_999, -50, -49])
+        {
+            let t = t as f64 * 0.37;
+            assert_eq!(cached.at(t), ValueNoise::new(key, 7.0).at(t), "t = {t}");
+        }
     }
 
     #[test]

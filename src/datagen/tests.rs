@@ -354,9 +354,11 @@ fn drawn_episodes_all_get_diagnostics_inside_the_span() {
 
 #[test]
 fn dead_and_missing_sensors_at_their_fractions() {
+    use super::sensors::{Package, DEAD_WEIGHT, DOWNHOLE_WEIGHT, FLOW_WEIGHT, PACKAGE};
+    let (m, d) = (0.10, 0.05);
     let mut p = plan(300, 3600, 86_400, 9);
-    p.dirty.missing_sensor_fraction = 0.10;
-    p.dirty.dead_sensor_fraction = 0.05;
+    p.dirty.missing_sensor_fraction = m;
+    p.dirty.dead_sensor_fraction = d;
     let f = Fleet::new(&p);
     let (mut missing, mut dead) = (0, 0);
     let mut rows = Vec::new();
@@ -366,20 +368,54 @@ fn dead_and_missing_sensors_at_their_fractions() {
             &f.block(well as u64).expect("one block per well"),
             &mut rows,
         );
+        let mut absent = [false; CHANNELS];
         for c in 0..CHANNELS {
             let col: Vec<_> = rows.iter().map(|r| r.values()[c]).collect();
             if col.iter().all(|v| v.is_none()) {
                 missing += 1;
-            } else if col.iter().all(|v| *v == Some(0.0)) {
+                absent[c] = true;
+            } else if PACKAGE[c] != Package::Drive && col.iter().all(|v| *v == col[0]) {
+                // Dead: reads 0 or is frozen at one value. (A fixed-speed drive's frequency
+                // is constant for a day on purpose; drive channels never die.)
                 dead += 1;
             } else {
                 assert!(col.iter().all(|v| v.is_some()));
             }
         }
+        // A missing instrument takes all its channels; the drive's are always there.
+        for c in 0..CHANNELS {
+            match PACKAGE[c] {
+                Package::Drive => assert!(!absent[c], "well {well}"),
+                Package::Downhole => assert_eq!(absent[c], absent[3], "well {well}"),
+                Package::FlowMeter => {}
+            }
+        }
     }
-    // 2700 (well, channel) pairs: expected 270 missing (sd 16) and 135 dead (sd 11).
-    assert!((200..=340).contains(&missing), "{missing}");
-    assert!((85..=185).contains(&dead), "{dead}");
+    // Missing: m of the 2700 (well, channel) pairs, in packages of five (downhole) and one.
+    let p_dh = DOWNHOLE_WEIGHT * m;
+    let p_fl = FLOW_WEIGHT * m;
+    let expect_missing = 300.0 * (5.0 * p_dh + p_fl);
+    assert!((expect_missing - 270.0).abs() < 1e-9);
+    let sd_missing = (300.0 * (25.0 * p_dh * (1.0 - p_dh) + p_fl * (1.0 - p_fl))).sqrt();
+    assert!(
+        (missing as f64 - expect_missing).abs() < 3.0 * sd_missing,
+        "{missing} missing, expected {expect_missing} (sd {sd_missing:.0})"
+    );
+    // Dead: present channels die with d x their weight.
+    let expect_dead: f64 = (0..CHANNELS)
+        .map(|c| {
+            let present = match PACKAGE[c] {
+                Package::Drive => 1.0,
+                Package::Downhole => 1.0 - p_dh,
+                Package::FlowMeter => 1.0 - p_fl,
+            };
+            300.0 * present * d * DEAD_WEIGHT[c]
+        })
+        .sum();
+    assert!(
+        (dead as f64 - expect_dead).abs() < 3.0 * expect_dead.sqrt(),
+        "{dead} dead, expected {expect_dead:.0}"
+    );
 }
 
 #[test]

@@ -10,6 +10,7 @@ pub mod copy;
 pub mod detect;
 pub mod guard;
 pub mod measure;
+pub mod realism;
 pub mod schema;
 pub mod steady;
 

@@ -336,6 +336,48 @@ pub async fn adopt(client: &Client, schema: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Make sure `schema` is bench's: create and mark it when missing (returns true), accept it
+/// when it carries bench's marker, refuse it otherwise. For tools that keep their own tables
+/// beside schema.sql's (e.g. `bench realism`).
+pub async fn claim(client: &Client, schema: &str) -> anyhow::Result<bool> {
+    validate_schema_name(schema)?;
+    match schema_ownership(client, schema).await? {
+        Ownership::Owned => Ok(false),
+        Ownership::Absent => {
+            create_schema(client, schema).await?;
+            Ok(true)
+        }
+        Ownership::Foreign { comment } => {
+            let tables = relation_names(client, schema).await?;
+            Err(foreign_schema_error(schema, &comment, &tables))
+        }
+    }
+}
+
+/// Drop `schema` if bench created it (not adopted, not public) and nothing is left in it.
+pub async fn drop_if_created_and_empty(client: &Client, schema: &str) -> anyhow::Result<bool> {
+    validate_schema_name(schema)?;
+    let comment: Option<String> = client
+        .query_opt(
+            "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1",
+            &[&schema],
+        )
+        .await
+        .with_context(|| format!("looking up schema {schema}"))?
+        .and_then(|r| r.get(0));
+    if comment.as_deref() != Some(SCHEMA_CREATED) || schema == "public" {
+        return Ok(false);
+    }
+    if !relation_names(client, schema).await?.is_empty() {
+        return Ok(false);
+    }
+    // RESTRICT: anything else still in it keeps the schema.
+    Ok(client
+        .batch_execute(&format!("DROP SCHEMA {} RESTRICT", quote_ident(schema)))
+        .await
+        .is_ok())
+}
+
 async fn create_schema(client: &Client, schema: &str) -> anyhow::Result<()> {
     client
         .batch_execute(&format!(
