@@ -18,6 +18,7 @@ pub mod plan;
 pub mod report;
 pub mod scenario;
 pub mod server;
+pub mod shard;
 pub mod shutdown;
 pub mod stats;
 
