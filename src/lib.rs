@@ -122,6 +122,7 @@ pub async fn dispatch(command: Command) -> anyhow::Result<Outcome> {
         Command::Compare(a) => cmd::compare::run(a).await,
         Command::Plan(a) => cmd::plan::run(a).await,
         Command::Sweep(a) => cmd::sweep::run(a).await,
+        Command::Merge(a) => cmd::merge::run(a).await,
     }
 }
 

@@ -104,6 +104,7 @@ fn summary() -> Summary {
         checks: vec![],
         comparison: None,
         verdict: Verdict::Pass,
+        shard: None,
     }
 }
 

@@ -105,6 +105,7 @@ fn summary_at(wells: u32) -> Summary {
         checks: vec![],
         comparison: None,
         verdict: Verdict::Pass,
+        shard: None,
     }
 }
 

@@ -3,6 +3,7 @@ pub mod compare;
 pub mod generate;
 pub mod info;
 pub mod load;
+pub mod merge;
 pub mod plan;
 pub mod run;
 pub mod schema;

@@ -248,13 +248,20 @@ pub async fn live_runs(client: &Client, schema: &str) -> anyhow::Result<Vec<RunV
         )
         .await
         .map_err(err("looking for the leader's run"))?;
-    Ok(rows.iter().map(run_view).filter(|v| v.leader_alive).collect())
+    Ok(rows
+        .iter()
+        .map(run_view)
+        .filter(|v| v.leader_alive)
+        .collect())
 }
 
 /// One run by id, whatever its state.
 pub async fn run(client: &Client, schema: &str, run_id: &str) -> anyhow::Result<Option<RunView>> {
     let row = client
-        .query_opt(&format!("{} WHERE r.run_id = $1", run_select(schema)), &[&run_id])
+        .query_opt(
+            &format!("{} WHERE r.run_id = $1", run_select(schema)),
+            &[&run_id],
+        )
         .await
         .map_err(err("reading the run's state"))?;
     Ok(row.as_ref().map(run_view))
@@ -359,7 +366,12 @@ pub async fn arrive(
 }
 
 /// Refresh shard `shard`'s heartbeat.
-pub async fn heartbeat(client: &Client, schema: &str, run_id: &str, shard: u32) -> anyhow::Result<()> {
+pub async fn heartbeat(
+    client: &Client,
+    schema: &str,
+    run_id: &str,
+    shard: u32,
+) -> anyhow::Result<()> {
     client
         .execute(
             &format!(

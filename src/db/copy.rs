@@ -171,7 +171,10 @@ pub struct OpenBatch {
 /// binary COPY. Returns `AlreadyLoaded` (transaction rolled back) when the ledger already
 /// holds the key: an earlier attempt committed. If an earlier attempt is still in flight the
 /// claim waits for its outcome.
-pub async fn begin_batch(client: &Client, b: &BatchSql<'_>) -> Result<Begun, tokio_postgres::Error> {
+pub async fn begin_batch(
+    client: &Client,
+    b: &BatchSql<'_>,
+) -> Result<Begun, tokio_postgres::Error> {
     client.batch_execute("BEGIN").await?;
     if let Some(gate) = b.gate {
         if !super::coord::write_allowed(client, gate).await? {

@@ -177,7 +177,9 @@ impl WriteGuard {
             .client
             .query_one("SELECT pg_backend_pid()", &[])
             .await
-            .map_err(|e| anyhow::anyhow!("reading the writer's backend pid: {}", pg_error_text(&e)))?;
+            .map_err(|e| {
+                anyhow::anyhow!("reading the writer's backend pid: {}", pg_error_text(&e))
+            })?;
         Ok(row.get(0))
     }
 

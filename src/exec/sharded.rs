@@ -193,8 +193,7 @@ async fn follow(
     };
     summary.finished_at = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
     if !interrupted {
-        let payload =
-            serde_json::to_string(&summary).context("serialising the shard's summary")?;
+        let payload = serde_json::to_string(&summary).context("serialising the shard's summary")?;
         coord
             .arrive("queries done", Some(&payload))
             .await

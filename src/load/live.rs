@@ -190,9 +190,8 @@ async fn run(
 ) -> IngestStats {
     let table = Table::Telemetry;
     let columns = table.columns();
-    let tick = Duration::from_secs_f64(
-        (batch_size as f64 / pacing.rate().max(1e-9)).clamp(0.05, 1.0),
-    );
+    let tick =
+        Duration::from_secs_f64((batch_size as f64 / pacing.rate().max(1e-9)).clamp(0.05, 1.0));
     let mut stats = IngestStats::default();
     let mut client: Option<tokio_postgres::Client> = None;
     let mut buf = BytesMut::with_capacity(64 * 1024);

@@ -284,7 +284,10 @@ impl Coordinator {
                 )));
             }
             if progress && !said {
-                eprintln!("[{}] {who}: waiting for the leader (shard 0) to open the run", plan.name);
+                eprintln!(
+                    "[{}] {who}: waiting for the leader (shard 0) to open the run",
+                    plan.name
+                );
                 said = true;
             }
             tokio::select! {
@@ -480,7 +483,11 @@ impl Coordinator {
             if self.progress && last_note.elapsed() >= Duration::from_secs(10) {
                 let mut all = not_joined.clone();
                 all.extend(waiting);
-                eprintln!("[shard 0/{n}] waiting at barrier `{}` for {}", b.name, all.join(", "));
+                eprintln!(
+                    "[shard 0/{n}] waiting at barrier `{}` for {}",
+                    b.name,
+                    all.join(", ")
+                );
                 last_note = Instant::now();
             }
             self.pause().await?;

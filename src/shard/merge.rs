@@ -27,7 +27,9 @@ use crate::report::model::{
     IntervalStats, LoadResult, QueryStats, ShardEnvironment, ShardQueryDetail, ShardReport,
     Summary, Verdict,
 };
-use crate::stats::{decode_histogram, encode_histogram, interval_stats, new_histogram, percentiles_ms};
+use crate::stats::{
+    decode_histogram, encode_histogram, interval_stats, new_histogram, percentiles_ms,
+};
 
 /// One shard's report as read from disk.
 #[derive(Debug, Clone)]
@@ -278,8 +280,7 @@ pub fn merge_queries(parts: &[QueryPart<'_>]) -> anyhow::Result<Vec<QueryStats>>
     let mut names: Vec<&str> = Vec::new();
     for p in parts {
         if p.shard.queries.len() != p.queries.len()
-            || p
-                .shard
+            || p.shard
                 .queries
                 .iter()
                 .zip(p.queries)
@@ -504,7 +505,10 @@ mod tests {
                     name: "q".into(),
                     measured_from_ms: start_ms,
                     lag_histogram: None,
-                    interval_histograms: per_interval.iter().map(|v| encode_histogram(&hist(v))).collect(),
+                    interval_histograms: per_interval
+                        .iter()
+                        .map(|v| encode_histogram(&hist(v)))
+                        .collect(),
                 }],
             }),
         }

@@ -239,8 +239,9 @@ mod tests {
             clients: 4,
         };
         let stop = StopCondition::Count { count: 61 };
-        let parts: Vec<(LoadMode, StopCondition)> =
-            (0..3).map(|k| divide_load(&mode, &stop, spec(k, 3))).collect();
+        let parts: Vec<(LoadMode, StopCondition)> = (0..3)
+            .map(|k| divide_load(&mode, &stop, spec(k, 3)))
+            .collect();
         let clients: Vec<u32> = parts.iter().map(|p| mode_clients(&p.0)).collect();
         assert_eq!(clients, vec![2, 1, 1]);
         let rates: Vec<f64> = parts
@@ -274,7 +275,8 @@ mod tests {
         assert_eq!(wells_of(10, spec(0, 3)), 0..3);
         assert_eq!(wells_of(10, spec(1, 3)), 3..6);
         assert_eq!(wells_of(10, spec(2, 3)), 6..10);
-        assert_eq!(wells_of(2, spec(1, 3)), 0..0);
+        assert_eq!(wells_of(2, spec(0, 3)), 0..0);
+        assert_eq!(wells_of(2, spec(1, 3)), 0..1);
         assert_eq!(wells_of(7, ShardSpec::WHOLE), 0..7);
     }
 
