@@ -256,10 +256,10 @@ async fn load_follower(
         anyhow::Ok(results)
     }
     .await;
-    if let Err(e) = &r {
-        coord.fail(&format!("{e:#}")).await;
+    match r {
+        Ok(r) => Ok(r),
+        Err(e) => Err(coord.failed(e).await),
     }
-    r
 }
 
 /// The per-table summary: rows, seconds, rows/s.

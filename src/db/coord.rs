@@ -484,7 +484,7 @@ pub async fn release(
         .execute(
             &format!(
                 "UPDATE {} SET released = $2, \
-                 release_at = clock_timestamp() + make_interval(secs => $3 / 1000.0) \
+                 release_at = clock_timestamp() + make_interval(secs => $3::float8 / 1000.0) \
                  WHERE run_id = $1",
                 t(schema, RUNS_TABLE)
             ),

@@ -243,11 +243,12 @@ async fn run_locked(
     // followers never race the leader on them.
     let mut coordinator = match shard {
         Some(s) if !cancel.is_cancelled() => {
-            let reuse = plan.run.reuse_data
-                && crate::load::account(target, plan, &fleet)
-                    .await
-                    .context("reading the load ledger")?
-                    .complete();
+            // Creates the ledger (followers only read it) and decides on reuse.
+            let complete = crate::load::account(target, plan, &fleet)
+                .await
+                .context("reading the load ledger")?
+                .complete();
+            let reuse = plan.run.reuse_data && complete;
             Some(
                 Coordinator::open_leader(
                     target,

@@ -38,12 +38,15 @@ pub async fn run_follower(
     )
     .await?;
     let result = follow(&plan, target, opts, &mut coord, started_at).await;
-    match &result {
-        Ok(s) if s.interrupted => coord.fail("interrupted").await,
-        Ok(_) => {}
-        Err(e) => coord.fail(&format!("{e:#}")).await,
+    match result {
+        Ok(s) => {
+            if s.interrupted {
+                coord.fail("interrupted").await;
+            }
+            Ok(s)
+        }
+        Err(e) => Err(coord.failed(e).await),
     }
-    result
 }
 
 async fn follow(

@@ -289,7 +289,8 @@ impl TableJob<'_> {
             copy::Begun::Refused => {
                 return Err(AttemptError::Failed {
                     err: anyhow::Error::new(crate::error::BenchError::Environment(format!(
-                        "{}stopped before writing {} batch {}: the leader's run is no longer                          open (the leader ended or failed); nothing of this batch was written",
+                        "{}stopped before writing {} batch {}: the leader's run is no longer \
+                         open (the leader ended or failed); nothing of this batch was written",
                         self.who,
                         self.table(),
                         batch.key()

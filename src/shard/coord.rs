@@ -602,6 +602,37 @@ impl Coordinator {
         }
     }
 
+    /// A follower's error, recorded as its failure, with why the run ended when it did (so a
+    /// follower stopped by the write gate says which shard failed the run).
+    pub async fn failed(&self, err: anyhow::Error) -> anyhow::Error {
+        self.fail(&format!("{err:#}")).await;
+        match self.ended_because().await {
+            Some(why) if !self.spec.is_leader() && !format!("{err:#}").contains(&why) => {
+                err.context(format!("{}: {why}", self.spec.label()))
+            }
+            _ => err,
+        }
+    }
+
+    /// Why the run is over, when it is: `run `R` is failed: the leader failed: ...`.
+    pub async fn ended_because(&self) -> Option<String> {
+        let v = coord::run(&self.client, &self.schema, &self.run.run_id)
+            .await
+            .ok()??;
+        (v.state != "open").then(|| {
+            format!(
+                "run `{}` is {}{}",
+                self.run.run_id,
+                v.state,
+                if v.note.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", v.note)
+                }
+            )
+        })
+    }
+
     /// Leader: the run is over (followers' writes in flight finish first).
     pub async fn close(&self) -> anyhow::Result<()> {
         coord::close_run(&self.client, &self.schema, &self.run.run_id, "closed", None).await

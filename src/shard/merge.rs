@@ -60,6 +60,13 @@ pub fn read_inputs(paths: &[PathBuf]) -> anyhow::Result<Vec<ShardInput>> {
         .iter()
         .map(|p| {
             let path = summary_path(p);
+            if !path.exists() {
+                return Err(config(format!(
+                    "no shard report at {}: that shard did not finish its run (it failed, was \
+                     killed or is still running), so there is nothing to merge for it",
+                    path.display()
+                )));
+            }
             let summary = crate::report::read_summary(&path)?;
             Ok(ShardInput { path, summary })
         })
