@@ -608,6 +608,108 @@ retention = false
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_leader_stops_the_followers() {
+    let server = common::server().await;
+    let url = server.url();
+    let tmp = tempfile::tempdir().unwrap();
+    let body = r#"
+[fleet]
+wells = 6
+sample_interval = "60s"
+span = "6d"
+end = "2026-01-01T00:00:00Z"
+seed = 5
+
+[load]
+workers = 1
+batch_size = 200
+"#;
+    let scenario = write(tmp.path(), "leaderkill", body);
+    let s = scenario.to_str().unwrap().to_string();
+    let mut procs: Vec<Option<Proc>> = (0..3)
+        .map(|k| {
+            let shard = format!("{k}/3");
+            Some(spawn(
+                tmp.path(),
+                &format!("lk{k}"),
+                &[
+                    "load",
+                    &s,
+                    "--database-url",
+                    &url,
+                    "--shard",
+                    &shard,
+                    "--shard-timeout",
+                    "60s",
+                    "--progress",
+                    "quiet",
+                ],
+            ))
+        })
+        .collect();
+    // Once the leader has committed a batch, SIGKILL it.
+    let target = Target::for_url(&url, "esp_bench").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the leader never committed a batch"
+        );
+        let committed = match target.connect().await {
+            Ok(c) => esp_bench::db::copy::ledger_batches(&c, "esp_bench", "esp_telemetry")
+                .await
+                .map(|b| b.iter().any(|b| b.first_unit == 0))
+                .unwrap_or(false),
+            Err(_) => false,
+        };
+        if committed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut leader = procs[0].take().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(leader.child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let _ = leader.child.wait();
+    for (k, p) in procs.iter_mut().enumerate().skip(1) {
+        let d = p.take().unwrap().wait();
+        assert_eq!(d.code, Some(2), "shard {k}: {}", d.stderr);
+        assert!(
+            d.stderr.contains(&format!("shard {k}/3")) && d.stderr.contains("leader"),
+            "shard {k}: {}",
+            d.stderr
+        );
+    }
+    // Nothing duplicated; the schema is free again and a plain load completes it exactly.
+    let plan = plan_of(&scenario);
+    let fleet = Fleet::new(&plan.fleet);
+    let client = target.connect().await.unwrap();
+    for check in verify::check_tables(&client, "esp_bench", &fleet)
+        .await
+        .unwrap()
+    {
+        assert!(check.consistent(), "{check}");
+    }
+    let resume = run_to_end(
+        tmp.path(),
+        "resume",
+        &["load", &s, "--database-url", &url, "--progress", "quiet"],
+    );
+    ok(&resume, "bench load after the leader was killed");
+    for check in verify::check_tables(&client, "esp_bench", &fleet)
+        .await
+        .unwrap()
+    {
+        assert!(check.exact(), "{check}");
+    }
+    drop(client);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_name_the_shard_and_the_lock() {
     let server = common::server().await;
     let url = server.url();
@@ -656,6 +758,40 @@ async fn refusals_name_the_shard_and_the_lock() {
         "{}",
         alone.stderr
     );
+
+    // Ctrl-C stops a follower's wait for its leader at once (exit 130).
+    let waiting = spawn(
+        tmp.path(),
+        "waiting",
+        &[
+            "run",
+            s,
+            "--database-url",
+            &url,
+            "--shard",
+            "1/2",
+            "--shard-timeout",
+            "120s",
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&waiting.err)
+        .unwrap_or_default()
+        .contains("waiting for the leader")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the follower never started waiting"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(waiting.child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let waited = waiting.wait();
+    assert_eq!(waited.code, Some(130), "{}", waited.stderr);
 
     // The leader waits at its first barrier for shard 1.
     let mut args = common_args("0/2");
