@@ -49,6 +49,8 @@ pub enum Command {
     Sweep(cmd::sweep::SweepArgs),
     /// Measure how generated and real telemetry move and compress, channel by channel.
     Realism(cmd::realism::RealismArgs),
+    /// Merge the reports of the shards of one sharded run (`--shard K/N`) into one report.
+    Merge(cmd::merge::MergeArgs),
 }
 
 /// Where the database is, shared by every subcommand that talks to a server.
@@ -129,6 +131,68 @@ impl WriterArgs {
             crate::db::guard::LockWait::Wait
         } else {
             crate::db::guard::LockWait::NoWait
+        }
+    }
+}
+
+/// Sharded load generation: `bench run` and `bench load` as one of N coordinated processes
+/// sharing one server (docs/sharding.md).
+#[derive(Args, Clone, Debug)]
+pub struct ShardArgs {
+    /// Run as shard K of N (0 <= K < N), e.g. --shard 0/3 for the leader of three processes
+    /// and 1/3, 2/3 for the others. Shard K takes its wells and its share of the query
+    /// clients, fixed rates and live ingest, so the N shards together apply the scenario's
+    /// load. Shard 0 (the leader) holds the schema's writer lock, applies the schema, verifies
+    /// the whole fleet and runs the checks; the others join it. All shards need the same
+    /// scenario, --schema and --database-url. Merge their reports with `bench merge`.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::shard::ShardSpec>,
+
+    /// Id of the sharded run: the leader opens it (default: scenario, time and pid), the
+    /// others join it (default: the one open run of a live leader in the schema).
+    #[arg(long, value_name = "ID", requires = "shard")]
+    pub run_id: Option<String>,
+
+    /// Bound of every wait for another shard: to join, to answer (heartbeat) and, for
+    /// followers, for the leader's run to appear.
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_timeout)]
+    pub shard_timeout: std::time::Duration,
+}
+
+fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("invalid duration `{s}`: {e}"))?;
+    if d.is_zero() {
+        return Err("--shard-timeout must be longer than 0 s".into());
+    }
+    Ok(d)
+}
+
+impl ShardArgs {
+    /// The sharding options, `None` for an unsharded run.
+    pub fn options(&self) -> Option<crate::shard::coord::ShardOptions> {
+        self.shard.map(|spec| crate::shard::coord::ShardOptions {
+            spec,
+            run_id: self.run_id.clone(),
+            timeout: self.shard_timeout,
+        })
+    }
+
+    /// N > 1 needs a server every shard can reach: refuse the embedded one.
+    pub fn check_server(&self, server: &ServerArgs) -> Result<(), crate::error::BenchError> {
+        match self.shard {
+            Some(spec)
+                if spec.count > 1
+                    && server
+                        .database_url
+                        .as_deref()
+                        .is_none_or(|u| u.trim().is_empty()) =>
+            {
+                Err(crate::error::BenchError::Config(format!(
+                    "--shard {spec} needs --database-url (or DATABASE_URL): the shards of a run \
+                     share one server, and an embedded server is private to one process"
+                )))
+            }
+            _ => Ok(()),
         }
     }
 }

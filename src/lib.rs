@@ -19,6 +19,7 @@ pub mod realism;
 pub mod report;
 pub mod scenario;
 pub mod server;
+pub mod shard;
 pub mod shutdown;
 pub mod stats;
 
@@ -124,6 +125,7 @@ pub async fn dispatch(command: Command) -> anyhow::Result<Outcome> {
         Command::Plan(a) => cmd::plan::run(a).await,
         Command::Sweep(a) => cmd::sweep::run(a).await,
         Command::Realism(a) => cmd::realism::run(a).await,
+        Command::Merge(a) => cmd::merge::run(a).await,
     }
 }
 

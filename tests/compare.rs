@@ -33,6 +33,7 @@ fn environment() -> Environment {
         memory_bytes: 16 << 30,
         os: "linux".into(),
         settings: BTreeMap::from([("shared_buffers".into(), "1GB".into())]),
+        shards: Vec::new(),
     }
 }
 
@@ -61,6 +62,7 @@ fn summary(queries: Vec<QueryStats>) -> Summary {
         checks: vec![],
         comparison: None,
         verdict: Verdict::Pass,
+        shard: None,
     }
 }
 

@@ -106,6 +106,7 @@ fn summary() -> Summary {
         checks: vec![],
         comparison: None,
         verdict: Verdict::Pass,
+        shard: None,
     }
 }
 

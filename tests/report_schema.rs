@@ -110,6 +110,22 @@ fn full_summary() -> Summary {
             memory_bytes: 8 << 30,
             os: "linux".into(),
             settings: BTreeMap::from([("work_mem".to_string(), "4MB".to_string())]),
+            shards: vec![ShardEnvironment {
+                index: 0,
+                run_id: "ci-20260101T000000Z-42".into(),
+                host: "bench-0".into(),
+                pid: 42,
+                os: "Linux 6.1 x86_64".into(),
+                cores: 2,
+                memory_bytes: 8 << 30,
+                bench_version: "0.1.0".into(),
+                wells_start: 0,
+                wells_end: 10,
+                clock_offset_ms: 0.4,
+                started_at: "2026-01-01T00:00:00Z".into(),
+                finished_at: "2026-01-01T00:01:00Z".into(),
+                verdict: Verdict::Pass,
+            }],
         },
         started_at: "2026-01-01T00:00:00Z".into(),
         finished_at: "2026-01-01T00:01:00Z".into(),
@@ -226,6 +242,23 @@ fn full_summary() -> Summary {
         }],
         comparison: Some(json!({ "baseline": "x" })),
         verdict: Verdict::Fail,
+        shard: Some(ShardReport {
+            run_id: "ci-20260101T000000Z-42".into(),
+            index: 0,
+            count: 2,
+            wells_start: 0,
+            wells_end: 10,
+            host: "bench-0".into(),
+            pid: 42,
+            clock_offset_ms: 0.4,
+            stats_interval_s: 0.5,
+            queries: vec![ShardQueryDetail {
+                name: "latest_24h".into(),
+                measured_from_ms: 1_767_225_600_000.5,
+                lag_histogram: Some(histogram_of(1..=100)),
+                interval_histograms: vec![histogram_of(1..=50)],
+            }],
+        }),
     }
 }
 
@@ -237,6 +270,11 @@ fn minimal_summary() -> Summary {
         q.rate = None;
         q.schedule_lag_ms = None;
         q.plan = None;
+    }
+    if let Some(sh) = &mut s.shard {
+        for d in &mut sh.queries {
+            d.lag_histogram = None;
+        }
     }
     for t in &mut s.storage {
         t.compressed_before_bytes = None;

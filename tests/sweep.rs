@@ -108,6 +108,7 @@ fn summary_at(wells: u32) -> Summary {
         checks: vec![],
         comparison: None,
         verdict: Verdict::Pass,
+        shard: None,
     }
 }
 

@@ -5,13 +5,14 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::cli::{ServerArgs, WriterArgs};
+use crate::cli::{ServerArgs, ShardArgs, WriterArgs};
 use crate::datagen::Fleet;
 use crate::db::guard::WriteGuard;
 use crate::db::{detect, schema, Target};
 use crate::error::Outcome;
-use crate::load::{self, LoadOptions, ProgressMode};
+use crate::load::{self, LoadOptions, Partition, ProgressMode};
 use crate::report::model::{LoadResult, Verification};
+use crate::shard::coord::{Coordinator, ShardOptions};
 
 /// Arguments of `bench load`.
 ///
@@ -31,6 +32,9 @@ pub struct LoadArgs {
 
     #[command(flatten)]
     pub writer: WriterArgs,
+
+    #[command(flatten)]
+    pub sharding: ShardArgs,
 
     /// Skip the check of the loaded rows against the ledger and the generator (rows per table
     /// and per well). For measuring the loader alone; `bench run` always verifies.
@@ -79,11 +83,28 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Outcome> {
     if let Some(b) = args.batch_size {
         plan.load.batch_size = b;
     }
+    args.sharding.check_server(&args.server)?;
+    let shard = args.sharding.options();
+    if let Some(s) = shard.as_ref().filter(|s| !s.spec.is_leader()) {
+        let target = Target::open(&args.server, &plan.server_settings).await?;
+        let r = load_follower(&args, &mut plan, &target, s).await;
+        let closed = target.close().await;
+        let results = r?;
+        closed?;
+        let mut out = summary(&results);
+        out.push_str(&format!(
+            "shard {}: loaded its wells; the leader (shard 0) verifies the whole fleet once \
+             every shard has loaded\n",
+            s.spec
+        ));
+        print!("{out}");
+        return Ok(Outcome::Pass);
+    }
     let fleet = Fleet::new(&plan.fleet);
     let target = Target::open(&args.server, &plan.server_settings).await?;
     let result = async {
         let mut guard = WriteGuard::acquire(&target, "bench load", args.writer.lock_wait()).await?;
-        let r = load_locked(&args, &plan, &fleet, &target, &mut guard).await;
+        let r = load_locked(&args, &plan, &fleet, &target, &mut guard, shard.as_ref()).await;
         let resumed = guard.release().await;
         let r = r?;
         let n = resumed.context("switching the schema's policy jobs back on")?;
@@ -118,6 +139,7 @@ async fn load_locked(
     fleet: &Fleet,
     target: &Target,
     guard: &mut WriteGuard,
+    shard: Option<&ShardOptions>,
 ) -> anyhow::Result<(Vec<LoadResult>, Option<Verification>)> {
     let client = target.connect().await?;
     let info = detect::detect(&client).await?;
@@ -144,15 +166,100 @@ async fn load_locked(
         cancel: crate::shutdown::token(),
         fault: None,
     };
-    let results = load::load_all(target, plan, fleet, opts).await?;
-    if args.no_verify {
-        return Ok((results, None));
+    let Some(s) = shard else {
+        let results = load::load_all(target, plan, fleet, opts).await?;
+        if args.no_verify {
+            return Ok((results, None));
+        }
+        let v = load::verify(target, plan, fleet, "after load", &[]).await?;
+        if !v.verified {
+            return Err(load::verification_error(&v));
+        }
+        return Ok((results, Some(v)));
+    };
+    // The leader of a sharded load: the ledger exists before any follower writes.
+    load::account(target, plan, fleet).await?;
+    let mut coord = Coordinator::open_leader(
+        target,
+        guard,
+        plan,
+        s,
+        "load",
+        false,
+        crate::shutdown::token(),
+        true,
+    )
+    .await?;
+    let r = async {
+        coord.pass("start", None).await?;
+        let part = Partition {
+            wells: Some(crate::shard::wells_of(plan.fleet.wells, s.spec)),
+            gate: None,
+            who: coord.who(),
+        };
+        let results = load::load_partition(target, plan, fleet, opts, &part).await?;
+        let b = coord.arrive("loaded", None).await?;
+        eprintln!(
+            "shard {}: loaded; waiting for every shard to finish loading",
+            s.spec
+        );
+        coord.wait_all(&b).await?;
+        if args.no_verify {
+            return anyhow::Ok((results, None));
+        }
+        let v = load::verify(target, plan, fleet, "after load", &[]).await?;
+        if !v.verified {
+            return Err(load::verification_error(&v));
+        }
+        Ok((results, Some(v)))
     }
-    let v = load::verify(target, plan, fleet, "after load", &[]).await?;
-    if !v.verified {
-        return Err(load::verification_error(&v));
+    .await;
+    match &r {
+        Ok(_) => coord.close().await?,
+        Err(e) => coord.fail(&format!("{e:#}")).await,
     }
-    Ok((results, Some(v)))
+    r
+}
+
+/// A follower of a sharded load: join the leader's run, load this shard's wells through the
+/// run's write gate, report arrival. The leader verifies the whole fleet.
+async fn load_follower(
+    args: &LoadArgs,
+    plan: &mut crate::scenario::Plan,
+    target: &Target,
+    s: &ShardOptions,
+) -> anyhow::Result<Vec<LoadResult>> {
+    if args.reset {
+        eprintln!(
+            "shard {}: --reset is the leader's (shard 0) job; this shard resets nothing",
+            s.spec
+        );
+    }
+    let cancel = crate::shutdown::token();
+    let mut coord =
+        Coordinator::join_follower(target, plan, s, "load", cancel.clone(), true).await?;
+    let fleet = Fleet::new(&plan.fleet);
+    let r = async {
+        coord.pass("start", None).await?;
+        let part = Partition {
+            wells: Some(crate::shard::wells_of(plan.fleet.wells, s.spec)),
+            gate: Some(coord.write_gate()),
+            who: coord.who(),
+        };
+        let opts = LoadOptions {
+            progress: args.progress,
+            cancel,
+            fault: None,
+        };
+        let results = load::load_partition(target, plan, &fleet, opts, &part).await?;
+        coord.arrive("loaded", None).await?;
+        anyhow::Ok(results)
+    }
+    .await;
+    match r {
+        Ok(r) => Ok(r),
+        Err(e) => Err(coord.failed(e).await),
+    }
 }
 
 /// The per-table summary: rows, seconds, rows/s.

@@ -4,6 +4,7 @@ pub mod compare;
 pub mod generate;
 pub mod info;
 pub mod load;
+pub mod merge;
 pub mod plan;
 pub mod realism;
 pub mod run;

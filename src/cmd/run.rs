@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
-use crate::cli::{ServerArgs, WriterArgs};
+use crate::cli::{ServerArgs, ShardArgs, WriterArgs};
 use crate::compare::{self, CompareOptions};
 use crate::error::Outcome;
 use crate::exec::pipeline::{self, RunOptions};
@@ -43,7 +43,11 @@ pub struct RunArgs {
     #[command(flatten)]
     pub writer: WriterArgs,
 
-    /// Report directory. Default: reports/<scenario>-<UTC timestamp>/.
+    #[command(flatten)]
+    pub sharding: ShardArgs,
+
+    /// Report directory. Default: reports/<scenario>-<UTC timestamp>/ (with --shard K/N:
+    /// reports/<scenario>-<UTC timestamp>-shard<K>of<N>/).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
@@ -99,13 +103,29 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         Some(path) => Some(compare::Baseline::read(path)?),
         None => None,
     };
-    let out_dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| default_out_dir(&plan.name));
+    args.sharding.check_server(&args.server)?;
+    let shard = args.sharding.options();
+    if let Some(s) = shard.as_ref().filter(|s| s.spec.count > 1) {
+        if args.baseline.is_some() {
+            return Err(crate::error::BenchError::Config(format!(
+                "--baseline gates one process's statistics, but shard {} measures only part of \
+                 the load: run the shards without it, merge their reports (`bench merge`) and \
+                 gate the merged summary with `bench compare BASELINE merged/summary.json`",
+                s.spec
+            ))
+            .into());
+        }
+    }
+    let out_dir = args.out.clone().unwrap_or_else(|| match &shard {
+        Some(s) => default_out_dir(&format!(
+            "{}-shard{}of{}",
+            plan.name, s.spec.index, s.spec.count
+        )),
+        None => default_out_dir(&plan.name),
+    });
 
     let target = crate::db::Target::open(&args.server, &plan.server_settings).await?;
-    let result = pipeline::run_scenario(
+    let result = pipeline::run_scenario_sharded(
         &plan,
         &target,
         RunOptions {
@@ -113,6 +133,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             lock_wait: args.writer.lock_wait(),
             ..RunOptions::default()
         },
+        shard.as_ref(),
     )
     .await;
     // Stop the embedded server whatever happened (a failed run must not leave it behind).
@@ -141,11 +162,25 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
 
     crate::report::write_reports(&out_dir, &summary)
         .with_context(|| format!("writing reports to {}", out_dir.display()))?;
-    let text = format!(
+    let mut text = format!(
         "{}report: {}\n",
         crate::report::console::render(&summary),
         out_dir.display()
     );
+    if let Some(s) = &summary.shard {
+        text.push_str(&format!(
+            "shard {}/{} of run `{}`: this report holds this shard's part of the load{}; merge \
+             every shard's report with `bench merge DIR...`\n",
+            s.index,
+            s.count,
+            s.run_id,
+            if s.index == 0 {
+                " and the checks of the whole fleet"
+            } else {
+                ""
+            }
+        ));
+    }
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
         // A closed pipe (`| head`) is not an error: the reports are on disk.

@@ -147,6 +147,19 @@ pub struct BatchSql<'a> {
     pub key: u64,
     pub units: u64,
     pub fingerprint: &'a str,
+    /// Sharded followers: a query that must return `true` inside the batch's transaction
+    /// before it writes (`coord::write_gate_sql`: the leader's run is open).
+    pub gate: Option<&'a str>,
+}
+
+/// How [`begin_batch`] ended.
+pub enum Begun {
+    /// The COPY is open inside the batch's transaction.
+    Open(OpenBatch),
+    /// The ledger already holds the key: an earlier attempt committed (rolled back).
+    AlreadyLoaded,
+    /// The gate said no (rolled back): the leader's run is not open any more.
+    Refused,
 }
 
 /// An open batch transaction with its COPY in progress.
@@ -154,14 +167,21 @@ pub struct OpenBatch {
     sink: Pin<Box<CopyInSink<Bytes>>>,
 }
 
-/// Start a batch: BEGIN, claim its key in the ledger, start the binary COPY. Returns `None`
-/// (transaction rolled back) when the ledger already holds the key: an earlier attempt
-/// committed. If an earlier attempt is still in flight the claim waits for its outcome.
+/// Start a batch: BEGIN, check the gate (if any), claim its key in the ledger, start the
+/// binary COPY. Returns `AlreadyLoaded` (transaction rolled back) when the ledger already
+/// holds the key: an earlier attempt committed. If an earlier attempt is still in flight the
+/// claim waits for its outcome.
 pub async fn begin_batch(
     client: &Client,
     b: &BatchSql<'_>,
-) -> Result<Option<OpenBatch>, tokio_postgres::Error> {
+) -> Result<Begun, tokio_postgres::Error> {
     client.batch_execute("BEGIN").await?;
+    if let Some(gate) = b.gate {
+        if !super::coord::write_allowed(client, gate).await? {
+            client.batch_execute("ROLLBACK").await?;
+            return Ok(Begun::Refused);
+        }
+    }
     let claim = format!(
         "INSERT INTO {} (table_name, batch_key, units, rows, fingerprint)
          VALUES ($1, $2, $3, 0, $4) ON CONFLICT DO NOTHING",
@@ -175,7 +195,7 @@ pub async fn begin_batch(
         .await?;
     if claimed == 0 {
         client.batch_execute("ROLLBACK").await?;
-        return Ok(None);
+        return Ok(Begun::AlreadyLoaded);
     }
     let copy = format!(
         "COPY {} ({}) FROM STDIN (FORMAT binary)",
@@ -183,7 +203,7 @@ pub async fn begin_batch(
         b.columns
     );
     let sink = client.copy_in::<_, Bytes>(&copy).await?;
-    Ok(Some(OpenBatch {
+    Ok(Begun::Open(OpenBatch {
         sink: Box::pin(sink),
     }))
 }
@@ -217,6 +237,41 @@ impl OpenBatch {
 /// outcome is unknown: the next attempt's claim in [`begin_batch`] settles it.
 pub async fn commit(client: &Client) -> Result<(), tokio_postgres::Error> {
     client.batch_execute("COMMIT").await
+}
+
+/// [`copy_rows`] inside a transaction that first checks `gate` (see [`BatchSql::gate`]).
+/// `Ok(None)`: the gate said no and nothing was written.
+pub async fn copy_rows_gated(
+    client: &Client,
+    schema: &str,
+    table: &str,
+    columns: &str,
+    data: Bytes,
+    gate: &str,
+) -> Result<Option<u64>, tokio_postgres::Error> {
+    client.batch_execute("BEGIN").await?;
+    let r = async {
+        if !super::coord::write_allowed(client, gate).await? {
+            return Ok(None);
+        }
+        let n = copy_rows(client, schema, table, columns, data).await?;
+        Ok(Some(n))
+    }
+    .await;
+    match r {
+        Ok(Some(n)) => {
+            client.batch_execute("COMMIT").await?;
+            Ok(Some(n))
+        }
+        Ok(None) => {
+            client.batch_execute("ROLLBACK").await?;
+            Ok(None)
+        }
+        Err(e) => {
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
 }
 
 /// One standalone binary COPY of `data` (header, tuples, trailer) into `schema.table`, in its

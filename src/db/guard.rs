@@ -31,7 +31,7 @@ pub const PAUSED_JOBS_TABLE: &str = "esp_bench_paused_jobs";
 pub const WRITER_APPLICATION_NAME: &str = "esp-bench writer";
 
 /// First key of the advisory lock (`pg_advisory_lock(int4, int4)`): "ESPB".
-const LOCK_CLASS: i32 = 0x4553_5042;
+pub const LOCK_CLASS: i32 = 0x4553_5042;
 
 /// What a second writer does when the schema's lock is held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -168,6 +168,19 @@ impl WriteGuard {
     /// The command recorded with every job this guard pauses.
     pub fn command(&self) -> &str {
         &self.command
+    }
+
+    /// Server process id of the session holding the lock (sharded runs record it, so
+    /// followers can tell that their leader still holds the schema).
+    pub async fn backend_pid(&self) -> anyhow::Result<i32> {
+        let row = self
+            .client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("reading the writer's backend pid: {}", pg_error_text(&e))
+            })?;
+        Ok(row.get(0))
     }
 
     /// Pause every scheduled policy job on the schema's hypertables and record it (one

@@ -6,6 +6,7 @@
 //! message that may carry a URL goes through [`redact`].
 
 pub mod catalog;
+pub mod coord;
 pub mod copy;
 pub mod detect;
 pub mod guard;

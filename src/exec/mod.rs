@@ -4,6 +4,7 @@
 pub mod pipeline;
 pub mod queries;
 pub mod runner;
+pub mod sharded;
 
 pub use pipeline::{run_scenario, RunOptions};
 pub use runner::{run_phase, run_phase_dedicated, Connect, ExecSettings, Phase, PhaseOutcome};

@@ -24,6 +24,8 @@ use crate::report::model::{
     SCHEMA_VERSION,
 };
 use crate::scenario::plan::{DataState, Plan, UnsupportedEffect};
+use crate::shard::coord::{Coordinator, ShardOptions};
+use crate::shard::ShardSpec;
 
 /// `table` of the load row that reports live ingest during the query phase.
 pub const LIVE_INGEST_TABLE: &str = "esp_telemetry (live ingest)";
@@ -56,7 +58,7 @@ impl Default for RunOptions {
     }
 }
 
-fn is_interrupt(err: &anyhow::Error, cancel: &CancellationToken) -> bool {
+pub(crate) fn is_interrupt(err: &anyhow::Error, cancel: &CancellationToken) -> bool {
     cancel.is_cancelled()
         || err.chain().any(|c| {
             matches!(
@@ -75,11 +77,26 @@ pub async fn run_scenario(
     target: &Target,
     opts: RunOptions,
 ) -> anyhow::Result<Summary> {
+    run_scenario_sharded(plan, target, opts, None).await
+}
+
+/// [`run_scenario`] as one shard of a sharded run (`--shard K/N`, see `crate::shard`), or
+/// unsharded when `shard` is `None`. The leader (shard 0) holds the writer lock like an
+/// unsharded run; a follower takes none and joins the leader's run.
+pub async fn run_scenario_sharded(
+    plan: &Plan,
+    target: &Target,
+    opts: RunOptions,
+    shard: Option<&ShardOptions>,
+) -> anyhow::Result<Summary> {
+    if let Some(s) = shard.filter(|s| !s.spec.is_leader()) {
+        return super::sharded::run_follower(plan, target, &opts, s).await;
+    }
     refuse_writes_on_external(plan, target)?;
     let mut guard = crate::db::guard::WriteGuard::acquire(target, "bench run", opts.lock_wait)
         .await
         .context("taking the schema's writer lock")?;
-    let result = run_locked(plan, target, &opts, &mut guard).await;
+    let result = run_locked(plan, target, &opts, &mut guard, shard).await;
     let resumed = guard.release().await;
     let summary = result?;
     let n = resumed.context("switching the schema's policy jobs back on")?;
@@ -179,6 +196,7 @@ async fn run_locked(
     target: &Target,
     opts: &RunOptions,
     guard: &mut crate::db::guard::WriteGuard,
+    shard: Option<&ShardOptions>,
 ) -> anyhow::Result<Summary> {
     let cancel = opts.cancel.clone();
     let started_at = Utc::now();
@@ -219,25 +237,125 @@ async fn run_locked(
         let client = target.connect().await?;
         crate::db::steady::policy_windows(&client, &target.schema, &declared_windows()).await?
     };
+    let fleet = crate::datagen::Fleet::new(&plan.fleet);
+
+    // A sharded run: open it now that the schema, the reset and the ledger are in place, so
+    // followers never race the leader on them.
+    let mut coordinator = match shard {
+        Some(s) if !cancel.is_cancelled() => {
+            // Creates the ledger (followers only read it) and decides on reuse.
+            let complete = crate::load::account(target, plan, &fleet)
+                .await
+                .context("reading the load ledger")?
+                .complete();
+            let reuse = plan.run.reuse_data && complete;
+            Some(
+                Coordinator::open_leader(
+                    target,
+                    guard,
+                    plan,
+                    s,
+                    "run",
+                    reuse,
+                    cancel.clone(),
+                    opts.progress,
+                )
+                .await
+                .context("opening the sharded run")?,
+            )
+        }
+        _ => None,
+    };
+    let ctx = RunContext {
+        plan,
+        target,
+        opts,
+        info: &info,
+        environment,
+        started_at,
+        windows: &windows,
+        fleet: &fleet,
+    };
+    let result = measure(&ctx, coordinator.as_mut()).await;
+    if let Some(c) = &coordinator {
+        match &result {
+            Ok(s) if !s.interrupted => c.close().await.context("closing the sharded run")?,
+            Ok(_) => c.fail("the leader was interrupted").await,
+            Err(e) => c.fail(&format!("{e:#}")).await,
+        }
+    }
+    result
+}
+
+/// What every stage of a run after the schema needs.
+pub(crate) struct RunContext<'a> {
+    pub plan: &'a Plan,
+    pub target: &'a Target,
+    pub opts: &'a RunOptions,
+    pub info: &'a crate::db::detect::ServerInfo,
+    pub environment: Environment,
+    pub started_at: chrono::DateTime<Utc>,
+    pub windows: &'a [crate::db::steady::Windows],
+    pub fleet: &'a crate::datagen::Fleet,
+}
+
+/// Load (or reuse), prepare, query, check: the run after the schema is in place. With a
+/// coordinator this process is the leader of a sharded run: it loads its wells, verifies the
+/// whole fleet once every shard has loaded, and evaluates the checks on every shard's
+/// statistics; its summary holds its own statistics and the fleet's checks.
+async fn measure(
+    ctx: &RunContext<'_>,
+    mut coord: Option<&mut Coordinator>,
+) -> anyhow::Result<Summary> {
+    let RunContext {
+        plan,
+        target,
+        opts,
+        info,
+        windows,
+        fleet,
+        ..
+    } = *ctx;
+    let cancel = opts.cancel.clone();
+    let say = |msg: &str| {
+        if opts.progress {
+            eprintln!("[{}] {msg}", plan.name);
+        }
+    };
+    let spec = coord.as_ref().map_or(ShardSpec::WHOLE, |c| c.spec);
+    let part = crate::shard::divide(plan, spec);
+    let wells = crate::shard::wells_of(plan.fleet.wells, spec);
 
     let mut interrupted = false;
     let mut load = Vec::new();
     let mut verification = Vec::new();
     let mut reused = false;
-    let fleet = crate::datagen::Fleet::new(&plan.fleet);
+    let mut loaded_barrier = None;
     if !cancel.is_cancelled() {
-        let reuse = plan.run.reuse_data
-            && crate::load::account(target, plan, &fleet)
-                .await
-                .context("reading the load ledger")?
-                .complete();
-        if reuse {
+        if let Some(c) = coord.as_deref_mut() {
+            match c.pass("start", None).await {
+                Err(e) if is_interrupt(&e, &cancel) => interrupted = true,
+                r => r?,
+            }
+        }
+        let reuse = match coord.as_deref() {
+            Some(c) => c.run.reuse,
+            None => {
+                plan.run.reuse_data
+                    && crate::load::account(target, plan, fleet)
+                        .await
+                        .context("reading the load ledger")?
+                        .complete()
+            }
+        };
+        if interrupted {
+        } else if reuse {
             say("data already loaded (reuse_data = true): verifying it before it is reused");
             let from = match plan.run.state {
-                DataState::Steady => retention_cutoffs(plan, &windows),
+                DataState::Steady => retention_cutoffs(plan, windows),
                 DataState::Fresh => Vec::new(),
             };
-            let v = crate::load::verify(target, plan, &fleet, "before reuse", &from)
+            let v = crate::load::verify(target, plan, fleet, "before reuse", &from)
                 .await
                 .context("verifying the reused data")?;
             for t in &v.tables {
@@ -248,6 +366,11 @@ async fn run_locked(
             }
             reused = true;
             verification.push(v);
+            if let Some(c) = coord.as_deref_mut() {
+                let b = c.arrive("loaded", None).await?;
+                c.wait_all(&b).await?;
+                loaded_barrier = Some(b);
+            }
         } else {
             let how = format!(
                 "bench keeps the policy jobs paused while it works and applies retention from \
@@ -257,7 +380,10 @@ async fn run_locked(
             for w in retention_warnings(plan, info.edition.is_community(), &how) {
                 say(&w);
             }
-            say("loading data");
+            say(&match coord.as_deref() {
+                Some(c) => format!("loading data ({}: wells {wells:?})", c.spec.label()),
+                None => "loading data".to_string(),
+            });
             let load_opts = crate::load::LoadOptions {
                 progress: if opts.progress {
                     crate::load::ProgressMode::Auto
@@ -267,13 +393,30 @@ async fn run_locked(
                 cancel: cancel.clone(),
                 fault: None,
             };
-            match crate::load::load_all(target, plan, &fleet, load_opts).await {
+            let partition = crate::load::Partition {
+                wells: coord.as_ref().map(|_| wells.clone()),
+                gate: None,
+                who: coord.as_ref().map(|c| c.who()).unwrap_or_default(),
+            };
+            match crate::load::load_partition(target, plan, fleet, load_opts, &partition).await {
                 Ok(results) => load = results,
                 Err(e) if is_interrupt(&e, &cancel) => interrupted = true,
                 Err(e) => return Err(e.context("loading the scenario's data")),
             }
+            // Every shard has loaded its wells before the whole fleet is verified.
             if !interrupted && !cancel.is_cancelled() {
-                let v = crate::load::verify(target, plan, &fleet, "after load", &[])
+                if let Some(c) = coord.as_deref_mut() {
+                    let b = c.arrive("loaded", None).await?;
+                    say("waiting for every shard to finish loading");
+                    match c.wait_all(&b).await {
+                        Err(e) if is_interrupt(&e, &cancel) => interrupted = true,
+                        r => r?,
+                    }
+                    loaded_barrier = Some(b);
+                }
+            }
+            if !interrupted && !cancel.is_cancelled() {
+                let v = crate::load::verify(target, plan, fleet, "after load", &[])
                     .await
                     .context("verifying the loaded data")?;
                 say(&format!(
@@ -294,7 +437,7 @@ async fn run_locked(
     if !interrupted && !cancel.is_cancelled() {
         let client = target.connect().await?;
         storage_before = Some(
-            crate::checks::phase::measure_storage(&client, &info, &target.schema)
+            crate::checks::phase::measure_storage(&client, info, &target.schema)
                 .await
                 .context("measuring storage")?,
         );
@@ -302,7 +445,7 @@ async fn run_locked(
             DataState::Steady => {
                 say("bringing the hypertables to steady state (compression and retention from the data end)");
                 let r = tokio::select! {
-                    r = crate::db::steady::prepare(&client, &info, &target.schema, &windows, plan.fleet.end) => Some(r),
+                    r = crate::db::steady::prepare(&client, info, &target.schema, windows, plan.fleet.end) => Some(r),
                     _ = cancel.cancelled() => {
                         let _ = client.cancel_token().cancel_query(tokio_postgres::NoTls).await;
                         None
@@ -317,7 +460,7 @@ async fn run_locked(
                 }
             }
             DataState::Fresh => crate::db::steady::fresh(
-                crate::db::steady::analyze(&client, &target.schema, &windows)
+                crate::db::steady::analyze(&client, &target.schema, windows)
                     .await
                     .context("gathering planner statistics (ANALYZE)")?,
             ),
@@ -332,11 +475,19 @@ async fn run_locked(
         }
         preparation = Some(prep);
     }
+    // The followers wait at `loaded` while the leader verifies and prepares.
+    if let (Some(c), Some(b)) = (coord.as_deref(), &loaded_barrier) {
+        if !interrupted && !cancel.is_cancelled() {
+            c.release(b, crate::shard::coord::START_LEAD).await?;
+            c.wait_release(b).await?;
+        }
+    }
 
     let mut queries: Vec<QueryStats> = Vec::new();
+    let mut details = Vec::new();
     let mut ingest_errors = 0;
     if !interrupted && !cancel.is_cancelled() {
-        let ingest = match &plan.ingest {
+        let ingest = match &part.ingest {
             Some(ip) => {
                 say(&format!(
                     "live ingest during the query phase: {}",
@@ -346,13 +497,29 @@ async fn run_locked(
                     }
                 ));
                 Some(
-                    crate::load::LiveIngest::start(target, plan, &fleet, cancel.clone())
-                        .context("starting live ingest")?,
+                    crate::load::LiveIngest::start_partition(
+                        target,
+                        &part,
+                        fleet,
+                        wells.clone(),
+                        None,
+                        cancel.clone(),
+                    )
+                    .context("starting live ingest")?,
                 )
             }
             None => None,
         };
-        let result = query_phases(plan, target, &cancel, &say, &mut queries).await;
+        let result = query_phases(
+            &part,
+            target,
+            &cancel,
+            &say,
+            &mut queries,
+            &mut details,
+            coord.as_deref_mut(),
+        )
+        .await;
         if let Some(ingest) = ingest {
             let st = ingest.stop().await;
             ingest_errors = st.errors;
@@ -374,6 +541,23 @@ async fn run_locked(
         refuse_writes_seen(&queries)?;
     }
     interrupted |= cancel.is_cancelled();
+    let offset = coord.as_ref().map_or(0.0, |c| c.clock_offset_ms);
+    for d in &mut details {
+        d.measured_from_ms += offset;
+    }
+
+    // A sharded run: every shard's statistics, for the checks.
+    let mut fleet_queries = queries.clone();
+    let mut fleet_degraded = false;
+    if let Some(c) = coord.as_deref_mut() {
+        if !interrupted {
+            let own = shard_report(c, plan, &details);
+            let (q, degraded) = gather_fleet(c, &own, &queries, &cancel, &say).await?;
+            fleet_queries = q;
+            fleet_degraded = degraded;
+            refuse_writes_seen(&fleet_queries)?;
+        }
+    }
 
     let (checks, storage) = if interrupted {
         (Vec::new(), storage_before.unwrap_or_default())
@@ -385,10 +569,10 @@ async fn run_locked(
             .context("connecting for the checks phase")?;
         match crate::checks::run_checks_phase_until(
             &client,
-            &info,
+            info,
             &target.schema,
             plan,
-            &queries,
+            &fleet_queries,
             storage_before,
             &cancel,
         )
@@ -406,7 +590,12 @@ async fn run_locked(
         }
     };
     let degraded = ingest_errors > 0 || queries.iter().any(|q| q.errors > 0);
-    let verdict = verdict(interrupted, degraded, &checks, plan.checks.unsupported);
+    let verdict = verdict(
+        interrupted,
+        degraded || fleet_degraded,
+        &checks,
+        plan.checks.unsupported,
+    );
 
     Ok(Summary {
         format: FORMAT_NAME.to_string(),
@@ -418,8 +607,8 @@ async fn run_locked(
             fingerprint: crate::scenario::fingerprint(plan),
             resolved: serde_json::to_value(plan).context("serialising the resolved scenario")?,
         },
-        environment,
-        started_at: started_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        environment: ctx.environment.clone(),
+        started_at: ctx.started_at.to_rfc3339_opts(SecondsFormat::Secs, true),
         finished_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
         interrupted,
         degraded,
@@ -432,7 +621,84 @@ async fn run_locked(
         checks,
         comparison: None,
         verdict,
+        shard: coord.as_deref().map(|c| shard_report(c, plan, &details)),
     })
+}
+
+/// This shard's `summary.shard` section.
+pub(crate) fn shard_report(
+    c: &Coordinator,
+    plan: &Plan,
+    details: &[crate::report::model::ShardQueryDetail],
+) -> crate::report::model::ShardReport {
+    let wells = crate::shard::wells_of(plan.fleet.wells, c.spec);
+    crate::report::model::ShardReport {
+        run_id: c.run.run_id.clone(),
+        index: c.spec.index,
+        count: c.spec.count,
+        wells_start: wells.start,
+        wells_end: wells.end,
+        host: crate::shard::coord::host_name(),
+        pid: std::process::id(),
+        clock_offset_ms: c.clock_offset_ms,
+        stats_interval_s: plan.run.stats_interval.as_secs_f64(),
+        queries: details.to_vec(),
+    }
+}
+
+/// Leader: wait for every shard's report at the last barrier and merge their statistics with
+/// its own. Returns the fleet's statistics and whether any follower was degraded.
+async fn gather_fleet(
+    c: &mut Coordinator,
+    own: &crate::report::model::ShardReport,
+    queries: &[QueryStats],
+    cancel: &CancellationToken,
+    say: &impl Fn(&str),
+) -> anyhow::Result<(Vec<QueryStats>, bool)> {
+    let b = c.arrive("queries done", None).await?;
+    say("waiting for every shard's statistics");
+    match c.wait_all(&b).await {
+        Err(e) if is_interrupt(&e, cancel) => return Err(BenchError::Interrupted.into()),
+        r => r?,
+    }
+    let mut followers: Vec<Summary> = Vec::new();
+    for (k, payload) in c.payloads().await? {
+        if k == 0 {
+            continue;
+        }
+        let text = payload.ok_or_else(|| {
+            BenchError::Environment(format!(
+                "shard {k}/{} reached the end without posting its statistics",
+                c.spec.count
+            ))
+        })?;
+        let s: Summary = serde_json::from_str(&text).map_err(|e| {
+            BenchError::Environment(format!(
+                "shard {k}/{} posted statistics bench cannot read: {e}",
+                c.spec.count
+            ))
+        })?;
+        followers.push(s);
+    }
+    let paths: Vec<std::path::PathBuf> = (0..c.spec.count)
+        .map(|k| std::path::PathBuf::from(format!("shard {k}/{}", c.spec.count)))
+        .collect();
+    let mut parts = vec![crate::shard::merge::QueryPart {
+        path: &paths[0],
+        shard: own,
+        queries,
+    }];
+    for f in &followers {
+        let Some(sh) = f.shard.as_ref() else { continue };
+        parts.push(crate::shard::merge::QueryPart {
+            path: &paths[(sh.index as usize).min(paths.len() - 1)],
+            shard: sh,
+            queries: &f.queries,
+        });
+    }
+    let merged = crate::shard::merge::merge_queries(&parts)?;
+    let degraded = followers.iter().any(|f| f.degraded || f.interrupted);
+    Ok((merged, degraded))
 }
 
 /// SQLSTATE 25006: a statement tried to write in a read-only transaction.
@@ -506,12 +772,18 @@ async fn preflight_read_only(plan: &Plan, target: &Target) -> anyhow::Result<()>
 }
 
 /// Every per-query phase in file order, then the mix. Returns true when interrupted.
-async fn query_phases(
+///
+/// With a coordinator (a sharded run) every phase starts at a barrier, so all shards measure
+/// the same window; a shard whose share of a phase is nothing (0 clients, or a count of 0)
+/// records no phase for it but still meets the barrier.
+pub(crate) async fn query_phases(
     plan: &Plan,
     target: &Target,
     cancel: &CancellationToken,
     say: &impl Fn(&str),
     out: &mut Vec<QueryStats>,
+    details: &mut Vec<crate::report::model::ShardQueryDetail>,
+    mut coord: Option<&mut Coordinator>,
 ) -> anyhow::Result<bool> {
     let settings = ExecSettings {
         seed: plan.fleet.seed,
@@ -521,6 +793,9 @@ async fn query_phases(
         application_name: QUERY_APPLICATION_NAME.to_string(),
         read_only: true,
     };
+    let offset = coord
+        .as_ref()
+        .map_or(0, |c| crate::shard::stream_offset(c.spec));
     let mut phases: Vec<Phase> = plan
         .queries
         .iter()
@@ -546,7 +821,7 @@ async fn query_phases(
             });
         }
     }
-    for phase in &phases {
+    for mut phase in phases {
         if cancel.is_cancelled() {
             return Ok(true);
         }
@@ -554,6 +829,17 @@ async fn query_phases(
             [one] if phase.label.is_empty() => one.name.clone(),
             _ => "mix".to_string(),
         };
+        if let Some(c) = coord.as_deref_mut() {
+            match c.pass(&format!("phase {name}"), None).await {
+                Err(e) if is_interrupt(&e, cancel) => return Ok(true),
+                r => r?,
+            }
+            if !crate::shard::runs_anything(&phase.mode, &phase.stop) {
+                say(&format!("query phase {name}: no clients on this shard"));
+                continue;
+            }
+            phase.stream += offset;
+        }
         say(&format!("query phase {name}"));
         // The phase runs on its own thread, on its own connections to the same target.
         let conn = Target::for_url(&target.url, &target.schema)?;
@@ -563,6 +849,7 @@ async fn query_phases(
             .await
             .with_context(|| format!("query phase `{name}`"))?;
         out.extend(outcome.stats);
+        details.extend(outcome.details);
         if outcome.interrupted {
             return Ok(true);
         }
@@ -608,7 +895,7 @@ pub const REPORTED_SETTINGS: [&str; 14] = [
     "timescaledb.license",
 ];
 
-async fn server_settings(client: &Client) -> anyhow::Result<BTreeMap<String, String>> {
+pub(crate) async fn server_settings(client: &Client) -> anyhow::Result<BTreeMap<String, String>> {
     let names: Vec<String> = REPORTED_SETTINGS.iter().map(|s| s.to_string()).collect();
     let rows = client
         .query(
@@ -623,7 +910,7 @@ async fn server_settings(client: &Client) -> anyhow::Result<BTreeMap<String, Str
         .collect())
 }
 
-fn environment(
+pub(crate) fn environment(
     info: &crate::db::detect::ServerInfo,
     target: &Target,
     settings: BTreeMap<String, String>,
@@ -643,6 +930,7 @@ fn environment(
         memory_bytes: memory_bytes().unwrap_or(0),
         os: os_description(),
         settings,
+        shards: Vec::new(),
     }
 }
 

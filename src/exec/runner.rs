@@ -113,6 +113,8 @@ impl Phase {
 pub struct PhaseOutcome {
     /// One entry per query of the phase (with at least one execution or error).
     pub stats: Vec<QueryStats>,
+    /// Parallel to `stats`: the histograms a merge of shards needs (`bench merge`).
+    pub details: Vec<crate::report::model::ShardQueryDetail>,
     /// Cancelled before its stop condition.
     pub interrupted: bool,
 }
@@ -474,6 +476,7 @@ pub async fn run_phase<C: Connect>(
     }
 
     let stage = make_stage(phase.stop.clone(), phase.stream * 2);
+    let measured_from_ms = unix_ms_now();
     let (tx, rx) = mpsc::channel::<Batch>(clients * 2 + 2);
     let collector = Collector::new(clients, queries.len(), settings.stats_interval).run(rx);
     // FuturesUnordered polls only the workers whose query completed (join_all polls all).
@@ -512,12 +515,17 @@ pub async fn run_phase<C: Connect>(
         rate: phase.rate(),
         duration_s,
     };
-    let stats = merged
+    // Index into the phase's queries, with its merged recorder and name.
+    let kept: Vec<(usize, &crate::stats::Merged, &String)> = merged
         .iter()
         .zip(names.iter())
         .enumerate()
         .filter(|(_, (m, _))| queries.len() == 1 || !m.total.is_empty())
-        .map(|(q, (m, name))| {
+        .map(|(q, (m, name))| (q, m, name))
+        .collect();
+    let stats = kept
+        .iter()
+        .map(|&(q, m, name)| {
             let mut st = query_stats(name, &shape, m);
             st.plan = Some(PlanEvidence {
                 plan_cache_mode: phase.plan_cache_mode.name().to_string(),
@@ -528,8 +536,20 @@ pub async fn run_phase<C: Connect>(
             st
         })
         .collect();
+    let details = kept
+        .iter()
+        .map(|&(_, m, name)| crate::stats::query_detail(name, &shape, m, measured_from_ms))
+        .collect();
     Ok(PhaseOutcome {
         stats,
+        details,
         interrupted: cancel.is_cancelled(),
     })
+}
+
+/// Now as Unix milliseconds (fractional).
+fn unix_ms_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }

@@ -48,6 +48,8 @@ pub struct IngestStats {
     pub errors: u64,
     /// Rows of the failed batches (generated but not committed).
     pub dropped_rows: u64,
+    /// A follower's write gate refused a batch (the leader's run ended): ingest stopped.
+    pub refused: bool,
 }
 
 /// A running live ingest. [`LiveIngest::stop`] ends it and returns its figures.
@@ -66,18 +68,34 @@ impl LiveIngest {
         fleet: &Fleet,
         cancel: CancellationToken,
     ) -> anyhow::Result<LiveIngest> {
+        Self::start_partition(target, plan, fleet, 0..fleet.wells(), None, cancel)
+    }
+
+    /// [`LiveIngest::start`] for the wells `wells` only (a shard's), at the rate `plan.ingest`
+    /// gives (already this shard's share). With `gate` (followers), every batch runs in a
+    /// transaction that first checks it (`db::coord::write_gate_sql`); a batch the gate refuses
+    /// is counted as failed and ingest stops.
+    pub fn start_partition(
+        target: &Target,
+        plan: &Plan,
+        fleet: &Fleet,
+        wells: std::ops::Range<u32>,
+        gate: Option<String>,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<LiveIngest> {
         let ingest = plan.ingest.clone().unwrap_or(IngestPlan {
             rows_per_sec: None,
             batch_size: DEFAULT_BATCH_SIZE,
         });
         let conn_target = Target::for_url(&target.url, &target.schema)?;
-        let pacing = Pacing::new(fleet, &ingest);
+        let pacing = Pacing::for_wells(fleet, &ingest, wells);
         let stop = cancel.child_token();
         let task = tokio::spawn(run(
             conn_target,
             Arc::new(fleet.clone()),
             pacing,
             ingest.batch_size.max(1) as usize,
+            gate,
             stop.clone(),
         ));
         Ok(LiveIngest { stop, task })
@@ -93,6 +111,8 @@ impl LiveIngest {
 /// When each live row is due and how it is stamped. Pure.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Pacing {
+    /// First well ingested (wells `first_well .. first_well + wells`).
+    first_well: u32,
     wells: u64,
     first_sample: u64,
     end_us: i64,
@@ -103,8 +123,16 @@ pub struct Pacing {
 
 impl Pacing {
     pub fn new(fleet: &Fleet, ingest: &IngestPlan) -> Pacing {
+        Self::for_wells(fleet, ingest, 0..fleet.wells())
+    }
+
+    /// Pacing of the wells `wells` only: each at its sample interval, or `rows_per_sec` shared
+    /// among them. An empty range ingests nothing.
+    pub fn for_wells(fleet: &Fleet, ingest: &IngestPlan, wells: std::ops::Range<u32>) -> Pacing {
+        let n = wells.end.saturating_sub(wells.start);
         Pacing {
-            wells: u64::from(fleet.wells().max(1)),
+            first_well: wells.start,
+            wells: u64::from(n),
             first_sample: fleet.samples_per_well(),
             end_us: fleet.sample_time_us(fleet.samples_per_well()),
             interval_us: fleet.interval_us().max(1),
@@ -114,17 +142,27 @@ impl Pacing {
 
     /// Rows per second this pacing produces.
     pub fn rate(&self) -> f64 {
+        if self.wells == 0 {
+            return 0.0;
+        }
         self.rows_per_sec
             .unwrap_or(self.wells as f64 * 1e6 / self.interval_us as f64)
     }
 
     /// (well, sample) of live row `k`.
     pub fn row(&self, k: u64) -> (u32, u64) {
-        ((k % self.wells) as u32, self.first_sample + k / self.wells)
+        let wells = self.wells.max(1);
+        (
+            self.first_well + (k % wells) as u32,
+            self.first_sample + k / wells,
+        )
     }
 
     /// Number of live rows due `elapsed` after the start.
     pub fn due(&self, elapsed: Duration) -> u64 {
+        if self.wells == 0 {
+            return 0;
+        }
         let us = elapsed.as_micros().min(u128::from(u64::MAX)) as u64;
         match self.rows_per_sec {
             // A sample's rows are due when its timestamp's offset from the data end passes.
@@ -147,11 +185,13 @@ async fn run(
     fleet: Arc<Fleet>,
     pacing: Pacing,
     batch_size: usize,
+    gate: Option<String>,
     stop: CancellationToken,
 ) -> IngestStats {
     let table = Table::Telemetry;
     let columns = table.columns();
-    let tick = Duration::from_secs_f64((batch_size as f64 / pacing.rate()).clamp(0.05, 1.0));
+    let tick =
+        Duration::from_secs_f64((batch_size as f64 / pacing.rate().max(1e-9)).clamp(0.05, 1.0));
     let mut stats = IngestStats::default();
     let mut client: Option<tokio_postgres::Client> = None;
     let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -180,28 +220,37 @@ async fn run(
                 pending += 1;
             }
             k += 1;
-            if pending >= batch_size {
-                flush(
+            if pending >= batch_size
+                && !flush(
                     &target,
                     &mut client,
                     &columns,
                     &mut buf,
                     &mut pending,
                     &mut stats,
+                    gate.as_deref(),
                 )
-                .await;
+                .await
+            {
+                break;
             }
         }
-        if pending > 0 {
-            flush(
+        if pending > 0
+            && !flush(
                 &target,
                 &mut client,
                 &columns,
                 &mut buf,
                 &mut pending,
                 &mut stats,
+                gate.as_deref(),
             )
-            .await;
+            .await
+        {
+            break;
+        }
+        if stats.refused {
+            break;
         }
     }
     // Nothing is pending here: every tick ends with a flush, and the loop only breaks before
@@ -215,6 +264,7 @@ async fn run(
     stats
 }
 
+/// Send the pending rows as one COPY. False when the gate refused it (ingest stops).
 async fn flush(
     target: &Target,
     client: &mut Option<tokio_postgres::Client>,
@@ -222,7 +272,8 @@ async fn flush(
     buf: &mut BytesMut,
     pending: &mut usize,
     stats: &mut IngestStats,
-) {
+    gate: Option<&str>,
+) -> bool {
     encode::binary_trailer(buf);
     let data = buf.split().freeze();
     let n = std::mem::take(pending);
@@ -235,18 +286,30 @@ async fn flush(
         let Some(c) = client.as_ref() else {
             anyhow::bail!("no connection")
         };
-        Ok(copy::copy_rows(c, &target.schema, Table::Telemetry.name(), columns, data).await?)
+        let table = Table::Telemetry.name();
+        Ok(match gate {
+            None => Some(copy::copy_rows(c, &target.schema, table, columns, data).await?),
+            Some(g) => copy::copy_rows_gated(c, &target.schema, table, columns, data, g).await?,
+        })
     }
     .await;
     match result {
-        Ok(rows) => {
+        Ok(Some(rows)) => {
             stats.rows += rows;
             stats.batches += 1;
+            true
+        }
+        Ok(None) => {
+            stats.errors += 1;
+            stats.dropped_rows += n as u64;
+            stats.refused = true;
+            false
         }
         Err(_) => {
             *client = None;
             stats.errors += 1;
             stats.dropped_rows += n as u64;
+            true
         }
     }
 }
@@ -257,6 +320,7 @@ mod tests {
 
     fn pacing(rows_per_sec: Option<f64>) -> Pacing {
         Pacing {
+            first_well: 0,
             wells: 4,
             first_sample: 100,
             end_us: 1_000_000_000,

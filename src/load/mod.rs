@@ -68,6 +68,27 @@ impl fmt::Debug for LoadOptions {
     }
 }
 
+/// The part of the fleet one process loads: every well (an unsharded load) or one shard's
+/// wells (`--shard K/N`). Units of other wells are left to their shards: they are never
+/// batched here, so the shards' ledger batches are disjoint and the ledger stays exactly-once
+/// with the shards loading concurrently.
+#[derive(Debug, Clone, Default)]
+pub struct Partition {
+    /// Fleet well numbers loaded; `None`: all.
+    pub wells: Option<std::ops::Range<u32>>,
+    /// Followers: the write gate each batch's transaction checks first
+    /// (`db::coord::write_gate_sql`).
+    pub gate: Option<String>,
+    /// "shard 2/3: " (prefix of messages), empty when unsharded.
+    pub who: String,
+}
+
+impl Partition {
+    fn owns(&self, well: u32) -> bool {
+        self.wells.as_ref().is_none_or(|w| w.contains(&well))
+    }
+}
+
 /// Identity of the data a fleet generates, recorded with every ledger batch: a target that
 /// holds another fleet's batches is refused instead of resumed.
 pub fn fingerprint(plan: &Plan) -> String {
@@ -291,6 +312,18 @@ pub async fn load_all(
     fleet: &Fleet,
     opts: LoadOptions,
 ) -> anyhow::Result<Vec<LoadResult>> {
+    load_partition(target, plan, fleet, opts, &Partition::default()).await
+}
+
+/// [`load_all`] for one part of the fleet (a shard's wells). Returns the rows this call
+/// loaded; the error's account (on failure) covers the whole ledger.
+pub async fn load_partition(
+    target: &Target,
+    plan: &Plan,
+    fleet: &Fleet,
+    opts: LoadOptions,
+    part: &Partition,
+) -> anyhow::Result<Vec<LoadResult>> {
     let fp = fingerprint(plan);
     {
         let client = target.connect().await?;
@@ -309,7 +342,7 @@ pub async fn load_all(
             interrupted = true;
         }
         if failure.is_none() && !interrupted {
-            let run = load_table(target, plan, &src, &fp, &opts, verbose).await;
+            let run = load_table(target, plan, &src, &fp, &opts, verbose, part).await;
             unsettled.extend(run.unsettled.iter().map(|k| (table.name(), *k)));
             memory.push(run.memory);
             match run.end {
@@ -345,6 +378,7 @@ pub async fn load_all(
     };
     let resume = "re-run `bench load` on the same target to resume (committed batches are \
                   skipped), or add --reset to start over";
+    let account = format!("{}{account}", part.who);
     match failure {
         Some(err) => Err(err.context(format!("load failed: {account}; {resume}"))),
         None => Err(anyhow::Error::new(BenchError::Interrupted)
@@ -394,6 +428,7 @@ async fn load_table(
     fp: &str,
     opts: &LoadOptions,
     verbose: bool,
+    part: &Partition,
 ) -> TableRun {
     let table = src.table.name();
     let mut run = TableRun {
@@ -427,7 +462,13 @@ async fn load_table(
                 target.schema
             )))
         })?;
-        let batches = batch::plan_batches(src.est_rows(), &loaded, u64::from(plan.load.batch_size));
+        // Units of other shards' wells count as taken: never batched here.
+        let taken: Vec<bool> = loaded
+            .iter()
+            .enumerate()
+            .map(|(u, &l)| l || !part.owns(src.unit_well(u)))
+            .collect();
+        let batches = batch::plan_batches(src.est_rows(), &taken, u64::from(plan.load.batch_size));
         anyhow::Ok((batches, done))
     }
     .await;
@@ -455,6 +496,8 @@ async fn load_table(
         source: src,
         columns: src.table.columns(),
         fingerprint: fp,
+        gate: part.gate.as_deref(),
+        who: &part.who,
         batches: &batches,
         max_retries: plan.load.max_retries,
         cancel: &opts.cancel,

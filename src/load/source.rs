@@ -87,6 +87,14 @@ impl<'a> Source<'a> {
         &self.est_rows
     }
 
+    /// The well a work unit belongs to (blocks are well-major; diagnostics units are wells).
+    pub fn unit_well(&self, unit: usize) -> u32 {
+        match self.table {
+            Table::Telemetry => self.fleet.block(unit as u64).map_or(u32::MAX, |b| b.well),
+            Table::Diagnostics => unit as u32,
+        }
+    }
+
     /// Generate the rows of `unit` into `rows` (cleared first).
     pub fn rows(&self, unit: usize, rows: &mut Rows) {
         match self.table {

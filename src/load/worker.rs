@@ -34,6 +34,10 @@ pub(crate) struct TableJob<'a> {
     pub source: &'a Source<'a>,
     pub columns: String,
     pub fingerprint: &'a str,
+    /// Sharded followers: the write gate checked in every batch's transaction.
+    pub gate: Option<&'a str>,
+    /// Names the shard in errors ("shard 2/3: "), empty when unsharded.
+    pub who: &'a str,
     pub batches: &'a [Batch],
     pub max_retries: u32,
     pub cancel: &'a CancellationToken,
@@ -103,6 +107,7 @@ impl TableJob<'_> {
             key: b.key(),
             units: b.units,
             fingerprint: self.fingerprint,
+            gate: self.gate,
         }
     }
 
@@ -273,11 +278,26 @@ impl TableJob<'_> {
             unreachable!("connected above")
         };
         let sql = self.batch_sql(batch);
-        let Some(mut open) = copy::begin_batch(&c.client, &sql).await? else {
-            let n = copy::ledger_rows(&c.client, sql.schema, sql.table, sql.key)
-                .await?
-                .unwrap_or(0);
-            return Ok(Done::AlreadyLoaded(n));
+        let mut open = match copy::begin_batch(&c.client, &sql).await? {
+            copy::Begun::Open(open) => open,
+            copy::Begun::AlreadyLoaded => {
+                let n = copy::ledger_rows(&c.client, sql.schema, sql.table, sql.key)
+                    .await?
+                    .unwrap_or(0);
+                return Ok(Done::AlreadyLoaded(n));
+            }
+            copy::Begun::Refused => {
+                return Err(AttemptError::Failed {
+                    err: anyhow::Error::new(crate::error::BenchError::Environment(format!(
+                        "{}stopped before writing {} batch {}: the leader's run is no longer \
+                         open (the leader ended or failed); nothing of this batch was written",
+                        self.who,
+                        self.table(),
+                        batch.key()
+                    ))),
+                    commit_unknown: false,
+                })
+            }
         };
         buf.clear();
         crate::datagen::encode::binary_header(buf);

@@ -45,6 +45,72 @@ pub struct Summary {
     /// Present when the run was compared against a baseline (`--baseline`).
     pub comparison: Option<serde_json::Value>,
     pub verdict: Verdict,
+    /// Present in the report of one shard of a sharded run (`--shard K/N`): which part of the
+    /// fleet and of the load it ran, and what `bench merge` needs to merge it losslessly.
+    /// Absent in unsharded and merged reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardReport>,
+}
+
+/// One shard's part of a sharded run (`summary.shard`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ShardReport {
+    /// The run every shard joined (the leader's run id).
+    pub run_id: String,
+    /// K of `--shard K/N`; 0 is the leader.
+    pub index: u32,
+    /// N of `--shard K/N`.
+    pub count: u32,
+    /// This shard's wells: fleet well numbers `wells_start..wells_end` (0-based, end excluded).
+    pub wells_start: u32,
+    pub wells_end: u32,
+    /// Host name of the machine (or pod) the shard ran on.
+    pub host: String,
+    /// Operating-system process id of the shard's bench.
+    pub pid: u32,
+    /// The server's clock minus this shard's clock when it joined, milliseconds.
+    pub clock_offset_ms: f64,
+    /// Width of the per-interval samples, seconds.
+    pub stats_interval_s: f64,
+    /// One entry per entry of `queries`, same order: what a lossless merge needs.
+    pub queries: Vec<ShardQueryDetail>,
+}
+
+/// The parts of one shard's query statistics that `queries[]` summarises lossily.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ShardQueryDetail {
+    pub name: String,
+    /// Start of the measured stage (after warmup), Unix milliseconds on the server's clock.
+    pub measured_from_ms: f64,
+    /// Fixed rate only: the schedule-lag HdrHistogram (µs), V2+deflate, base64.
+    pub lag_histogram: Option<String>,
+    /// One latency HdrHistogram (µs, V2+deflate, base64) per entry of the query's
+    /// `intervals`, same order.
+    pub interval_histograms: Vec<String>,
+}
+
+/// One shard of a merged report (`environment.shards[]`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ShardEnvironment {
+    pub index: u32,
+    pub run_id: String,
+    pub host: String,
+    pub pid: u32,
+    pub os: String,
+    pub cores: u32,
+    pub memory_bytes: u64,
+    pub bench_version: String,
+    pub wells_start: u32,
+    pub wells_end: u32,
+    pub clock_offset_ms: f64,
+    /// RFC 3339 UTC.
+    pub started_at: String,
+    pub finished_at: String,
+    /// The shard's own verdict (its queries' errors; checks are the leader's).
+    pub verdict: Verdict,
 }
 
 /// The scenario as run, resolved (defaults filled in), so two reports can be compared
@@ -80,6 +146,10 @@ pub struct Environment {
     pub os: String,
     /// Benchmark-relevant server settings (shared_buffers, work_mem, jit, ...).
     pub settings: BTreeMap<String, String>,
+    /// Merged reports (`bench merge`): every shard that ran, in shard order. `cores`,
+    /// `memory_bytes` and `os` above are the leader's (shard 0). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardEnvironment>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -351,9 +421,10 @@ pub struct CheckResult {
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
+    #[default]
     Pass,
     Fail,
     Interrupted,

@@ -225,6 +225,7 @@ pub struct Collector {
     pending: BTreeMap<u64, Vec<QueryAgg>>,
     totals: Vec<QueryAgg>,
     intervals: Vec<Vec<IntervalStats>>,
+    interval_histograms: Vec<Vec<String>>,
 }
 
 /// The merged result for one query.
@@ -232,6 +233,9 @@ pub struct Collector {
 pub struct Merged {
     pub total: QueryAgg,
     pub intervals: Vec<IntervalStats>,
+    /// Each interval's latency histogram, encoded ([`encode_histogram`]), parallel to
+    /// `intervals`: a few hundred bytes each, kept so shards merge per interval losslessly.
+    pub interval_histograms: Vec<String>,
 }
 
 impl Collector {
@@ -243,6 +247,7 @@ impl Collector {
             pending: BTreeMap::new(),
             totals: vec![QueryAgg::default(); queries],
             intervals: vec![Vec::new(); queries],
+            interval_histograms: vec![Vec::new(); queries],
         }
     }
 
@@ -280,15 +285,8 @@ impl Collector {
             if agg.is_empty() {
                 continue;
             }
-            let h = &agg.latency;
-            self.intervals[q].push(IntervalStats {
-                t_s,
-                count: h.len(),
-                mean_ms: if h.is_empty() { 0.0 } else { h.mean() / 1000.0 },
-                p50_ms: quantile_ms(h, 0.50),
-                p95_ms: quantile_ms(h, 0.95),
-                p99_ms: quantile_ms(h, 0.99),
-            });
+            self.intervals[q].push(interval_stats(t_s, &agg.latency));
+            self.interval_histograms[q].push(encode_histogram(&agg.latency));
             self.totals[q].add(&agg);
         }
     }
@@ -302,7 +300,12 @@ impl Collector {
         self.totals
             .into_iter()
             .zip(self.intervals)
-            .map(|(total, intervals)| Merged { total, intervals })
+            .zip(self.interval_histograms)
+            .map(|((total, intervals), interval_histograms)| Merged {
+                total,
+                intervals,
+                interval_histograms,
+            })
             .collect()
     }
 
@@ -312,6 +315,18 @@ impl Collector {
             self.absorb(b);
         }
         self.finish()
+    }
+}
+
+/// One per-interval sample from that interval's latency histogram (µs).
+pub fn interval_stats(t_s: f64, h: &Histogram<u64>) -> IntervalStats {
+    IntervalStats {
+        t_s,
+        count: h.len(),
+        mean_ms: if h.is_empty() { 0.0 } else { h.mean() / 1000.0 },
+        p50_ms: quantile_ms(h, 0.50),
+        p95_ms: quantile_ms(h, 0.95),
+        p99_ms: quantile_ms(h, 0.99),
     }
 }
 
@@ -412,6 +427,23 @@ pub fn hgrm(h: &Histogram<u64>) -> String {
         h.distinct_values()
     );
     out
+}
+
+/// What a lossless merge of shards needs beyond `QueryStats` (see `report::model::
+/// ShardQueryDetail`); `measured_from_ms` is the measured stage's start, Unix ms on this
+/// process's clock (the pipeline shifts it to the server's).
+pub fn query_detail(
+    name: &str,
+    shape: &PhaseShape,
+    merged: &Merged,
+    measured_from_ms: f64,
+) -> crate::report::model::ShardQueryDetail {
+    crate::report::model::ShardQueryDetail {
+        name: name.to_string(),
+        measured_from_ms,
+        lag_histogram: shape.rate.map(|_| encode_histogram(&merged.total.lag)),
+        interval_histograms: merged.interval_histograms.clone(),
+    }
 }
 
 /// How a query phase was driven, for the report.

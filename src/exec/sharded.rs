@@ -1,0 +1,207 @@
+//! A follower's `bench run --shard K/N` (K > 0): join the leader's run, load this shard's
+//! wells, run this shard's part of every query phase between the run's barriers (with live
+//! ingest of its wells), then post the shard's summary to the leader and return it. A follower
+//! holds no writer lock, applies no schema, runs no verification, preparation or checks: the
+//! leader does those for the whole fleet. Every write goes through the run's write gate.
+
+use anyhow::Context as _;
+use chrono::{SecondsFormat, Utc};
+
+use super::pipeline::{
+    environment, is_interrupt, query_phases, refuse_writes_on_external, server_settings,
+    shard_report, RunOptions, LIVE_INGEST_TABLE,
+};
+use crate::db::Target;
+use crate::report::model::{
+    LoadResult, QueryStats, ScenarioEcho, Summary, Verdict, FORMAT_NAME, SCHEMA_VERSION,
+};
+use crate::scenario::Plan;
+use crate::shard::coord::{Coordinator, ShardOptions};
+
+/// Run `plan` as follower `shard.spec` of the leader's run on `target`.
+pub async fn run_follower(
+    plan: &Plan,
+    target: &Target,
+    opts: &RunOptions,
+    shard: &ShardOptions,
+) -> anyhow::Result<Summary> {
+    refuse_writes_on_external(plan, target)?;
+    let started_at = Utc::now();
+    let mut plan = plan.clone();
+    let mut coord = Coordinator::join_follower(
+        target,
+        &mut plan,
+        shard,
+        "run",
+        opts.cancel.clone(),
+        opts.progress,
+    )
+    .await?;
+    let result = follow(&plan, target, opts, &mut coord, started_at).await;
+    match result {
+        Ok(s) => {
+            if s.interrupted {
+                coord.fail("interrupted").await;
+            }
+            Ok(s)
+        }
+        Err(e) => Err(coord.failed(e).await),
+    }
+}
+
+async fn follow(
+    plan: &Plan,
+    target: &Target,
+    opts: &RunOptions,
+    coord: &mut Coordinator,
+    started_at: chrono::DateTime<Utc>,
+) -> anyhow::Result<Summary> {
+    let cancel = opts.cancel.clone();
+    let label = coord.spec.label();
+    let say = |msg: &str| {
+        if opts.progress {
+            eprintln!("[{} {label}] {msg}", plan.name);
+        }
+    };
+    let client = target.connect().await.context("connecting to the server")?;
+    let info = crate::db::detect::detect(&client)
+        .await
+        .context("detecting the server's PostgreSQL and TimescaleDB versions")?;
+    let settings = server_settings(&client).await?;
+    drop(client);
+    let env = environment(&info, target, settings);
+    let fleet = crate::datagen::Fleet::new(&plan.fleet);
+    let part = crate::shard::divide(plan, coord.spec);
+    let wells = crate::shard::wells_of(plan.fleet.wells, coord.spec);
+    let gate = coord.write_gate();
+
+    let mut interrupted = false;
+    let mut load = Vec::new();
+    let mut queries: Vec<QueryStats> = Vec::new();
+    let mut details = Vec::new();
+    let mut ingest_errors = 0;
+    match coord.pass("start", None).await {
+        Err(e) if is_interrupt(&e, &cancel) => interrupted = true,
+        r => r?,
+    }
+    if !interrupted && !coord.run.reuse {
+        say(&format!("loading wells {wells:?}"));
+        let load_opts = crate::load::LoadOptions {
+            progress: if opts.progress {
+                crate::load::ProgressMode::Auto
+            } else {
+                crate::load::ProgressMode::Quiet
+            },
+            cancel: cancel.clone(),
+            fault: None,
+        };
+        let partition = crate::load::Partition {
+            wells: Some(wells.clone()),
+            gate: Some(gate.clone()),
+            who: coord.who(),
+        };
+        match crate::load::load_partition(target, plan, &fleet, load_opts, &partition).await {
+            Ok(r) => load = r,
+            Err(e) if is_interrupt(&e, &cancel) => interrupted = true,
+            Err(e) => return Err(e.context(format!("{label}: loading its wells"))),
+        }
+    }
+    if !interrupted {
+        say("loaded; waiting for the leader's verification and preparation");
+        match coord.pass("loaded", None).await {
+            Err(e) if is_interrupt(&e, &cancel) => interrupted = true,
+            r => r?,
+        }
+    }
+    if !interrupted && !cancel.is_cancelled() {
+        let ingest = match &part.ingest {
+            Some(_) => Some(
+                crate::load::LiveIngest::start_partition(
+                    target,
+                    &part,
+                    &fleet,
+                    wells.clone(),
+                    Some(gate.clone()),
+                    cancel.clone(),
+                )
+                .context("starting live ingest")?,
+            ),
+            None => None,
+        };
+        let result = query_phases(
+            &part,
+            target,
+            &cancel,
+            &say,
+            &mut queries,
+            &mut details,
+            Some(&mut *coord),
+        )
+        .await;
+        if let Some(ingest) = ingest {
+            let st = ingest.stop().await;
+            ingest_errors = st.errors;
+            load.push(LoadResult {
+                table: LIVE_INGEST_TABLE.to_string(),
+                rows: st.rows,
+                seconds: st.seconds,
+                rows_per_sec: st.rows_per_sec,
+                workers: 1,
+                batch_size: plan.ingest.as_ref().map_or(0, |i| i.batch_size),
+                retries: st.errors,
+            });
+        }
+        match result {
+            Ok(was) => interrupted |= was,
+            Err(e) if is_interrupt(&e, &cancel) => interrupted = true,
+            Err(e) => return Err(e),
+        }
+    }
+    interrupted |= cancel.is_cancelled();
+    for d in &mut details {
+        d.measured_from_ms += coord.clock_offset_ms;
+    }
+    let degraded = ingest_errors > 0 || queries.iter().any(|q| q.errors > 0);
+    let mut summary = Summary {
+        format: FORMAT_NAME.to_string(),
+        schema_version: SCHEMA_VERSION,
+        bench_version: env!("CARGO_PKG_VERSION").to_string(),
+        scenario: ScenarioEcho {
+            name: plan.name.clone(),
+            file: plan.file.clone(),
+            fingerprint: crate::scenario::fingerprint(plan),
+            resolved: serde_json::to_value(plan).context("serialising the resolved scenario")?,
+        },
+        environment: env,
+        started_at: started_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        finished_at: String::new(),
+        interrupted,
+        degraded,
+        load,
+        verification: Vec::new(),
+        preparation: None,
+        writes: plan.queries.iter().any(|q| q.writes),
+        storage: Vec::new(),
+        queries,
+        checks: Vec::new(),
+        comparison: None,
+        verdict: if interrupted {
+            Verdict::Interrupted
+        } else if degraded {
+            Verdict::Fail
+        } else {
+            Verdict::Pass
+        },
+        shard: Some(shard_report(coord, plan, &details)),
+    };
+    summary.finished_at = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+    if !interrupted {
+        let payload = serde_json::to_string(&summary).context("serialising the shard's summary")?;
+        coord
+            .arrive("queries done", Some(&payload))
+            .await
+            .context("posting the shard's statistics to the leader")?;
+        say("done: statistics posted to the leader (its report holds the fleet's checks)");
+    }
+    Ok(summary)
+}
