@@ -31,6 +31,10 @@
 #   PERTURB_LOOPS   busy loops during that run (default: 1)
 #   CONFIRM         1: judge with a confirmation run as the workflow does; 0: first run only
 #                   (default: 1)
+#   DESIGN          window: judge each baseline against the runs recorded right before and
+#                   after it (a baseline recorded in the same job, as the shipped workflow
+#                   does); all: against every other run (a committed baseline judging runs
+#                   recorded at any time) (default: window)
 #   COMPARE_ARGS    extra `bench compare` arguments, e.g. "--max-regression 5%"
 #   OUT             output folder (default: reports/gate-calibration)
 #   EVALUATE_ONLY   1: do not run anything, judge the runs already in $OUT/runs
@@ -53,6 +57,7 @@ B_RUNS="${B_RUNS:-6}"
 PERTURB="${PERTURB:-}"
 PERTURB_LOOPS="${PERTURB_LOOPS:-1}"
 CONFIRM="${CONFIRM:-1}"
+DESIGN="${DESIGN:-window}"
 COMPARE_ARGS="${COMPARE_ARGS:-}"
 OUT="${OUT:-reports/gate-calibration}"
 EVALUATE_ONLY="${EVALUATE_ONLY:-0}"
@@ -64,6 +69,7 @@ die() {
 }
 
 [[ -f "$SCENARIO" ]] || die "no scenario file $SCENARIO"
+[[ "$DESIGN" == window || "$DESIGN" == all ]] || die "DESIGN must be window or all, got '$DESIGN'"
 [[ -z "${DATABASE_URL:-}" ]] || die "DATABASE_URL is set: the injected slowdown needs the embedded server (--pg-setting)"
 for n in RUNS K B_RUNS PERTURB_LOOPS; do
     [[ "${!n}" =~ ^[0-9]+$ ]] || die "$n must be a whole number, got '${!n}'"
@@ -214,32 +220,56 @@ trial() {
         "${regressed:--}" >>"$trials"
 }
 
+# The nearest A run outside the block [i, i + K) other than $1: its confirmation run.
+confirm_of() {
+    local j="$1" d cj
+    for ((d = 1; d < RUNS; d++)); do
+        for cj in $((j + d)) $((j - d)); do
+            if ((cj >= 0 && cj < RUNS && (cj < i || cj >= i + K))); then
+                echo "${a_runs[$cj]}"
+                return
+            fi
+        done
+    done
+}
+
 for ((i = 0; i + K <= RUNS; i++)); do
     base="$eval_dir/baseline-$((i + 1)).json"
     "${bench_cmd[@]}" baseline add "$base" "${a_runs[@]:i:K}" >/dev/null ||
         die "bench baseline add $base failed"
-    in_block() { (($1 >= i && $1 < i + K)); }
-    # A/A: every A run outside the block; its confirmation is the next A run outside the block.
-    for ((j = 0; j < RUNS; j++)); do
-        in_block "$j" && continue
-        c=""
-        for ((d = 1; d < RUNS; d++)); do
-            cj=$(((j + d) % RUNS))
-            if ! in_block "$cj"; then
-                c="${a_runs[$cj]}"
-                break
-            fi
+    # A/A: "window" judges the A runs right before and right after the block (a baseline
+    # recorded in the same job as the run it judges); "all" judges every A run outside it (a
+    # committed baseline judging runs at any later time).
+    if [[ "$DESIGN" == window ]]; then
+        currents=($((i - 1)) $((i + K)))
+    else
+        currents=()
+        for ((j = 0; j < RUNS; j++)); do
+            ((j < i || j >= i + K)) && currents+=("$j")
         done
-        trial aa "$((i + 1))" "$base" "${a_runs[$j]}" "$c"
+    fi
+    for j in "${currents[@]}"; do
+        ((j >= 0 && j < RUNS)) || continue
+        trial aa "$((i + 1))" "$base" "${a_runs[$j]}" "$(confirm_of "$j")"
     done
-    # A/B: every B run; its confirmation is the next B run of the same slowdown.
+    # A/B: "window" judges the B runs of the block's rounds (each ran right after an A run of
+    # the block); "all" every B run. The confirmation is the B run of the next round (or the
+    # previous one for the last).
     for s in $SLOWDOWNS; do
-        for ((j = 1; j <= B_RUNS; j++)); do
+        if [[ "$DESIGN" == window ]]; then
+            rounds=()
+            for ((j = i + 1; j <= i + K && j <= B_RUNS; j++)); do rounds+=("$j"); done
+        else
+            rounds=()
+            for ((j = 1; j <= B_RUNS; j++)); do rounds+=("$j"); done
+        fi
+        for j in "${rounds[@]}"; do
             cur="$runs_dir/b$s-$(printf %02d "$j")/summary.json"
             [[ -f "$cur" ]] || die "missing $cur"
             c=""
             if ((B_RUNS > 1)); then
-                c="$runs_dir/b$s-$(printf %02d $((j % B_RUNS + 1)))/summary.json"
+                cr=$((j < B_RUNS ? j + 1 : j - 1))
+                c="$runs_dir/b$s-$(printf %02d "$cr")/summary.json"
             fi
             trial "ab$s" "$((i + 1))" "$base" "$cur" "$c"
         done
@@ -270,7 +300,7 @@ geomean() { # metric files...
 
 summary="$OUT/summary.txt"
 {
-    echo "gate calibration: $(basename "$SCENARIO"), $RUNS A runs, K=$K baseline runs, B_RUNS=$B_RUNS per slowdown, confirm=$CONFIRM${PERTURB:+, A run $PERTURB under $PERTURB_LOOPS busy loop(s)}${COMPARE_ARGS:+, compare $COMPARE_ARGS}"
+    echo "gate calibration: $(basename "$SCENARIO"), $RUNS A runs, K=$K baseline runs, B_RUNS=$B_RUNS per slowdown, design=$DESIGN, confirm=$CONFIRM${PERTURB:+, A run $PERTURB under $PERTURB_LOOPS busy loop(s)}${COMPARE_ARGS:+, compare $COMPARE_ARGS}"
     aa_n=$(awk -F'\t' '$1 == "aa"' "$trials" | wc -l)
     aa_first=$(awk -F'\t' '$1 == "aa" && $5 == "true"' "$trials" | wc -l)
     aa_fail=$(awk -F'\t' '$1 == "aa" && $6 == "true"' "$trials" | wc -l)

@@ -852,18 +852,19 @@ fn prepare_row(bqs: &[&QueryStats], c: &QueryStats, metric: Metric) -> (Comparis
             ));
             return (row, Prepared::Decided);
         }
-        Some(need) if baseline_count < need || c.count < need => {
+        // Decided by the baseline alone: a slower current run completes fewer queries, and a
+        // regression must not make its own gate "not gateable".
+        Some(need) if baseline_count < need => {
             row.verdict = RowVerdict::NotGateable;
             row.note = Some(format!(
-                "not gateable: {} needs at least {need} queries in the phase (baseline {}, \
-                 current {}); lengthen the phase",
+                "not gateable: {} needs at least {need} queries in the phase, the baseline{} \
+                 {baseline_count}; lengthen the phase",
                 metric.name(),
                 if k > 1 {
-                    format!("runs at least {baseline_count}")
+                    "'s runs have at least"
                 } else {
-                    baseline_count.to_string()
+                    " has"
                 },
-                c.count
             ));
             return (row, Prepared::Decided);
         }

@@ -1,0 +1,150 @@
+//! The gate's calibration harness, `scripts/gate-calibration.sh`, in a reduced form that can
+//! fail (issue 15's acceptance): 5 real runs of a small scenario (A) and 2 with a real injected
+//! slowdown (B: the harness's `calibration_rows` query reads 3x the rows, through a server
+//! setting, so the scenario is unchanged), each `bench run` on its own embedded server; baselines
+//! of 3 runs built with `bench baseline add`; every A run outside a baseline judged against it
+//! (A/A: false positives), every B run too (A/B: detections), each with a confirmation run as the
+//! shipped workflow does.
+//!
+//! It asserts what the method allows: at most 2 of the 6 A/A trials fail after confirmation (a
+//! gate whose false-positive rate were near the nominal 5% fails 2 of 6 with probability 3%, 3
+//! of 6 with probability 0.2%; one that ignored the run-to-run noise fails most), and every A/B
+//! trial catches the 3x slowdown in the query that has it. The full calibration, with its
+//! figures, is in docs/ci-gate.md.
+
+use std::path::Path;
+use std::process::Command;
+
+/// Five cheap queries (so the gate can estimate each run's shift: it needs 5 per metric), on a
+/// fleet with enough rows per well (11,520) for the harness's query to read 3x 2,500 of them.
+const SCENARIO: &str = r#"[scenario]
+name = "gate-calibration"
+
+[fleet]
+wells = 3
+sample_interval = "15s"
+span = "2d"
+end = "2025-01-31T00:00:00Z"
+
+[run]
+warmup = "500ms"
+duration = "2s"
+stats_interval = "500ms"
+
+[[queries]]
+name = "sleep_1ms"
+sql = "SELECT pg_sleep(0.001)"
+
+[[queries]]
+name = "count_well"
+sql = "SELECT count(*) FROM esp_telemetry WHERE well_id = $1"
+params = [{ kind = "random_well" }]
+
+[[queries]]
+name = "latest_rows"
+sql = """SELECT * FROM esp_telemetry WHERE well_id = $1 ORDER BY "timestamp" DESC LIMIT 10"""
+params = [{ kind = "random_well" }]
+
+[[queries]]
+name = "hour_avg"
+sql = """
+SELECT avg(motor_temp_f) FROM esp_telemetry
+WHERE well_id = $1 AND "timestamp" > $2::timestamptz - interval '1 hour' AND "timestamp" <= $2::timestamptz
+"""
+params = [{ kind = "random_well" }, { kind = "random_window_end", min_back = "1h" }]
+
+[[queries]]
+name = "sleep_half_ms"
+sql = "SELECT pg_sleep(0.0005)"
+
+[checks]
+chunk_counts = false
+policies = false
+retention = false
+
+[gate]
+max_regression = "10%"
+metrics = ["p50_ms", "p95_ms"]
+alpha = 0.05
+"#;
+
+#[test]
+fn the_calibration_harness_measures_false_positives_and_catches_a_real_slowdown() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("gate-calibration.toml");
+    std::fs::write(&scenario, SCENARIO).unwrap();
+    let out_dir = dir.path().join("calibration");
+
+    let out = Command::new("bash")
+        .arg(root.join("scripts/gate-calibration.sh"))
+        .env("BENCH", env!("CARGO_BIN_EXE_bench"))
+        .env("SCENARIO", &scenario)
+        .env("OUT", &out_dir)
+        .env("RUNS", "5")
+        .env("K", "3")
+        .env("B_RUNS", "2")
+        .env("SLOWDOWNS", "200")
+        .env("DESIGN", "all")
+        .env("CONFIRM", "1")
+        .env("MAX_FP_PCT", "34")
+        .env("MIN_DETECT_PCT", "100")
+        // Never pick up a server or password from the developer's environment.
+        .env_remove("DATABASE_URL")
+        .env_remove("PGPASSWORD")
+        .output()
+        .expect("run scripts/gate-calibration.sh");
+    let log = format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let trials = std::fs::read_to_string(out_dir.join("trials.tsv")).unwrap_or_default();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the harness missed a target or failed:\n{log}\n--- trials\n{trials}"
+    );
+
+    // The report: rates with Wilson intervals and the measured size of the injected slowdown.
+    let summary = std::fs::read_to_string(out_dir.join("summary.txt")).unwrap();
+    assert!(summary.contains("A/A: 6 trials"), "{summary}");
+    assert!(summary.contains("95% CI"), "{summary}");
+    assert!(
+        summary.contains("A/B +200% rows: measured change of calibration_rows p50 +"),
+        "{summary}"
+    );
+
+    // Every judgement is recorded: 3 baselines x 2 A runs outside each, and x 2 B runs.
+    let rows: Vec<Vec<&str>> = trials
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').collect())
+        .collect();
+    let aa: Vec<&Vec<&str>> = rows.iter().filter(|r| r[0] == "aa").collect();
+    let ab: Vec<&Vec<&str>> = rows.iter().filter(|r| r[0] == "ab200").collect();
+    assert_eq!(aa.len(), 6, "{trials}");
+    assert_eq!(ab.len(), 6, "{trials}");
+    let false_positives = aa.iter().filter(|r| r[5] == "true").count();
+    assert!(
+        false_positives <= 2,
+        "{false_positives} of 6 A/A trials failed:\n{trials}"
+    );
+    for r in &ab {
+        assert_eq!(r[5], "true", "a 3x slowdown passed the gate:\n{trials}");
+        assert!(
+            r[8].split(',').any(|g| g.starts_with("calibration_rows:")),
+            "the gate failed on other queries than the slowed one:\n{trials}"
+        );
+        // The slowdown is in calibration_rows only; the shift of the others is removed, so no
+        // untouched query is blamed.
+        assert!(
+            r[8].split(',').all(|g| g.starts_with("calibration_rows:")),
+            "an untouched query was blamed:\n{trials}"
+        );
+    }
+    // The runs' servers are gone: every run stopped its own (the harness checks exit codes).
+    assert!(out_dir.join("runs/a-05/summary.json").exists());
+    assert!(out_dir.join("runs/b200-02/summary.json").exists());
+}
