@@ -244,6 +244,15 @@ pub async fn run(args: RealismArgs) -> anyhow::Result<Outcome> {
         );
     }
 
+    if let Some(s) = sources.iter().find(|s| s.levels.is_empty()) {
+        return Err(BenchError::Config(format!(
+            "none of --levels {:?} is a whole multiple of the {} data's {} s interval; pass \
+             --levels {}",
+            args.levels, s.kind, s.base_interval_s, s.base_interval_s
+        ))
+        .into());
+    }
+
     let use_server = args
         .server
         .database_url

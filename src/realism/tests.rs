@@ -105,7 +105,7 @@ fn values_cost_more_when_sampled_less_often() {
         "continuous",
         &Options::default(),
     );
-    for c in 0..CHANNELS {
+    for (c, name) in CHANNEL_NAMES.iter().enumerate() {
         let pv: Vec<f64> = r
             .levels
             .iter()
@@ -113,8 +113,7 @@ fn values_cost_more_when_sampled_less_often() {
             .collect();
         assert!(
             pv[0] < pv[1] && pv[1] < pv[2],
-            "{}: payload B/v at 1/10/60 s {pv:?}",
-            CHANNEL_NAMES[c]
+            "{name}: payload B/v at 1/10/60 s {pv:?}"
         );
     }
 }
@@ -129,15 +128,15 @@ fn nulls_come_from_absent_instruments_at_the_real_share() {
         "NULL share {share}"
     );
     // The drive's channels are never NULL; the flow meter is the most often absent.
-    for c in 0..3 {
-        assert_eq!(l.channels[c].nulls, 0, "{}", CHANNEL_NAMES[c]);
+    for ch in &l.channels[..3] {
+        assert_eq!(ch.nulls, 0, "{}", ch.channel);
     }
     let flow = l.channels[8].null_share.expect("rows");
     assert!(
         l.channels[3..8]
             .iter()
             .all(|ch| ch.null_share.expect("rows") < flow),
-        "flow meter absent least often?"
+        "the flow meter should be the most often absent"
     );
 }
 
