@@ -70,6 +70,11 @@ pub struct RealismArgs {
     #[arg(long, value_enum, default_value = "continuous")]
     pub layout: LayoutArg,
 
+    /// With --layout instances: repeat the real instances' lengths N times (N x 20 wells for
+    /// the 3W data), for steadier shares of dead and absent sensors.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub copies: u32,
+
     /// Skip the generated data (estimate only --real).
     #[arg(long)]
     pub no_generated: bool,
@@ -159,10 +164,14 @@ pub fn fleet_plan(
         plan.seed = seed;
     }
     if args.layout == LayoutArg::Instances {
-        let lengths = match real {
+        if args.copies == 0 {
+            return Err(BenchError::Config("--copies must be at least 1".into()).into());
+        }
+        let one = match real {
             Some(d) => d.instance_samples(),
             None => realism::reference::INSTANCE_ROWS.to_vec(),
         };
+        let lengths: Vec<u64> = (0..args.copies).flat_map(|_| one.iter().copied()).collect();
         let plan = realism::instances_plan(&lengths, &plan);
         let label = format!(
             "{} wells in the layout of the real instances at 1 s, seed {}",
@@ -233,6 +242,15 @@ pub async fn run(args: RealismArgs) -> anyhow::Result<Outcome> {
                 .await
                 .context("the estimator thread failed")?,
         );
+    }
+
+    if let Some(s) = sources.iter().find(|s| s.levels.is_empty()) {
+        return Err(BenchError::Config(format!(
+            "none of --levels {:?} is a whole multiple of the {} data's {} s interval; pass \
+             --levels {}",
+            args.levels, s.kind, s.base_interval_s, s.base_interval_s
+        ))
+        .into());
     }
 
     let use_server = args

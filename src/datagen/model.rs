@@ -8,7 +8,7 @@ use rand::Rng;
 use rand_distr::{Distribution, LogNormal, Normal, Weibull};
 
 use super::episodes::{day_episodes, intervals, Episode, DAY_US};
-use super::rng::{at, at_i, mix, normal, pcg, spread, stream_key, unit, ValueNoise, IRRATIONALS};
+use super::rng::{at, at_i, mix, normal, pcg, stream_key, unit, ValueNoise};
 use super::sensors::{self, Sensor};
 use super::{
     Block, Condition, DiagnosticRow, Severity, TelemetryRow, WellId, BLOCK_SAMPLES, CHANNELS,
@@ -68,7 +68,7 @@ const KEY_STREAMS: [u64; NKEYS] = [
 /// the drive's, see `clean`).
 /// The flow meter's noise is relative to its reading (a fraction, see `NOISE_RELATIVE`).
 pub(crate) const NOISE_SD: [f64; CHANNELS] =
-    [0.0, 0.2, 10.0, 2.0, 2.5, 0.015, 0.015, 0.0015, 0.0025];
+    [0.0, 0.2, 10.0, 2.8, 1.8, 0.015, 0.015, 0.0015, 0.0025];
 const NOISE_RELATIVE: [bool; CHANNELS] =
     [false, false, false, false, false, false, false, false, true];
 /// Noise with memory: amplitude of a fast and a slow value-noise octave per channel, as a
@@ -76,8 +76,8 @@ const NOISE_RELATIVE: [bool; CHANNELS] =
 /// stands for what the physics leaves out (gas, turbulence, bus ripple, sensor drift); it is
 /// what makes a value sampled less often cost more to store.
 pub(crate) const MEM_FAST: [f64; CHANNELS] =
-    [0.0, 0.006, 0.018, 0.012, 0.004, 0.05, 0.04, 0.012, 0.006];
-pub(crate) const MEM_SLOW: [f64; CHANNELS] = [0.0, 0.03, 0.03, 0.045, 0.035, 1.0, 1.6, 0.04, 0.012];
+    [0.0, 0.006, 0.018, 0.012, 0.0025, 0.05, 0.04, 0.012, 0.006];
+pub(crate) const MEM_SLOW: [f64; CHANNELS] = [0.0, 0.03, 0.03, 0.055, 0.03, 1.0, 1.6, 0.04, 0.012];
 /// Knot spacing of the two memory octaves, seconds.
 pub(crate) const MEM_FAST_S: f64 = 15.0;
 pub(crate) const MEM_SLOW_S: f64 = 240.0;
@@ -106,9 +106,14 @@ const MEM_SCALE: [MemScale; CHANNELS] = [
 pub(crate) const QUANT_INV: [f64; CHANNELS] =
     [100.0, 10.0, 1.0, 1.0, 1.0, 100.0, 100.0, 1000.0, 10.0];
 
-/// Share of wells whose drive trims its frequency continuously (PID control on intake pressure
-/// or current); the others run at a fixed speed reference.
-pub(crate) const PID_SHARE: f64 = 0.33;
+/// The drive's PID loop (holding intake pressure or current) has a deadband: it trims the
+/// frequency during active stretches and holds its output otherwise. A stretch is one
+/// `PID_PERIOD_S` period, active with chance `PID_ACTIVE_SHARE`.
+pub(crate) const PID_ACTIVE_SHARE: f64 = 0.25;
+const PID_PERIOD_S: f64 = 1800.0;
+/// Knot spacing of the PID trim's two octaves, seconds.
+const FTRIM_S: f64 = 600.0;
+const FSLOW_S: f64 = 21_600.0;
 /// Operator set points: considered every `FSET_PERIOD_S`, changed with `FSET_CHANGE` chance,
 /// rounded to 0.1 Hz (looked back at most `FSET_LOOKBACK` periods).
 const FSET_PERIOD_S: f64 = 8.0 * 3600.0;
@@ -130,10 +135,12 @@ struct Well {
     episode_keys: [u64; 4],
     mem_keys: [[u64; 2]; CHANNELS],
     sensors: [Sensor; CHANNELS],
-    /// The drive trims its frequency continuously (PID mode) rather than holding a reference.
-    pid: bool,
-    /// Amplitude of the drive's frequency jitter, Hz.
+    /// Stream of the drive's PID activity.
+    mode_key: u64,
+    /// Amplitude of the frequency jitter while the PID loop trims, Hz.
     jitter: f64,
+    /// Amplitude of the flicker while it holds (often below one 0.01 Hz step: none), Hz.
+    flicker: f64,
     /// Drive frequency set point, Hz.
     f0: f64,
     /// Flow at the set point when new, bbl/day.
@@ -255,6 +262,8 @@ fn ramp(e: &Episode, t_us: i64) -> f64 {
 /// depends on what was evaluated before, so a block and a sample computed alone agree.
 struct Noise {
     fset: (i64, f64),
+    /// PID period, whether the loop is active in it, and the trim it holds otherwise.
+    pid: (i64, bool, f64),
     fslow: ValueNoise,
     ftrim: ValueNoise,
     fjit: ValueNoise,
@@ -275,10 +284,11 @@ impl Noise {
         let k = &w.keys;
         Noise {
             fset: (i64::MIN, 0.0),
-            fslow: ValueNoise::new(k[K_FSLOW], 21_600.0),
-            ftrim: ValueNoise::new(k[K_FTRIM], 600.0),
-            fjit: ValueNoise::new(k[K_FJIT], 3.0),
-            fflick: ValueNoise::new(k[K_FJIT], 30.0),
+            pid: (i64::MIN, false, 0.0),
+            fslow: ValueNoise::new(k[K_FSLOW], FSLOW_S),
+            ftrim: ValueNoise::new(k[K_FTRIM], FTRIM_S),
+            fjit: ValueNoise::new(k[K_FJIT], 2.0),
+            fflick: ValueNoise::new(k[K_FJIT], 60.0),
             res: ValueNoise::new(k[K_RES], 28_800.0),
             fluid: ValueNoise::new(k[K_FLUID], 1200.0),
             fluid2: ValueNoise::new(k[K_FLUID2], 120.0),
@@ -391,14 +401,10 @@ impl Fleet {
             dirty.dead_sensor_fraction,
         );
         let mode_key = stream_key(seed, well, S_MODE);
-        let pid = spread(seed, S_MODE, well, IRRATIONALS[11]) < PID_SHARE;
-        // Jitter of the reported frequency: a fixed-speed drive flickers by one 0.01 Hz step
-        // now and then (or never), a PID-trimmed one moves by a few steps every second or so.
-        let jitter = if pid {
-            0.03 + 0.03 * unit(at(mode_key, 1))
-        } else {
-            0.006 * unit(at(mode_key, 1))
-        };
+        // Reported frequency: while the loop trims it moves by a few 0.01 Hz steps every
+        // second or so; while it holds, some drives flicker by one step now and then.
+        let jitter = 0.05 + 0.03 * unit(at(mode_key, u64::MAX));
+        let flicker = 0.004 * unit(at(mode_key, u64::MAX - 1));
         let q0 = clamp_sample(&q_dist, &mut rng, 1500.0, 300.0, 8000.0);
         let f0 = clamp_sample(&f_dist, &mut rng, 55.0, 45.0, 62.0);
         let p_res0 = clamp_sample(&pres_dist, &mut rng, 1800.0, 900.0, 2800.0);
@@ -421,8 +427,9 @@ impl Fleet {
             episode_keys,
             mem_keys,
             sensors,
-            pid,
+            mode_key,
             jitter,
+            flicker,
             f0,
             q0,
             p_res0,
@@ -585,17 +592,28 @@ impl Fleet {
         let t = t_us as f64 * 1e-6;
         let days = t_us.saturating_sub(self.start_us) as f64 * (1.0 / DAY_US as f64);
 
-        // Drive: the operator's set point (0.1 Hz steps, changed now and then). A PID-mode
-        // drive trims around it continuously; a fixed-speed drive holds it, up to jitter.
+        // Drive: the operator's set point (0.1 Hz steps, changed now and then), and the PID
+        // loop's trim around it while active; while inactive the trim is held.
         let period = (t * (1.0 / FSET_PERIOD_S)).floor() as i64;
         if nz.fset.0 != period {
             nz.fset = (period, Self::set_point(w, period));
         }
         let f_set = nz.fset.1;
-        let f = if w.pid {
-            f_set + w.jitter * nz.fjit.at(t) + 0.35 * nz.ftrim.at(t) + 0.15 * nz.fslow.at(t)
+        let pp = (t * (1.0 / PID_PERIOD_S)).floor() as i64;
+        if nz.pid.0 != pp {
+            let active = unit(at_i(w.mode_key, pp)) < PID_ACTIVE_SHARE;
+            // The output held from the start of this stretch (fresh evaluators: the cached
+            // ones stay on the sample times).
+            let t0 = pp as f64 * PID_PERIOD_S;
+            let k = &w.keys;
+            let held = 0.35 * ValueNoise::new(k[K_FTRIM], FTRIM_S).at(t0)
+                + 0.15 * ValueNoise::new(k[K_FSLOW], FSLOW_S).at(t0);
+            nz.pid = (pp, active, held);
+        }
+        let f = if nz.pid.1 {
+            f_set + 0.35 * nz.ftrim.at(t) + 0.15 * nz.fslow.at(t) + w.jitter * nz.fjit.at(t)
         } else {
-            f_set + w.jitter * nz.fflick.at(t)
+            f_set + nz.pid.2 + w.flicker * nz.fflick.at(t)
         };
         let f = f.max(0.0);
         let fr = f / w.f0;

@@ -60,7 +60,7 @@ pub const FLOW_WEIGHT: f64 = 2.0;
 
 /// Chance that a present channel is dead, as a multiple of `dead_sensor_fraction` (column
 /// order). Drive channels never die; the downhole pressure and the flow meter die most.
-pub const DEAD_WEIGHT: [f64; CHANNELS] = [0.0, 0.0, 0.0, 0.4, 0.6, 0.75, 0.75, 1.0, 3.0];
+pub const DEAD_WEIGHT: [f64; CHANNELS] = [0.0, 0.0, 0.0, 0.25, 0.6, 0.75, 0.75, 1.0, 3.0];
 
 /// Share of dead sensors that read 0 (the rest freeze at a value).
 pub const DEAD_ZERO_SHARE: f64 = 0.8;
@@ -68,9 +68,17 @@ pub const DEAD_ZERO_SHARE: f64 = 0.8;
 /// Stream id of the fleet-wide sequences below (see `rng::spread`).
 const SPREAD_STREAM: u64 = 0x5E_5302;
 
-/// Draw the sensor states of well `well`. Which wells lack an instrument or have a dead one
-/// is spread evenly over the fleet (`rng::spread`), so even twenty wells show the shares;
-/// `key` (the well's sensor stream) picks how a dead sensor fails.
+/// Where in the rescaled sequence of a package each of its channels' dead interval starts:
+/// spaced so that no well loses two channels of one instrument at the default fractions.
+const DEAD_OFFSET: [f64; CHANNELS] = [0.0, 0.0, 0.0, 0.0, 0.2, 0.4, 0.6, 0.8, 0.0];
+
+/// Draw the sensor states of well `well`.
+///
+/// One fleet-wide low-discrepancy sequence per instrument (`rng::spread`) decides, in turn,
+/// whether the well has the instrument (`u < p_absent`) and, rescaled over the wells that have
+/// it, which of its channels is dead. So any twenty consecutive wells show close to the
+/// expected shares of absent and of dead sensors, and the two never line up by accident.
+/// `key` (the well's sensor stream) only picks how a dead sensor fails.
 pub fn draw(
     seed: u64,
     well: u32,
@@ -78,19 +86,29 @@ pub fn draw(
     missing_fraction: f64,
     dead_fraction: f64,
 ) -> [Sensor; CHANNELS] {
-    let u = |i: usize| spread(seed, SPREAD_STREAM + i as u64, well, IRRATIONALS[i]);
-    let downhole_absent = u(0) < (DOWNHOLE_WEIGHT * missing_fraction).min(1.0);
-    let flow_absent = u(1) < (FLOW_WEIGHT * missing_fraction).min(1.0);
-    std::array::from_fn(|c| {
-        let absent = match PACKAGE[c] {
-            Package::Drive => false,
-            Package::Downhole => downhole_absent,
-            Package::FlowMeter => flow_absent,
-        };
-        if absent {
-            return Sensor::Missing;
+    let instrument = |i: u64, alpha: f64, weight: f64| {
+        let u = spread(seed, SPREAD_STREAM + i, well, alpha);
+        let p = (weight * missing_fraction).min(1.0);
+        if u < p {
+            None
+        } else {
+            // Uniform over the wells that have the instrument.
+            Some(((u - p) / (1.0 - p)).clamp(0.0, 1.0))
         }
-        if u(2 + c) < (DEAD_WEIGHT[c] * dead_fraction).min(1.0) {
+    };
+    let downhole = instrument(0, IRRATIONALS[0], DOWNHOLE_WEIGHT);
+    let flow = instrument(1, IRRATIONALS[1], FLOW_WEIGHT);
+    std::array::from_fn(|c| {
+        let v = match PACKAGE[c] {
+            Package::Drive => return Sensor::Ok,
+            Package::Downhole => downhole,
+            Package::FlowMeter => flow,
+        };
+        let Some(v) = v else {
+            return Sensor::Missing;
+        };
+        let x = v + DEAD_OFFSET[c];
+        if x - x.floor() < (DEAD_WEIGHT[c] * dead_fraction).min(1.0) {
             if unit(at(key, 200 + c as u64)) < DEAD_ZERO_SHARE {
                 Sensor::Zero
             } else {
@@ -156,6 +174,29 @@ mod tests {
             (dead as f64 - expect).abs() < 0.05 * expect,
             "dead {dead} expected {expect} of {present} present"
         );
+    }
+
+    #[test]
+    fn twenty_wells_show_the_shares() {
+        // Any twenty consecutive wells: absent and dead counts close to expectation.
+        for seed in [1u64, 42, 7] {
+            for start in [0u32, 13, 500] {
+                let mut flow = (0, 0);
+                let mut intake = (0, 0);
+                for well in start..start + 20 {
+                    let s = draw(seed, well, 0, 0.28, 0.12);
+                    flow.0 += (s[8] != Sensor::Missing) as u32;
+                    flow.1 += matches!(s[8], Sensor::Zero | Sensor::Frozen) as u32;
+                    intake.0 += (s[3] != Sensor::Missing) as u32;
+                    intake.1 += matches!(s[3], Sensor::Zero | Sensor::Frozen) as u32;
+                }
+                // Flow meter: present in 20 x 0.44 = 8.8, dead in 0.36 of those = 3.2.
+                assert!((8..=10).contains(&flow.0), "{seed} {start}: {flow:?}");
+                assert!((2..=4).contains(&flow.1), "{seed} {start}: {flow:?}");
+                assert!((11..=13).contains(&intake.0), "{seed} {start}: {intake:?}");
+                assert!(intake.1 <= 2, "{seed} {start}: {intake:?}");
+            }
+        }
     }
 
     #[test]
