@@ -291,10 +291,10 @@ fn real_runs_of_the_same_scenario_pass_against_a_three_run_baseline() {
     let cmp: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(cmp["noise"]["baseline_runs"], 1, "{cmp:#}");
     assert_eq!(cmp["noise"]["source"], "default", "{cmp:#}");
-    assert_eq!(cmp["noise"]["default_pct"], 10.0, "{cmp:#}");
+    assert_eq!(cmp["noise"]["default_pct"], 25.0, "{cmp:#}");
     let out = compare(&a, &b, &[]);
     assert!(
-        stdout(&out).contains("baseline of 1 run: noise not measured, default 10% run-to-run"),
+        stdout(&out).contains("baseline of 1 run: noise not measured, default 25% run-to-run"),
         "{}",
         text(&out)
     );

@@ -76,7 +76,7 @@ pub struct CompareArgs {
     pub alpha: Option<f64>,
 
     /// Run-to-run standard deviation of a metric, "10%" or "10". With a one-run baseline: the
-    /// assumed noise (default 10%). With a baseline of several runs the noise is measured, and
+    /// assumed noise (default 25%). With a baseline of several runs the noise is measured, and
     /// this is a floor under the measurement (default: none).
     #[arg(long, value_name = "PCT", value_parser = compare::parse_percent)]
     pub run_noise: Option<f64>,

@@ -66,7 +66,7 @@ pub struct RunArgs {
     pub metrics: Option<compare::MetricList>,
 
     /// Run-to-run standard deviation of a metric, "10%" or "10": the assumed noise of a one-run
-    /// baseline (default 10%), or a floor under the noise measured from a multi-run baseline
+    /// baseline (default 25%), or a floor under the noise measured from a multi-run baseline
     /// (default: none). See `bench compare --help`.
     #[arg(long, value_name = "PCT", value_parser = compare::parse_percent)]
     pub run_noise: Option<f64>,

@@ -45,9 +45,11 @@ pub fn read_summary_file(path: &std::path::Path) -> anyhow::Result<Summary> {
 pub const DEFAULT_MAX_REGRESSION_PCT: f64 = 10.0;
 /// Default significance level.
 pub const DEFAULT_ALPHA: f64 = 0.05;
-/// Run-to-run standard deviation assumed for a one-run baseline, percent: the typical measured
-/// noise of the CI scenario's p95 on a shared 2-core machine (docs/ci-gate.md, "Calibration").
-pub const DEFAULT_RUN_NOISE_PCT: f64 = 10.0;
+/// Run-to-run standard deviation assumed for a one-run baseline, percent (the setting the
+/// workflow used for shared hosted runners before baselines held several runs). On a loaded
+/// shared machine the real noise of tail percentiles is far larger: a one-run baseline is a
+/// fallback that says so, not a calibrated gate (docs/ci-gate.md, "Calibration").
+pub const DEFAULT_RUN_NOISE_PCT: f64 = 25.0;
 /// The `query` of the rows that gate a whole run's shift (one per metric).
 pub const RUN_SHIFT_QUERY: &str = "(all queries)";
 /// Default gated metrics.
