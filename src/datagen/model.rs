@@ -85,6 +85,8 @@ struct Well {
     episode_keys: [u64; 4],
     mem_keys: [[u64; 2]; CHANNELS],
     sensors: [Sensor; CHANNELS],
+    /// Whether a channel's signal is ever shown (working, or frozen at a value it read).
+    reads: [bool; CHANNELS],
     /// Stream of the drive's PID activity.
     mode_key: u64,
     /// Amplitude of the frequency jitter while the PID loop trims, Hz.
@@ -310,6 +312,7 @@ impl Fleet {
             stuck_keys,
             episode_keys,
             mem_keys,
+            reads: sensors.map(|s| matches!(s, Sensor::Ok | Sensor::Frozen)),
             sensors,
             mode_key,
             jitter,

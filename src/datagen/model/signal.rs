@@ -279,8 +279,9 @@ impl Fleet {
         let idx = t_us as u64;
         let mut out = [0.0; CHANNELS];
         for c in 0..CHANNELS {
-            // A stopped machine reads exactly zero: no noise on a zero.
-            out[c] = if raw[c] == 0.0 {
+            // A stopped machine reads exactly zero: no noise on a zero. An absent sensor, or
+            // a dead one reading 0, never shows this value: skip its noise.
+            out[c] = if raw[c] == 0.0 || !w.reads[c] {
                 0.0
             } else {
                 let mut x = raw[c];
