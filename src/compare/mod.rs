@@ -10,7 +10,8 @@
 //! phase cannot estimate (too few queries beyond a percentile) are not gated and listed.
 //! `confirm` intersects a comparison with those of confirmation runs.
 //!
-//! Baseline files: `baseline`; comparability checks and warnings: `consistency`; rendering to
+//! Baseline files: `baseline`; one gate's gateability, sample and verdict: `gates`; the noise
+//! model: `noise`; comparability checks and warnings: `consistency`; rendering to
 //! text, markdown, JUnit and JSON: `render`; parsing of the CLI's lists: `input`. The method is
 //! documented in docs/ci-gate.md.
 
