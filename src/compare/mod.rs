@@ -10,12 +10,14 @@
 //! phase cannot estimate (too few queries beyond a percentile) are not gated and listed.
 //! `confirm` intersects a comparison with those of confirmation runs.
 //!
-//! Baseline files: `baseline`; comparability checks and warnings: `consistency`; rendering to
+//! Baseline files: `baseline`; one gate's gateability, sample and verdict: `gates`; the noise
+//! model: `noise`; comparability checks and warnings: `consistency`; rendering to
 //! text, markdown, JUnit and JSON: `render`; parsing of the CLI's lists: `input`. The method is
 //! documented in docs/ci-gate.md.
 
 mod baseline;
 mod consistency;
+mod gates;
 mod input;
 pub mod noise;
 mod render;
@@ -31,6 +33,8 @@ use crate::scenario::plan::{GatePlan, Metric};
 
 pub use baseline::{Baseline, BASELINE_FORMAT, BASELINE_SCHEMA_VERSION, DEFAULT_BASELINE_RUNS};
 pub use consistency::resolved_differences;
+use gates::{decide_tested, empty_row, prepare_row, Pending, Prepared};
+pub use gates::{metric_value, min_queries};
 pub use input::{parse_metrics, parse_percent, restrict_baseline, restrict_to_queries, MetricList};
 pub use noise::{NoiseSource, NoiseSummary};
 pub use render::render_baseline;
@@ -693,291 +697,10 @@ fn names(queries: &[QueryStats]) -> String {
         .join(", ")
 }
 
-/// Whole-run value of a metric.
-pub fn metric_value(q: &QueryStats, metric: Metric) -> f64 {
-    q.metric(metric)
-}
-
-/// Fewest queries a phase needs for `metric` to be estimated over it; None = never (the
-/// maximum is a single query).
-pub fn min_queries(metric: Metric) -> Option<u64> {
-    let beyond = |q: f64| (MIN_TAIL_QUERIES as f64 / (1.0 - q)).round() as u64;
-    match metric {
-        Metric::P50Ms => Some(beyond(0.50)),
-        Metric::P90Ms => Some(beyond(0.90)),
-        Metric::P95Ms => Some(beyond(0.95)),
-        Metric::P99Ms => Some(beyond(0.99)),
-        Metric::P999Ms => Some(beyond(0.999)),
-        Metric::MeanMs | Metric::ThroughputQps => Some(2 * MIN_TAIL_QUERIES),
-        Metric::MaxMs => None,
-        Metric::ErrorRate => Some(1),
-    }
-}
-
-/// A tested row waiting for the multiple-testing adjustment.
-struct Pending {
-    row: usize,
-    /// ln of the worsening (net of the run shift), positive = worse.
-    worse: f64,
-    /// Raw one-sided p-value in the direction of the observed change.
-    p: f64,
-    /// Standard error of the tested log difference (for the detectable change).
-    se: Option<f64>,
-    df: Option<f64>,
-    /// A whole-run shift, tested in its own family.
-    run_family: bool,
-}
-
-impl Pending {
-    fn tested(row: usize, worse: f64, se: f64, df: Option<f64>, run_family: bool) -> Self {
-        let t = worse / se;
-        let p = if worse >= 0.0 {
-            stats::t_sf(t, df)
-        } else {
-            stats::t_sf(-t, df)
-        };
-        Pending {
-            row,
-            worse,
-            p,
-            se: Some(se),
-            df,
-            run_family,
-        }
-    }
-}
-
-enum Prepared {
-    /// Tested on the noise of the runs.
-    Sample(noise::GateSample),
-    /// Tested on pooled error counts.
-    Proportion(stats::SampleTest),
-    /// Decided already (not gateable, no data, no successful query).
-    Decided,
-}
-
-fn empty_row(query: &str, metric: Metric, baseline: f64, current: f64) -> ComparisonRow {
-    ComparisonRow {
-        query: query.into(),
-        metric,
-        baseline,
-        current,
-        change_pct: relative_change(baseline, current).map(|x| x * 100.0),
-        net_change_pct: None,
-        noise_pct: None,
-        noise_source: None,
-        detectable_pct: None,
-        df: None,
-        p_value: None,
-        p_raw: None,
-        n_baseline: 0,
-        n_current: 0,
-        method: Method::None,
-        verdict: RowVerdict::NoSignificantChange,
-        note: None,
-        confirm_change_pct: Vec::new(),
-    }
-}
-
-fn prepare_row(bqs: &[&QueryStats], c: &QueryStats, metric: Metric) -> (ComparisonRow, Prepared) {
-    let k = bqs.len();
-    if metric == Metric::ErrorRate {
-        let (errors, total) = bqs
-            .iter()
-            .fold((0, 0), |(e, t), q| (e + q.errors, t + q.count + q.errors));
-        let baseline = if total == 0 {
-            0.0
-        } else {
-            errors as f64 / total as f64
-        };
-        let mut row = empty_row(&c.name, metric, baseline, c.error_rate());
-        let nc = c.count + c.errors;
-        row.n_baseline = total;
-        row.n_current = nc;
-        if total == 0 || nc == 0 {
-            row.verdict = if total == 0 {
-                RowVerdict::NoBaselineData
-            } else {
-                RowVerdict::NotGateable
-            };
-            row.note = Some("no queries ran".into());
-            return (row, Prepared::Decided);
-        }
-        row.method = Method::TwoProportion;
-        return (
-            row,
-            Prepared::Proportion(stats::two_proportion(errors, total, c.errors, nc)),
-        );
-    }
-
-    let values: Vec<f64> = bqs.iter().map(|q| metric_value(q, metric)).collect();
-    let current = metric_value(c, metric);
-    let baseline_count = bqs.iter().map(|q| q.count).min().unwrap_or(0);
-    let positive = values.iter().all(|v| *v > 0.0);
-    let baseline = if k == 1 {
-        values[0]
-    } else if positive {
-        (values.iter().map(|v| v.ln()).sum::<f64>() / k as f64).exp()
-    } else {
-        values.iter().sum::<f64>() / k as f64
-    };
-    let mut row = empty_row(&c.name, metric, baseline, current);
-    row.n_baseline = baseline_count;
-    row.n_current = c.count;
-
-    let empty_runs = bqs.iter().filter(|q| q.count == 0).count();
-    if empty_runs > 0 {
-        row.verdict = RowVerdict::NoBaselineData;
-        row.note = Some(format!(
-            "no successful query in {empty_runs} of the {k} baseline run(s)"
-        ));
-        return (row, Prepared::Decided);
-    }
-    if c.count == 0 {
-        // Every query failed: latency figures are meaningless, and passing would mean the gate
-        // checked nothing.
-        row.verdict = RowVerdict::Regression;
-        row.change_pct = None;
-        row.note = Some(format!(
-            "no successful query in the current run ({} errors)",
-            c.errors
-        ));
-        return (row, Prepared::Decided);
-    }
-    match min_queries(metric) {
-        None => {
-            row.verdict = RowVerdict::NotGateable;
-            row.note = Some(format!(
-                "not gateable: {} is a single query's latency, which no run estimates (gate \
-                 p99 or p999 instead)",
-                metric.name()
-            ));
-            return (row, Prepared::Decided);
-        }
-        // Decided by the baseline alone: a slower current run completes fewer queries, and a
-        // regression must not make its own gate "not gateable".
-        Some(need) if baseline_count < need => {
-            row.verdict = RowVerdict::NotGateable;
-            row.note = Some(format!(
-                "not gateable: {} needs at least {need} queries in the phase, the baseline{} \
-                 {baseline_count}; lengthen the phase",
-                metric.name(),
-                if k > 1 {
-                    "'s runs have at least"
-                } else {
-                    " has"
-                },
-            ));
-            return (row, Prepared::Decided);
-        }
-        Some(_) => {}
-    }
-    if !positive || current <= 0.0 {
-        row.verdict = RowVerdict::NotGateable;
-        row.note = Some(format!("not gateable: a zero {}", metric.name()));
-        return (row, Prepared::Decided);
-    }
-    let sample = noise::GateSample {
-        metric,
-        baseline_logs: values.iter().map(|v| v.ln()).collect(),
-        current_log: current.ln(),
-        within_baseline: if k == 1 {
-            within_log_var(bqs[0], metric)
-        } else {
-            0.0
-        },
-        within_current: if k == 1 {
-            within_log_var(c, metric)
-        } else {
-            0.0
-        },
-    };
-    (row, Prepared::Sample(sample))
-}
-
-/// Within-run sampling variance of ln(whole-phase value), for one-run baselines: order
-/// statistics of the histogram for percentiles, its spread for the mean, the intervals'
-/// spread for throughput. 0 when the report does not carry what it needs.
-fn within_log_var(q: &QueryStats, metric: Metric) -> f64 {
-    let quantile = |p: f64| noise::quantile_log_var(&q.histogram, p).unwrap_or(0.0);
-    match metric {
-        Metric::P50Ms => quantile(0.50),
-        Metric::P90Ms => quantile(0.90),
-        Metric::P95Ms => quantile(0.95),
-        Metric::P99Ms => quantile(0.99),
-        Metric::P999Ms => quantile(0.999),
-        Metric::MeanMs => noise::mean_log_var(&q.histogram).unwrap_or(0.0),
-        Metric::ThroughputQps => {
-            let mut prev = 0.0;
-            let mut rates = Vec::new();
-            for i in &q.intervals {
-                let width = i.t_s - prev;
-                prev = i.t_s;
-                if width > 1e-9 {
-                    rates.push(i.count as f64 / width);
-                }
-            }
-            let (mean, var) = stats::mean_var(&rates);
-            if rates.len() >= 2 && mean > 0.0 {
-                var / rates.len() as f64 / (mean * mean)
-            } else {
-                0.0
-            }
-        }
-        Metric::MaxMs | Metric::ErrorRate => 0.0,
-    }
-}
-
-fn relative_change(baseline: f64, current: f64) -> Option<f64> {
-    if baseline == 0.0 {
-        if current == 0.0 {
-            Some(0.0)
-        } else {
-            None
-        }
-    } else {
-        Some((current - baseline) / baseline)
-    }
-}
-
-fn decide_tested(row: &mut ComparisonRow, worse: f64, p_adj: f64, threshold: f64, alpha: f64) {
-    row.p_value = Some(p_adj);
-    let significant = p_adj < alpha;
-    row.verdict = if significant && worse > threshold {
-        RowVerdict::Regression
-    } else if significant && -worse > threshold {
-        RowVerdict::Improvement
-    } else if significant {
-        RowVerdict::WithinThreshold
-    } else {
-        RowVerdict::NoSignificantChange
-    };
-    if !significant && worse > threshold {
-        row.note = Some(format!(
-            "exceeds the threshold but not significant (p = {}, alpha = {alpha})",
-            fmt_p(p_adj)
-        ));
-    }
-}
-
 pub(crate) fn fmt_p(p: f64) -> String {
     if p < 0.0001 {
         "<0.0001".into()
     } else {
         format!("{p:.4}")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn min_queries_follow_the_tail_rule() {
-        assert_eq!(min_queries(Metric::P50Ms), Some(20));
-        assert_eq!(min_queries(Metric::P95Ms), Some(200));
-        assert_eq!(min_queries(Metric::P99Ms), Some(1000));
-        assert_eq!(min_queries(Metric::P999Ms), Some(10_000));
-        assert_eq!(min_queries(Metric::MaxMs), None);
     }
 }
