@@ -32,12 +32,21 @@ struct Args {
     /// Measured seconds per phase.
     #[arg(long, default_value_t = 20)]
     seconds: u64,
-    /// Alternated unsharded / --shard 0/1 runs for the N = 1 comparison.
+    /// Pairs of unsharded / --shard 0/1 runs for the N = 1 comparison, in ABBA order (so a
+    /// drift of the machine does not favour one side).
     #[arg(long, default_value_t = 2)]
     runs: u32,
+    /// Live ingest during the phases, rows/s (0: none, so the data does not grow between runs).
+    #[arg(long, default_value_t = 500.0)]
+    ingest: f64,
 }
 
-fn scenario(query: &str, rate: f64, seconds: u64) -> String {
+fn scenario(query: &str, rate: f64, seconds: u64, ingest: f64) -> String {
+    let ingest = if ingest > 0.0 {
+        format!("[ingest]\nrows_per_sec = {ingest}\nbatch_size = 100\n")
+    } else {
+        String::new()
+    };
     format!(
         r#"[scenario]
 name = "shardcpu"
@@ -53,10 +62,7 @@ seed = 3
 workers = 2
 batch_size = 50000
 
-[ingest]
-rows_per_sec = 500
-batch_size = 100
-
+{ingest}
 [run]
 warmup = "2s"
 duration = "{seconds}s"
@@ -208,18 +214,23 @@ async fn main() -> anyhow::Result<()> {
     let postmaster = server.postmaster_pid();
     let dir = tempfile::tempdir()?;
     let scen: PathBuf = dir.path().join("shardcpu.toml");
-    std::fs::write(&scen, scenario(&args.query, args.rate, args.seconds))?;
+    std::fs::write(
+        &scen,
+        scenario(&args.query, args.rate, args.seconds, args.ingest),
+    )?;
     println!(
         "scenario: 100 wells x 8 d x 60 s; {} at {} q/s (4 clients), agg_7d_well at {} q/s \
-         (2 clients), live ingest 500 rows/s; {} s per phase",
+         (2 clients), live ingest {} rows/s; {} s per phase",
         args.query,
         args.rate,
         args.rate / 4.0,
+        args.ingest,
         args.seconds
     );
     let mut rows = Vec::new();
     for i in 0..args.runs * 2 {
-        let shard = i % 2 == 1;
+        // ABBA: unsharded, sharded, sharded, unsharded, ...
+        let shard = matches!(i % 4, 1 | 2);
         let out = dir.path().join(format!("r{i}"));
         let m = run_once(&bin, &scen, &url, &out, shard, postmaster)?;
         println!(

@@ -116,6 +116,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             .into());
         }
     }
+    if args.reset && shard.as_ref().is_some_and(|s| !s.spec.is_leader()) {
+        eprintln!(
+            "note: --reset is the leader's (shard 0) job: it empties the tables before the other \
+             shards join; this shard resets nothing"
+        );
+    }
     let out_dir = args.out.clone().unwrap_or_else(|| match &shard {
         Some(s) => default_out_dir(&format!(
             "{}-shard{}of{}",

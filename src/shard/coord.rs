@@ -197,7 +197,7 @@ impl Coordinator {
         .await?;
         let clock_offset_ms = clock_offset(&client).await?;
         let hb = spawn_heartbeat(client.clone(), schema.clone(), run.run_id.clone(), 0);
-        if progress {
+        if progress && opts.spec.count > 1 {
             eprintln!(
                 "[{}] shard 0/{}: opened run `{}` in schema {schema}; waiting for {} other shard(s)",
                 plan.name,
