@@ -52,6 +52,7 @@ fn shard(index: u32) -> Summary {
             histogram: encode_histogram(&total),
             intervals,
             plan: None,
+            evidence: None,
         });
         details.push(ShardQueryDetail {
             name,

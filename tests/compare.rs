@@ -63,6 +63,9 @@ fn summary(queries: Vec<QueryStats>) -> Summary {
         comparison: None,
         verdict: Verdict::Pass,
         shard: None,
+        resources: None,
+        explanations: vec![],
+        what_if: vec![],
     }
 }
 
@@ -98,6 +101,7 @@ fn query_stats(
         histogram: String::new(),
         intervals,
         plan: None,
+        evidence: None,
     }
 }
 

@@ -50,6 +50,7 @@ fn query(name: &str, p95: f64) -> QueryStats {
         histogram: histogram(),
         intervals: vec![],
         plan: None,
+        evidence: None,
     }
 }
 
@@ -107,6 +108,9 @@ fn summary() -> Summary {
         comparison: None,
         verdict: Verdict::Pass,
         shard: None,
+        resources: None,
+        explanations: vec![],
+        what_if: vec![],
     }
 }
 

@@ -44,6 +44,7 @@ fn summary_at(wells: u32) -> Summary {
         histogram: String::new(),
         intervals: vec![],
         plan: None,
+        evidence: None,
     };
     Summary {
         format: FORMAT_NAME.into(),
@@ -109,6 +110,9 @@ fn summary_at(wells: u32) -> Summary {
         comparison: None,
         verdict: Verdict::Pass,
         shard: None,
+        resources: None,
+        explanations: vec![],
+        what_if: vec![],
     }
 }
 

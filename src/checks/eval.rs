@@ -949,6 +949,7 @@ mod tests {
             histogram: String::new(),
             intervals: vec![],
             plan: None,
+            evidence: None,
         }
     }
 

@@ -622,6 +622,9 @@ async fn measure(
         comparison: None,
         verdict,
         shard: coord.as_deref().map(|c| shard_report(c, plan, &details)),
+        resources: None,
+        explanations: Vec::new(),
+        what_if: Vec::new(),
     })
 }
 

@@ -193,6 +193,9 @@ async fn follow(
             Verdict::Pass
         },
         shard: Some(shard_report(coord, plan, &details)),
+        resources: None,
+        explanations: Vec::new(),
+        what_if: Vec::new(),
     };
     summary.finished_at = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
     if !interrupted {

@@ -355,6 +355,7 @@ mod tests {
             histogram: String::new(),
             intervals: vec![],
             plan: None,
+            evidence: None,
         });
         assert_eq!(csv_header_of(&q), QueryRow::header().join(","));
         let c = CheckRow {

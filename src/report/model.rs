@@ -50,6 +50,83 @@ pub struct Summary {
     /// Absent in unsharded and merged reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardReport>,
+    /// What the machine and the server did per stats interval of each phase. None when not
+    /// captured (older reports, or capture switched off).
+    #[serde(default)]
+    pub resources: Option<ResourceSeries>,
+    /// One line per failed check: why, backed by a number from the plan or the server, and
+    /// the suggested next step.
+    #[serde(default)]
+    pub explanations: Vec<Explanation>,
+    /// Measured alternatives requested by `[run] what_if` (e.g. a continuous aggregate).
+    #[serde(default)]
+    pub what_if: Vec<WhatIf>,
+}
+
+/// Resource samples per stats interval (`summary.resources`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceSeries {
+    /// Width of one sample, seconds (the scenario's stats interval).
+    pub interval_s: f64,
+    /// What `server_cpu_pct` covers, e.g. "embedded: postmaster and its children (/proc)", or
+    /// why it is absent on an external server.
+    pub server_scope: String,
+    /// Anything not captured, and why.
+    pub notes: Vec<String>,
+    pub samples: Vec<ResourceSample>,
+}
+
+/// One stats interval of one phase.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceSample {
+    /// The phase (e.g. "latest_24h", "mix").
+    pub phase: String,
+    /// Seconds since the start of the phase's measured stage, at the interval's end (as
+    /// `queries[].intervals[].t_s`).
+    pub t_s: f64,
+    /// Unix milliseconds at the interval's end.
+    pub unix_ms: f64,
+    /// Server CPU over the interval, percent of one core (None: not measurable).
+    pub server_cpu_pct: Option<f64>,
+    /// bench's own CPU, percent of one core, and resident memory at the interval's end.
+    pub bench_cpu_pct: f64,
+    pub bench_rss_bytes: u64,
+    /// Deltas over the interval (None: the server does not expose them).
+    pub wal_bytes: Option<u64>,
+    pub checkpoints: Option<u64>,
+    pub buffers_backend: Option<u64>,
+    pub buffers_checkpoint: Option<u64>,
+    pub buffers_clean: Option<u64>,
+    /// Live-ingest rows per second committed in the interval (None without live ingest).
+    pub ingest_rows_per_s: Option<f64>,
+}
+
+/// Why one failed check failed (`summary.explanations[]`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Explanation {
+    /// The check's `name`.
+    pub check: String,
+    /// One line with the number behind it, e.g. "executes 31 of 33 chunks, 12 480 shared
+    /// blocks read (not cached); server mean 118 ms of the client's 121 ms".
+    pub reason: String,
+    pub next_step: Option<String>,
+}
+
+/// A measured alternative for a failing query (`summary.what_if[]`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WhatIf {
+    pub query: String,
+    /// e.g. "cagg".
+    pub kind: String,
+    /// What was built and run, e.g. the continuous aggregate's definition and the query.
+    pub sql: String,
+    pub baseline_p95_ms: f64,
+    pub alternative_p95_ms: f64,
+    pub note: String,
 }
 
 /// One shard's part of a sharded run (`summary.shard`).
@@ -304,6 +381,61 @@ pub struct QueryStats {
     /// Which plan the phase ran (custom or generic) and the chunks each plan scans. None when
     /// not measured (e.g. an interrupted run).
     pub plan: Option<PlanEvidence>,
+    /// The plan and server-side evidence behind the numbers. None when not captured.
+    #[serde(default)]
+    pub evidence: Option<QueryEvidence>,
+}
+
+/// The evidence behind one query phase's numbers (`queries[].evidence`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct QueryEvidence {
+    /// One representative execution's plan, summarised.
+    pub plan: Option<PlanSummary>,
+    /// Report-relative files holding the saved plans, e.g. "plans/latest_24h.json",
+    /// "plans/latest_24h.txt" (and the generic plan's, when it differs).
+    pub plan_files: Vec<String>,
+    /// pg_stat_statements deltas over the phase.
+    pub server: Option<ServerTime>,
+    /// Why `server` is missing (e.g. pg_stat_statements not installed, and how to enable it).
+    pub server_note: Option<String>,
+}
+
+/// One line of plan facts (`queries[].evidence.plan`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PlanSummary {
+    /// "custom" or "generic".
+    pub plan: String,
+    /// The top plan node, e.g. "Custom Scan (ChunkAppend)" or "Finalize GroupAggregate".
+    pub top_node: String,
+    pub rows: u64,
+    pub chunks_executed: u64,
+    pub shared_hit_blocks: u64,
+    pub shared_read_blocks: u64,
+    pub workers_launched: u64,
+    pub execution_ms: Option<f64>,
+    pub planning_ms: Option<f64>,
+    /// The same as one line, as the console prints it.
+    pub line: String,
+}
+
+/// pg_stat_statements deltas for one query over one phase (`queries[].evidence.server`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTime {
+    pub calls: u64,
+    pub mean_exec_ms: f64,
+    pub stddev_exec_ms: f64,
+    pub mean_plan_ms: Option<f64>,
+    pub rows: u64,
+    pub shared_blks_hit: u64,
+    pub shared_blks_read: u64,
+    pub shared_blks_written: u64,
+    pub temp_blks_read: u64,
+    pub temp_blks_written: u64,
+    /// Client mean latency minus the server's mean (planning + execution), ms.
+    pub client_minus_server_ms: Option<f64>,
 }
 
 /// Which plan a query phase ran and what each of its plans scans.

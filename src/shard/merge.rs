@@ -229,6 +229,9 @@ pub fn merge(inputs: &[ShardInput]) -> anyhow::Result<Summary> {
         comparison: None,
         verdict,
         shard: None,
+        resources: leader.resources.clone(),
+        explanations: leader.explanations.clone(),
+        what_if: leader.what_if.clone(),
     })
 }
 
@@ -505,10 +508,14 @@ mod tests {
                 histogram: encode_histogram(&h),
                 intervals,
                 plan: None,
+                evidence: None,
             }],
             checks: vec![],
             comparison: None,
             verdict: Verdict::Pass,
+            resources: None,
+            explanations: vec![],
+            what_if: vec![],
             shard: Some(ShardReport {
                 run_id: "r".into(),
                 index,

@@ -481,6 +481,7 @@ pub fn query_stats(name: &str, shape: &PhaseShape, merged: &Merged) -> QueryStat
         histogram: encode_histogram(&t.latency),
         intervals: merged.intervals.clone(),
         plan: None,
+        evidence: None,
     }
 }
 
