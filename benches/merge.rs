@@ -105,6 +105,9 @@ fn shard(index: u32) -> Summary {
             stats_interval_s: 1.0,
             queries: details,
         }),
+        resources: None,
+        explanations: vec![],
+        what_if: vec![],
     }
 }
 
