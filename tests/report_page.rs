@@ -4,7 +4,9 @@
 //! and nothing loaded from outside; then, where Chromium is installed (Debian's `chromium`,
 //! which `make setup` offers), each page is loaded headless: no console error, the banner and
 //! the failed checks in the DOM in order, and a non-empty PNG screenshot saved under target/
-//! (target/report-page*.png). Without Chromium the browser part prints a SKIPPED line.
+//! (target/report-page*.png). Without Chromium the browser part prints a SKIPPED line. One test
+//! renders the page of a real small `bench run` (an embedded server, a few seconds of queries,
+//! one target set to fail) the same way.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +16,8 @@ use std::time::{Duration, Instant};
 use esp_bench::report::model::*;
 use esp_bench::report::write_reports;
 use serde_json::json;
+
+mod common;
 
 fn histogram(center_ms: f64, n: u64) -> String {
     let mut h = esp_bench::stats::new_histogram();
@@ -812,7 +816,10 @@ fn compare_sweep_and_plan_pages_render() {
         html.contains("agg_7d_fleet") && html.contains("+233%"),
         "the change"
     );
-    assert!(html.contains("±25%"), "the noise the test assumed");
+    assert!(
+        html.contains("±25%") && html.contains("assumed 25% run-to-run"),
+        "the noise the test assumed"
+    );
     assert_offline(&html, "compare.html");
 
     // A run gated against a baseline writes the same page beside its index.
@@ -840,7 +847,7 @@ fn compare_sweep_and_plan_pages_render() {
         esp_bench::plan::report::write_sweep_outputs(&sweep_dir, &[(50, small), (200, baseline)])
             .unwrap();
     let sweep_html = std::fs::read_to_string(&sweep.index).unwrap();
-    assert!(sweep_html.contains("<table>") && sweep_html.contains("Growth of p95"));
+    assert!(sweep_html.contains("<table class=\"grid\">") && sweep_html.contains("Growth of p95"));
     assert!(sweep_html.matches("<svg").count() >= 2, "plots inlined");
     assert_offline(&sweep_html, "sweep index.html");
 
@@ -865,7 +872,9 @@ fn compare_sweep_and_plan_pages_render() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let plan_page = dir.join("plan/plan.html");
     let plan_html = std::fs::read_to_string(&plan_page).unwrap();
-    assert!(plan_html.contains("<table>") && plan_html.contains("recommended chunk"));
+    assert!(
+        plan_html.contains("<table class=\"grid\">") && plan_html.contains("recommended chunk")
+    );
     assert_offline(&plan_html, "plan.html");
 
     let Some(bin) = chromium("compare_sweep_and_plan_pages_render") else {
@@ -875,4 +884,98 @@ fn compare_sweep_and_plan_pages_render() {
     assert!(dom.contains("id=\"verdict\""));
     load_in_chromium(&bin, &sweep.index, &screenshot("report-page-sweep.png"));
     load_in_chromium(&bin, &plan_page, &screenshot("report-page-plan.png"));
+}
+
+/// A small real run: 5 wells x 3 days, two queries and a mix for about a second each, with one
+/// target no server can meet so the page has a real failed check with real evidence.
+const SMALL_RUN: &str = r#"
+[scenario]
+name = "report-page"
+description = "a small real run for the report page test"
+
+[fleet]
+wells = 5
+sample_interval = "300s"
+span = "3d"
+end = "now"
+seed = 11
+
+[load]
+workers = 2
+batch_size = 5000
+
+[run]
+warmup = "200ms"
+duration = "1500ms"
+stats_interval = "250ms"
+statement_timeout = "10s"
+
+[[queries]]
+name = "latest_24h"
+weight = 2
+targets = { p95_ms = 0.001 }
+max_chunks_scanned = 2
+
+[[queries]]
+name = "agg_7d_fleet"
+weight = 1
+targets = { p95_ms = 1000 }
+
+[mix]
+clients = 2
+warmup = "200ms"
+duration = "1500ms"
+
+[checks]
+unsupported = "skip"
+chunk_counts = true
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_run_page_renders() {
+    let dir = out_dir("real-run");
+    let scenario = dir.join("report-page.toml");
+    std::fs::write(&scenario, SMALL_RUN).unwrap();
+    let plan = esp_bench::scenario::load_config(&scenario).expect("the small scenario is valid");
+    let target = common::target().await;
+    let opts = esp_bench::exec::pipeline::RunOptions {
+        cancel: tokio_util::sync::CancellationToken::new(),
+        progress: false,
+        reset: false,
+        lock_wait: Default::default(),
+    };
+    let summary = esp_bench::exec::pipeline::run_scenario(&plan, &target, opts).await;
+    target.close().await.expect("embedded server stops");
+    let summary = summary.expect("the small scenario runs");
+    assert_eq!(
+        summary.verdict,
+        Verdict::Fail,
+        "the impossible target fails"
+    );
+
+    let files = write_reports(&dir, &summary).expect("reports written");
+    let html = std::fs::read_to_string(&files.index_html)
+        .unwrap()
+        .replace("&#x2f;", "/");
+    assert!(html.contains("id=\"verdict\"") && html.contains(">FAIL<"));
+    let failed = pos(&html, "id=\"check-latency.latest_24h.p95_ms\"");
+    assert!(failed < pos(&html, "id=\"other-checks\""), "failed first");
+    assert!(html.contains("≤ 1 µs"), "the target in human units");
+    assert!(
+        html.contains("id=\"fig-timeseries-latest_24h\"")
+            && html.contains("id=\"fig-timeseries-mix\""),
+        "a time series per phase"
+    );
+    assert!(html.contains("1 d"), "the chunk interval in days");
+    assert_offline(&html, "index.html of a real run");
+
+    let Some(bin) = chromium("real_run_page_renders") else {
+        return;
+    };
+    let dom = load_in_chromium(
+        &bin,
+        &files.index_html,
+        &screenshot("report-page-real-run.png"),
+    );
+    assert!(pos(&dom, "id=\"verdict\"") < pos(&dom, "id=\"check-latency.latest_24h.p95_ms\""));
 }

@@ -62,13 +62,17 @@ pub fn count(v: f64) -> String {
     }
 }
 
-/// A count with its noun: (33, "chunk") -> "33 chunks", (1, "chunk") -> "1 chunk".
+/// A count with its noun: (33, "chunk") -> "33 chunks", (1, "chunk") -> "1 chunk",
+/// (2, "query") -> "2 queries".
 pub fn count_of(v: f64, noun: &str) -> String {
     if v == 1.0 {
-        format!("1 {noun}")
-    } else {
-        format!("{} {noun}s", count(v))
+        return format!("1 {noun}");
     }
+    let plural = match noun.strip_suffix('y') {
+        Some(stem) if !stem.ends_with(['a', 'e', 'o', 'u']) => format!("{stem}ies"),
+        _ => format!("{noun}s"),
+    };
+    format!("{} {plural}", count(v))
 }
 
 /// SI suffixes for large numbers: 2500 -> "2.5k", 3.2e6 -> "3.2M".
@@ -350,6 +354,8 @@ mod tests {
         assert_eq!(blocks(1), "1 block (8 KiB)");
         assert_eq!(count_of(33.0, "chunk"), "33 chunks");
         assert_eq!(count_of(1.0, "chunk"), "1 chunk");
+        assert_eq!(count_of(1200.0, "query"), "1,200 queries");
+        assert_eq!(count_of(2.0, "day"), "2 days");
         assert_eq!(pct(90.04), "90%");
         assert_eq!(fraction_pct(0.0123), "1.23%");
         assert_eq!(change_pct(12.3), "+12.3%");

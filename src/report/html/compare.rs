@@ -95,6 +95,8 @@ pub struct GateRow {
     pub noise: String,
     pub detectable: String,
     pub p: String,
+    /// Queries in the phase: the baseline's (fewest of its runs) / the current run's.
+    pub queries: String,
     /// "fail" (regression), "pass" (improvement, within threshold, no significant change),
     /// "info" (not gated, not confirmed).
     pub class: String,
@@ -118,13 +120,13 @@ fn value(metric: &str, v: f64, shift_row: bool) -> String {
 
 fn verdict_view(v: &str) -> (&'static str, String) {
     match v {
-        "regression" => ("fail", "✗ regression".into()),
-        "improvement" => ("pass", "✓ improvement".into()),
-        "no_significant_change" => ("pass", "✓ no significant change".into()),
-        "within_threshold" => ("pass", "✓ within threshold".into()),
-        "unconfirmed" => ("info", "○ not confirmed".into()),
-        "no_baseline_data" => ("info", "○ no baseline data (not gated)".into()),
-        "not_gateable" => ("info", "○ not gateable".into()),
+        "regression" => ("fail", "regression".into()),
+        "improvement" => ("pass", "improvement".into()),
+        "no_significant_change" => ("pass", "no significant change".into()),
+        "within_threshold" => ("pass", "within threshold".into()),
+        "unconfirmed" => ("info", "not confirmed".into()),
+        "no_baseline_data" => ("info", "no baseline data".into()),
+        "not_gateable" => ("info", "not gateable".into()),
         other => ("info", other.replace('_', " ")),
     }
 }
@@ -200,7 +202,7 @@ pub fn page(comparison: &serde_json::Value, links: Vec<Link>) -> anyhow::Result<
     }
     let lo = (lo * 1.05).max(-100.0).floor();
     let hi = (hi * 1.05).min(1000.0).ceil();
-    let width = 240.0;
+    let width = 180.0;
     let x = |v: f64| ((v.clamp(lo, hi) - lo) / (hi - lo) * width).round();
     let axis = Axis {
         width,
@@ -242,26 +244,22 @@ pub fn page(comparison: &serde_json::Value, links: Vec<Link>) -> anyhow::Result<
                 current: value(&r.metric, r.current, shift),
                 change,
                 noise: match (r.noise_pct, r.noise_source.as_deref()) {
-                    (Some(n), Some("measured")) => format!("±{}%", decimal(n)),
+                    // "measured" and "default" are what the subtitle says of every row.
+                    (Some(n), Some("measured" | "default")) => format!("±{}%", decimal(n)),
                     (Some(n), Some(src)) => format!("±{}% ({src})", decimal(n)),
                     (Some(n), None) => format!("±{}%", decimal(n)),
                     _ => "-".into(),
                 },
-                detectable: r
-                    .detectable_pct
-                    .map_or_else(|| "-".into(), change_pct),
+                detectable: r.detectable_pct.map_or_else(|| "-".into(), change_pct),
                 p: r.p_value.map_or_else(|| "-".into(), fmt_p),
                 class: class.into(),
                 word,
-                note: r.note.clone().or_else(|| {
-                    (r.n_current > 0).then(|| {
-                        format!(
-                            "{} queries in the baseline, {} now",
-                            units::count(r.n_baseline as f64),
-                            units::count(r.n_current as f64)
-                        )
-                    })
-                }),
+                queries: format!(
+                    "{} / {}",
+                    units::count(r.n_baseline as f64),
+                    units::count(r.n_current as f64)
+                ),
+                note: r.note.clone(),
                 point_x: judged.map(x),
                 band: match (judged, r.noise_pct) {
                     (Some(j), Some(n)) => Some((x(j - 2.0 * n), x(j + 2.0 * n))),

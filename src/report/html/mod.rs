@@ -116,11 +116,21 @@ impl Table {
         }
     }
 
-    /// A table from rows of cells whose first row is the header; the first column is text,
-    /// the others numbers (the layout of the plan and sweep console tables).
+    /// A table from rows of cells whose first row is the header (the layout of the plan and
+    /// sweep console tables). A column is numeric (right-aligned) when every cell of it reads
+    /// as a figure: it starts with a digit or a sign, or is "-".
     pub fn from_grid(id: &str, title: &str, grid: &[Vec<String>]) -> Table {
         let header = grid.first().cloned().unwrap_or_default();
-        let numeric = (0..header.len()).map(|i| i > 0).collect();
+        let figure = |c: &str| {
+            c == "-" || c.starts_with(|ch: char| ch.is_ascii_digit() || ch == '-' || ch == '+')
+        };
+        let numeric = (0..header.len())
+            .map(|i| {
+                grid.iter()
+                    .skip(1)
+                    .all(|r| r.get(i).is_none_or(|c| figure(c)))
+            })
+            .collect();
         Table {
             id: id.into(),
             title: title.into(),
@@ -176,16 +186,6 @@ pub struct Link {
 mod tests {
     use super::*;
 
-    #[derive(Serialize)]
-    struct Probe {
-        title: String,
-        subtitle: String,
-        links: Vec<Link>,
-        tables: Vec<Table>,
-        figures: Vec<Figure>,
-        notes: Vec<String>,
-    }
-
     #[test]
     fn every_template_compiles() {
         environment().expect("templates compile");
@@ -197,7 +197,7 @@ mod tests {
         t.row(vec!["<script>alert(1)</script>".into()]);
         let html = render(
             "tables.html",
-            &Probe {
+            &tables::TablesPage {
                 title: "<t>".into(),
                 subtitle: String::new(),
                 links: vec![],

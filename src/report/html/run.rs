@@ -160,13 +160,13 @@ pub fn evidence_lines(q: &QueryStats) -> Vec<(String, String)> {
     out.push((
         "client latency".into(),
         format!(
-            "p50 {}, p95 {}, p99 {}, mean {} over {} queries ({} clients, {})",
+            "p50 {}, p95 {}, p99 {}, mean {} over {} ({}, {})",
             ms(l.p50),
             ms(l.p95),
             ms(l.p99),
             ms(l.mean),
-            count(q.count as f64),
-            q.clients,
+            units::count_of(q.count as f64, "query"),
+            units::count_of(f64::from(q.clients), "client"),
             q.mode.replace('_', " ")
         ),
     ));
@@ -467,7 +467,6 @@ fn tables(summary: &Summary) -> Vec<Table> {
             ("p50", true),
             ("p95", true),
             ("p99", true),
-            ("p99.9", true),
             ("max", true),
             ("errors", true),
             ("server mean", true),
@@ -505,7 +504,6 @@ fn tables(summary: &Summary) -> Vec<Table> {
             ms(l.p50),
             ms(l.p95),
             ms(l.p99),
-            ms(l.p999),
             ms(l.max),
             errors,
             server.map_or("-".into(), |s| ms(s.mean_exec_ms)),
