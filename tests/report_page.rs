@@ -666,6 +666,7 @@ fn assert_run_page(html: &str) {
         "mean execution 118 ms",
         "client minus server 2.9 ms",
         "read 14,976,000 blocks (114 GiB)",
+        "per call hit 1,204, read 12,480",
         "plans/agg_7d_fleet.json",
         "130 ms → <b>3.1 ms</b>",
     ] {
@@ -755,6 +756,31 @@ fn run_page_explains_a_failed_verdict() {
     assert!(html.contains("No per-interval samples in this report."));
     assert!(html.contains("were not captured in this report"));
     assert!(files.phase_plots.is_empty());
+
+    // The other verdicts read without colour too: a word, a sentence, a shape.
+    let mut stopped = summary.clone();
+    stopped.verdict = Verdict::Interrupted;
+    stopped.interrupted = true;
+    let html = std::fs::read_to_string(
+        write_reports(&out_dir("interrupted"), &stopped)
+            .unwrap()
+            .index_html,
+    )
+    .unwrap();
+    assert!(html.contains(">INTERRUPTED<") && html.contains("stopped by a signal"));
+    assert!(html.contains("aria-label=\"verdict INTERRUPTED\""));
+    let mut passed = summary.clone();
+    passed.verdict = Verdict::Pass;
+    passed.degraded = false;
+    passed.checks.retain(|c| c.status != CheckStatus::Fail);
+    let html = std::fs::read_to_string(
+        write_reports(&out_dir("passed"), &passed)
+            .unwrap()
+            .index_html,
+    )
+    .unwrap();
+    assert!(html.contains(">PASS<") && html.contains("7 of 9 checks passed; none failed"));
+    assert!(html.contains("No check failed."));
 
     let Some(bin) = chromium("run_page_explains_a_failed_verdict") else {
         return;

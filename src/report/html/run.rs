@@ -243,6 +243,13 @@ pub fn evidence_lines(q: &QueryStats) -> Vec<(String, String)> {
                     units::pct(s.shared_blks_hit as f64 / hits as f64 * 100.0)
                 ));
             }
+            if s.calls > 1 {
+                buf.push_str(&format!(
+                    "; per call hit {}, read {}",
+                    count((s.shared_blks_hit as f64 / s.calls as f64).round()),
+                    count((s.shared_blks_read as f64 / s.calls as f64).round())
+                ));
+            }
             if s.temp_blks_read + s.temp_blks_written > 0 {
                 buf.push_str(&format!(
                     "; temp read {}, written {}",
