@@ -143,13 +143,15 @@ pub fn query_of_check<'a>(c: &CheckResult, queries: &'a [QueryStats]) -> Option<
     queries.iter().find(|s| s.name == q)
 }
 
+/// The CSS class and the word of a status (the console's word).
 fn status_word(s: CheckStatus) -> (&'static str, &'static str) {
-    match s {
-        CheckStatus::Pass => ("pass", "PASS"),
-        CheckStatus::Fail => ("fail", "FAIL"),
-        CheckStatus::Unsupported => ("unsupported", "UNSUPPORTED"),
-        CheckStatus::Skipped => ("skipped", "SKIPPED"),
-    }
+    let class = match s {
+        CheckStatus::Pass => "pass",
+        CheckStatus::Fail => "fail",
+        CheckStatus::Unsupported => "unsupported",
+        CheckStatus::Skipped => "skipped",
+    };
+    (class, crate::report::console::status_word(s))
 }
 
 /// The evidence lines of one query phase: the plan's summary, the server's time against the
