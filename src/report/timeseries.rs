@@ -239,7 +239,11 @@ pub fn write_phase_plots(dir: &Path, summary: &Summary) -> anyhow::Result<Vec<(S
     let mut out = Vec::new();
     for phase in phases(summary) {
         let (panels, checkpoints) = phase_panels(&phase);
-        if panels.is_empty() {
+        // Nothing to draw (no interval has a width): no plot rather than a failed report.
+        if !panels
+            .iter()
+            .any(|p| p.series.iter().any(|s| !s.points.is_empty()))
+        {
             continue;
         }
         let path = dir.join(format!(
