@@ -5,7 +5,9 @@
 //! are self-contained: CSS in the page, plots inlined as SVG, no script, no font, no network.
 
 pub mod compare;
+pub mod overview;
 pub mod run;
+pub mod run_tables;
 pub mod tables;
 
 use std::path::Path;
