@@ -281,6 +281,10 @@ impl<C: Connect> Stage<'_, C> {
     /// Run until the stop condition or cancellation; returns the session for the next stage.
     async fn work(&self, mut s: Session, mut rec: Option<Recorder>) -> Session {
         let pacer = Pacer::new();
+        // One cancellation future for the whole stage: it registers with the token once,
+        // instead of once per query (a lock and an allocation a `SELECT 1` would pay).
+        let cancelled = self.cancel.cancelled();
+        tokio::pin!(cancelled);
         loop {
             if self.cancel.is_cancelled() {
                 break;
@@ -330,7 +334,7 @@ impl<C: Connect> Stage<'_, C> {
                         // Back off a little so a dead server does not spin a core.
                         tokio::select! {
                             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                            _ = self.cancel.cancelled() => break,
+                            _ = &mut cancelled => break,
                         }
                         continue;
                     }
@@ -348,7 +352,7 @@ impl<C: Connect> Stage<'_, C> {
             // a 1,440-row result makes a third of the server's CPU.
             let result = tokio::select! {
                 r = drive(conn, client.execute(&s.stmts[q], &refs)) => r,
-                _ = self.cancel.cancelled() => {
+                _ = &mut cancelled => {
                     // Best effort: stop the server-side work of the abandoned query.
                     let _ = tokio::time::timeout(
                         Duration::from_secs(2),
