@@ -97,7 +97,7 @@ impl std::fmt::Debug for ServerArgs {
         f.debug_struct("ServerArgs")
             .field(
                 "database_url",
-                &self.database_url.as_deref().map(crate::db::redact),
+                &self.database_url.as_deref().map(crate::format::redact),
             )
             .field("data_dir", &self.data_dir)
             .field("pg_bin_dir", &self.pg_bin_dir)

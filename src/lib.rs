@@ -13,7 +13,9 @@ pub mod datagen;
 pub mod db;
 pub mod error;
 pub mod exec;
+pub mod format;
 pub mod load;
+pub mod model;
 pub mod plan;
 pub mod realism;
 pub mod report;
@@ -135,5 +137,5 @@ pub fn report_error(err: &anyhow::Error) {
     for cause in err.chain().skip(1) {
         msg.push_str(&format!("\n  caused by: {cause}"));
     }
-    eprintln!("{}", db::redact(&msg));
+    eprintln!("{}", format::redact(&msg));
 }

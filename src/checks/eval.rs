@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::facts::{
+use crate::model::facts::{
     ChunkCompression, ChunkScan, CompressionBytes, CompressionDetails, PlanChunks, PolicyJob,
     RetentionState,
 };
-use crate::report::model::{
+use crate::model::report::{
     ByteSplit, CheckResult, CheckStatus, PlanEvidence, QueryStats, Verdict,
 };
 use crate::scenario::plan::{Metric, PlanCacheMode, QueryPlan, UnsupportedEffect};
@@ -49,28 +49,7 @@ pub const DIAGNOSTICS: TableSpec = TableSpec {
 /// Both hypertables, telemetry first.
 pub const TABLES: [TableSpec; 2] = [TELEMETRY, DIAGNOSTICS];
 
-/// A number as the shortest readable text: 10 -> "10", 0.5 -> "0.5", 1/3 -> "0.333".
-pub fn fmt_num(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        let s = format!("{v:.3}");
-        let s = s.trim_end_matches('0').trim_end_matches('.');
-        s.to_string()
-    }
-}
-
-/// Seconds as a short duration: 86400 -> "1 d", 3600 -> "1 h", 90 -> "90 s".
-pub fn fmt_secs(s: f64) -> String {
-    let d = DAY as f64;
-    if s != 0.0 && (s / d).fract() == 0.0 {
-        format!("{} d", fmt_num(s / d))
-    } else if s != 0.0 && (s / 3600.0).fract() == 0.0 {
-        format!("{} h", fmt_num(s / 3600.0))
-    } else {
-        format!("{} s", fmt_num(s))
-    }
-}
+pub use crate::format::{fmt_num, fmt_secs};
 
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -106,11 +85,6 @@ fn pass_if(ok: bool) -> CheckStatus {
 /// The value of `metric` in `stats`.
 pub fn metric_value(stats: &QueryStats, metric: Metric) -> f64 {
     stats.metric(metric)
-}
-
-/// errors / (count + errors) of a query; 0 when nothing ran.
-pub fn error_rate(stats: &QueryStats) -> f64 {
-    stats.error_rate()
 }
 
 /// One `latency.<query>.<metric>` result per target of every query. A query with targets but no
@@ -900,7 +874,7 @@ pub fn counts_as_failure(check: &CheckResult, unsupported: UnsupportedEffect) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::model::Percentiles;
+    use crate::model::report::Percentiles;
     use crate::scenario::plan::{Builtin, LoadMode, QueryKind, StopCondition, Target};
     use chrono::TimeZone;
     use std::collections::BTreeMap;

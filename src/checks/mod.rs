@@ -5,7 +5,7 @@
 //! `db::measure`; `phase` runs it in order after the query phase.
 
 pub mod eval;
-pub mod facts;
+pub use crate::model::facts;
 pub mod phase;
 pub mod pruning;
 

@@ -15,14 +15,14 @@ use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
 
 use super::eval::{self, PlanProbe, QueryPlans, TableSpec, TABLES};
-use super::facts::{ChunkInfo, ChunkScan, CompressionDetails, RetentionState};
 use super::pruning::{chunk_scan, plan_chunks};
 use crate::db::catalog::{self, HypertableInfo};
 use crate::db::detect::ServerInfo;
 use crate::db::measure;
 use crate::error::BenchError;
 use crate::exec::queries;
-use crate::report::model::{CheckResult, CheckStatus, PlanEvidence, QueryStats, TableStorage};
+use crate::model::facts::{ChunkInfo, ChunkScan, CompressionDetails, RetentionState};
+use crate::model::report::{CheckResult, CheckStatus, PlanEvidence, QueryStats, TableStorage};
 use crate::scenario::plan::{Plan, PlanCacheMode, QueryPlan};
 
 /// What the checks phase produced.
@@ -249,14 +249,14 @@ fn error_text(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in err.chain() {
         let text = match cause.downcast_ref::<tokio_postgres::Error>() {
-            Some(pg) => crate::db::pg_error_text(pg),
+            Some(pg) => crate::error::pg_error_text(pg),
             None => cause.to_string(),
         };
         if !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
     }
-    crate::db::redact(&parts.join(": "))
+    crate::format::redact(&parts.join(": "))
 }
 
 /// The query's SQL (with `$n` parameters) and one deterministic draw of its parameter values.

@@ -11,7 +11,7 @@ use crate::db::guard::WriteGuard;
 use crate::db::{detect, schema, Target};
 use crate::error::Outcome;
 use crate::load::{self, LoadOptions, Partition, ProgressMode};
-use crate::report::model::{LoadResult, Verification};
+use crate::model::report::{LoadResult, Verification};
 use crate::shard::coord::{Coordinator, ShardOptions};
 
 /// Arguments of `bench load`.

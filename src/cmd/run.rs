@@ -11,7 +11,7 @@ use crate::cli::{ServerArgs, ShardArgs, WriterArgs};
 use crate::compare::{self, CompareOptions};
 use crate::error::Outcome;
 use crate::exec::pipeline::{self, RunOptions};
-use crate::report::model::{CheckResult, CheckStatus, Summary, Verdict};
+use crate::model::report::{CheckResult, CheckStatus, Summary, Verdict};
 use crate::scenario::plan::UnsupportedEffect;
 
 /// What to do with checks this server cannot measure (e.g. compression on the Apache edition).

@@ -67,7 +67,7 @@ pub async fn run(args: SweepArgs) -> anyhow::Result<Outcome> {
         ..Default::default()
     };
     opts.run.lock_wait = args.writer.lock_wait();
-    let write_size = |wells: u32, summary: &crate::report::model::Summary| {
+    let write_size = |wells: u32, summary: &crate::model::report::Summary| {
         let dir = out_dir.join(format!("wells-{wells}"));
         crate::report::write_reports(&dir, summary)
             .with_context(|| format!("writing the report of {wells} wells to {}", dir.display()))?;

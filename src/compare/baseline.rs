@@ -16,7 +16,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::BenchError;
-use crate::report::model::{Summary, FORMAT_NAME, SCHEMA_VERSION};
+use crate::model::report::{Summary, FORMAT_NAME, SCHEMA_VERSION};
 
 /// `format` of a baseline file.
 pub const BASELINE_FORMAT: &str = "esp-bench-baseline";

@@ -3,7 +3,7 @@
 //! the multiple-testing adjustment, and the verdict from an adjusted p-value.
 
 use super::{noise, stats, ComparisonRow, Method, RowVerdict, MIN_TAIL_QUERIES};
-use crate::report::model::QueryStats;
+use crate::model::report::QueryStats;
 use crate::scenario::plan::Metric;
 
 /// Whole-run value of a metric.

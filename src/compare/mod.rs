@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::error::BenchError;
-use crate::report::model::{QueryStats, Summary};
+use crate::model::report::{QueryStats, Summary};
 use crate::scenario::plan::{GatePlan, Metric};
 
 pub use baseline::{Baseline, BASELINE_FORMAT, BASELINE_SCHEMA_VERSION, DEFAULT_BASELINE_RUNS};

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use super::{fmt_p, Comparison, ComparisonRow, NoiseSource, RowVerdict, RUN_SHIFT_QUERY};
+use crate::format::fmt_exact;
 use crate::scenario::plan::Metric;
 
 fn fmt_value(metric: Metric, v: f64) -> String {
@@ -62,11 +63,6 @@ fn fmt_row_p(r: &ComparisonRow) -> String {
     r.p_value.map_or_else(|| "-".into(), fmt_p)
 }
 
-fn fmt_num(v: f64) -> String {
-    // Shortest round-trip form: 10 -> "10", 2.5 -> "2.5".
-    format!("{v}")
-}
-
 impl Comparison {
     fn headline(&self) -> String {
         let n = self.regressions().count();
@@ -93,13 +89,13 @@ impl Comparison {
         let mut s = match n.source {
             NoiseSource::Default => format!(
                 "baseline of 1 run: noise not measured, default {}% run-to-run (--run-noise)",
-                fmt_num(n.default_pct.unwrap_or_default())
+                fmt_exact(n.default_pct.unwrap_or_default())
             ),
             _ => format!(
                 "baseline of {} runs: noise measured per metric{}",
                 n.baseline_runs,
                 n.floor_pct
-                    .map(|f| format!(", floor {}%", fmt_num(f)))
+                    .map(|f| format!(", floor {}%", fmt_exact(f)))
                     .unwrap_or_default()
             ),
         };
@@ -141,7 +137,7 @@ impl Comparison {
             NoiseSource::Default => format!(
                 "the baseline has one run, so its noise is the assumed default of {}% \
                  run-to-run plus each run's sampling error (z-test)",
-                fmt_num(self.noise.default_pct.unwrap_or_default())
+                fmt_exact(self.noise.default_pct.unwrap_or_default())
             ),
             _ => format!(
                 "the noise is the spread of the metric over the baseline's {} runs, net of each \
@@ -158,8 +154,8 @@ impl Comparison {
              significantly worse at alpha {} than the baseline's runs allow: {noise}; \
              two-proportion z-test for error_rate; p-values Holm-adjusted over all gates. \
              Percentiles with fewer than {} queries beyond them in a phase are not gated.{}",
-            fmt_num(self.max_regression_pct),
-            fmt_num(self.alpha),
+            fmt_exact(self.max_regression_pct),
+            fmt_exact(self.alpha),
             super::MIN_TAIL_QUERIES,
             if self.confirmation_runs > 0 {
                 " A regression counts only when every confirmation run reproduces it."
@@ -177,8 +173,8 @@ impl Comparison {
             "regression gate: scenario {}, {}, max regression {}%, alpha {}: {}",
             self.scenario,
             self.baseline_line(),
-            fmt_num(self.max_regression_pct),
-            fmt_num(self.alpha),
+            fmt_exact(self.max_regression_pct),
+            fmt_exact(self.alpha),
             self.headline()
         );
         const COLS: usize = 10;
@@ -306,8 +302,8 @@ impl Comparison {
             "Scenario `{}`, {}, max regression {}%, alpha {}, metrics {}.\n",
             md_code(&self.scenario),
             self.baseline_line(),
-            fmt_num(self.max_regression_pct),
-            fmt_num(self.alpha),
+            fmt_exact(self.max_regression_pct),
+            fmt_exact(self.alpha),
             self.metrics
                 .iter()
                 .map(|m| format!("`{}`", m.name()))
@@ -402,16 +398,16 @@ impl Comparison {
         );
         out.push_str("  <properties>\n");
         let mut props = vec![
-            ("max_regression_pct", fmt_num(self.max_regression_pct)),
-            ("alpha", fmt_num(self.alpha)),
+            ("max_regression_pct", fmt_exact(self.max_regression_pct)),
+            ("alpha", fmt_exact(self.alpha)),
             ("baseline_runs", self.noise.baseline_runs.to_string()),
             ("noise", self.noise.source.label().to_string()),
         ];
         if let Some(d) = self.noise.default_pct {
-            props.push(("default_run_noise_pct", fmt_num(d)));
+            props.push(("default_run_noise_pct", fmt_exact(d)));
         }
         if let Some(f) = self.noise.floor_pct {
-            props.push(("run_noise_floor_pct", fmt_num(f)));
+            props.push(("run_noise_floor_pct", fmt_exact(f)));
         }
         if self.confirmation_runs > 0 {
             props.push(("confirmation_runs", self.confirmation_runs.to_string()));
@@ -461,7 +457,7 @@ impl Comparison {
                         xml(&r.query),
                         r.metric.name(),
                         xml(&fmt_change(r)),
-                        fmt_num(self.max_regression_pct),
+                        fmt_exact(self.max_regression_pct),
                         xml(&summary)
                     );
                 }
@@ -543,7 +539,7 @@ pub fn render_baseline(
             out,
             "one run: the gate cannot measure run-to-run noise and assumes {}% (--run-noise); \
              add runs with `bench baseline add`",
-            fmt_num(super::DEFAULT_RUN_NOISE_PCT)
+            fmt_exact(super::DEFAULT_RUN_NOISE_PCT)
         );
     }
     for r in &rows {

@@ -282,27 +282,13 @@ impl Block {
 
 /// Recommended `[faults]` defaults: episodes per well per day (see docs/telemetry-model.md).
 pub fn default_faults() -> FaultRates {
-    FaultRates {
-        gas_lock_per_day: 0.05,
-        pump_off_per_day: 0.08,
-        sand_per_day: 0.02,
-        trip_per_day: 0.03,
-    }
+    crate::scenario::defaults::faults()
 }
 
-/// Recommended `[dirty]` defaults (see docs/telemetry-model.md).
+/// Recommended `[dirty]` defaults (see docs/telemetry-model.md); defined once, in
+/// `scenario::defaults`, which fills them in when a scenario leaves `[dirty]` out.
 pub fn default_dirty() -> DirtyRates {
-    DirtyRates {
-        dropout_rate: 1e-4,
-        dropout_mean: Duration::from_secs(60),
-        stuck_rate: 2e-5,
-        stuck_mean: Duration::from_secs(600),
-        spike_rate: 1e-5,
-        duplicate_rate: 1e-4,
-        late_rate: 1e-4,
-        dead_sensor_fraction: 0.12,
-        missing_sensor_fraction: 0.28,
-    }
+    crate::scenario::defaults::dirty()
 }
 
 /// No faults at all (tests, clean baselines).

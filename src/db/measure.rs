@@ -13,9 +13,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio_postgres::Client;
 
-use crate::checks::facts::{ByteSplit, ChunkCompression, ChunkInfo, PolicyJob};
 use crate::db::detect::Api;
 use crate::db::quote_ident;
+use crate::model::facts::{ByteSplit, ChunkCompression, ChunkInfo, PolicyJob};
 use crate::scenario::plan::PlanCacheMode;
 
 /// Session settings that defeat chunk exclusion for one transaction: TimescaleDB's planner

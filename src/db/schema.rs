@@ -11,7 +11,8 @@ use serde::Serialize;
 use tokio_postgres::Client;
 
 use super::detect::ServerInfo;
-use super::{pg_error_text, quote_ident, quote_literal, validate_schema_name};
+use super::{quote_ident, quote_literal, validate_schema_name};
+use crate::error::pg_error_text;
 use crate::error::BenchError;
 
 /// The production schema, embedded at build time from the top-level `schema.sql`.

@@ -19,7 +19,7 @@ use crate::db::Target;
 use crate::error::BenchError;
 use crate::exec::queries::ParamContext;
 use crate::exec::runner::{run_phase_dedicated, ExecSettings, Phase};
-use crate::report::model::{
+use crate::model::report::{
     CheckResult, Environment, LoadResult, QueryStats, ScenarioEcho, Summary, Verdict, FORMAT_NAME,
     SCHEMA_VERSION,
 };
@@ -632,10 +632,10 @@ async fn measure(
 pub(crate) fn shard_report(
     c: &Coordinator,
     plan: &Plan,
-    details: &[crate::report::model::ShardQueryDetail],
-) -> crate::report::model::ShardReport {
+    details: &[crate::model::report::ShardQueryDetail],
+) -> crate::model::report::ShardReport {
     let wells = crate::shard::wells_of(plan.fleet.wells, c.spec);
-    crate::report::model::ShardReport {
+    crate::model::report::ShardReport {
         run_id: c.run.run_id.clone(),
         index: c.spec.index,
         count: c.spec.count,
@@ -653,7 +653,7 @@ pub(crate) fn shard_report(
 /// its own. Returns the fleet's statistics and whether any follower was degraded.
 async fn gather_fleet(
     c: &mut Coordinator,
-    own: &crate::report::model::ShardReport,
+    own: &crate::model::report::ShardReport,
     queries: &[QueryStats],
     cancel: &CancellationToken,
     say: &impl Fn(&str),
@@ -765,7 +765,7 @@ async fn preflight_read_only(plan: &Plan, target: &Target) -> anyhow::Result<()>
                      before loading anything. A query that must write sets `writes = true`, and \
                      then runs only on bench's embedded throwaway server",
                     q.name,
-                    crate::db::pg_error_text(&e)
+                    crate::error::pg_error_text(&e)
                 ))
                 .into());
             }
@@ -785,7 +785,7 @@ pub(crate) async fn query_phases(
     cancel: &CancellationToken,
     say: &impl Fn(&str),
     out: &mut Vec<QueryStats>,
-    details: &mut Vec<crate::report::model::ShardQueryDetail>,
+    details: &mut Vec<crate::model::report::ShardQueryDetail>,
     mut coord: Option<&mut Coordinator>,
 ) -> anyhow::Result<bool> {
     let settings = ExecSettings {
@@ -964,7 +964,7 @@ fn os_description() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::model::CheckStatus;
+    use crate::model::report::CheckStatus;
 
     fn check(status: CheckStatus) -> CheckResult {
         CheckResult {

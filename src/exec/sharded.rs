@@ -12,7 +12,7 @@ use super::pipeline::{
     shard_report, RunOptions, LIVE_INGEST_TABLE,
 };
 use crate::db::Target;
-use crate::report::model::{
+use crate::model::report::{
     LoadResult, QueryStats, ScenarioEcho, Summary, Verdict, FORMAT_NAME, SCHEMA_VERSION,
 };
 use crate::scenario::Plan;

@@ -36,9 +36,10 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::datagen::Fleet;
-use crate::db::{copy, pg_error_text, schema, Target};
+use crate::db::{copy, schema, Target};
+use crate::error::pg_error_text;
 use crate::error::BenchError;
-use crate::report::model::LoadResult;
+use crate::model::report::LoadResult;
 use crate::scenario::Plan;
 
 pub use fault::{FaultAction, FaultEvent, FaultHook, FaultPoint};
@@ -372,7 +373,7 @@ pub async fn load_partition(
         },
         Err(e) => LoadAccount {
             tables: memory,
-            from_memory: Some(crate::db::redact(&format!("{e:#}"))),
+            from_memory: Some(crate::format::redact(&format!("{e:#}"))),
             unsettled,
         },
     };
@@ -551,7 +552,7 @@ pub async fn verify(
     fleet: &Fleet,
     stage: &str,
     from: &[(Table, chrono::DateTime<chrono::Utc>)],
-) -> anyhow::Result<crate::report::model::Verification> {
+) -> anyhow::Result<crate::model::report::Verification> {
     let started = Instant::now();
     let account = account(target, plan, fleet).await?;
     let client = target.connect().await?;
@@ -594,7 +595,7 @@ pub async fn verify(
             whole_span,
         ));
     }
-    Ok(crate::report::model::Verification {
+    Ok(crate::model::report::Verification {
         stage: stage.to_string(),
         verified: tables.iter().all(|t| t.ok),
         seconds: started.elapsed().as_secs_f64(),
@@ -603,7 +604,7 @@ pub async fn verify(
 }
 
 /// The error for a failed verification (exit 1): every table's one-line account.
-pub fn verification_error(v: &crate::report::model::Verification) -> anyhow::Error {
+pub fn verification_error(v: &crate::model::report::Verification) -> anyhow::Error {
     let lines: Vec<&str> = v
         .tables
         .iter()

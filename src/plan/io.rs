@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::project::{PlanRow, Projection};
 use super::sweep::SweepRow;
 use crate::error::BenchError;
-use crate::report::model::Summary;
+use crate::model::report::Summary;
 
 /// Read and validate a summary.json written by `bench run` (malformed or foreign JSON is a
 /// configuration error naming the file; see `report::read_summary`).

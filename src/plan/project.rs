@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 use super::units::duration_label;
-use crate::report::model::Summary;
+use crate::model::report::Summary;
 
 /// The table every projection is about: the telemetry hypertable dominates rows and bytes.
 pub const TELEMETRY_TABLE: &str = "esp_telemetry";
@@ -57,7 +57,7 @@ impl RowSplit {
     /// From the compressed chunks' before/after split when the summary has it (the cleanest
     /// measurement: TimescaleDB sized each chunk uncompressed right before compressing it),
     /// else from the table's storage figures (uncompressed side only).
-    pub fn from_storage(st: &crate::report::model::TableStorage) -> RowSplit {
+    pub fn from_storage(st: &crate::model::report::TableStorage) -> RowSplit {
         if let Some(c) = st.compression.as_ref().filter(|c| c.rows > 0) {
             let per = |b: u64| b as f64 / c.rows as f64;
             return RowSplit {

@@ -10,7 +10,7 @@ use super::io::write_csv;
 use super::plots::write_sweep_plots;
 use super::sweep::{fit_rows, sweep_rows, FitRow, SweepRow};
 use super::table::{fit_table, sweep_table};
-use crate::report::model::Summary;
+use crate::model::report::Summary;
 use crate::report::plot::{html_escape, write_index};
 
 /// What a sweep wrote.

@@ -10,7 +10,7 @@ use crate::db::schema::{self, Ownership};
 use crate::db::{validate_schema_name, Target};
 use crate::error::BenchError;
 use crate::exec::pipeline::{run_scenario, RunOptions};
-use crate::report::model::Summary;
+use crate::model::report::Summary;
 use crate::scenario::plan::Plan;
 
 /// Options of a sweep that are not part of the scenario.

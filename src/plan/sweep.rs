@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fit::fit_power_law;
 use super::project::{LatencyModel, TELEMETRY_TABLE};
-use crate::report::model::Summary;
+use crate::model::report::Summary;
 
 /// One row of sweep.csv: one query at one fleet size.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

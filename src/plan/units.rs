@@ -49,18 +49,7 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
-/// A compact label for a whole number of seconds: "7d", "12h", "90s".
-pub fn duration_label(secs: u64) -> String {
-    if secs == 0 {
-        return "0s".into();
-    }
-    for (unit, name) in [(86_400, "d"), (3_600, "h"), (60, "m")] {
-        if secs.is_multiple_of(unit) {
-            return format!("{}{name}", secs / unit);
-        }
-    }
-    format!("{secs}s")
-}
+pub use crate::format::duration_label;
 
 #[cfg(test)]
 mod tests {

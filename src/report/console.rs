@@ -151,7 +151,7 @@ fn measured_num(v: f64) -> String {
     if !v.is_finite() {
         return v.to_string();
     }
-    crate::checks::eval::fmt_num(v)
+    crate::format::fmt_num(v)
 }
 
 /// Column alignment: text left, numbers right.

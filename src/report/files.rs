@@ -58,7 +58,7 @@ impl From<&QueryStats> for QueryRow {
             rate: q.rate,
             count: q.count,
             errors: q.errors,
-            error_rate: crate::checks::eval::error_rate(q),
+            error_rate: q.error_rate(),
             rows_returned: q.rows_returned,
             duration_s: q.duration_s,
             throughput_qps: q.throughput_qps,

@@ -3,7 +3,7 @@
 //! (the summary table) and `plot` (SVG plots).
 pub mod console;
 pub mod files;
-pub mod model;
+pub use crate::model::report as model;
 pub mod plot;
 
 pub use files::{read_summary, write_reports, CheckRow, QueryRow, ReportFiles};

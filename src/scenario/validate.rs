@@ -1456,11 +1456,26 @@ pub mod defaults {
 
     /// Fault rates when `[faults]` leaves them out: the data generator's defaults.
     pub fn faults() -> FaultRates {
-        crate::datagen::default_faults()
+        FaultRates {
+            gas_lock_per_day: 0.05,
+            pump_off_per_day: 0.08,
+            sand_per_day: 0.02,
+            trip_per_day: 0.03,
+        }
     }
 
     /// Imperfect-data rates when `[dirty]` leaves them out: the data generator's defaults.
     pub fn dirty() -> DirtyRates {
-        crate::datagen::default_dirty()
+        DirtyRates {
+            dropout_rate: 1e-4,
+            dropout_mean: Duration::from_secs(60),
+            stuck_rate: 2e-5,
+            stuck_mean: Duration::from_secs(600),
+            spike_rate: 1e-5,
+            duplicate_rate: 1e-4,
+            late_rate: 1e-4,
+            dead_sensor_fraction: 0.12,
+            missing_sensor_fraction: 0.28,
+        }
     }
 }

@@ -424,7 +424,7 @@ impl EmbeddedServer {
             .map_err(|e| {
                 BenchError::Environment(format!(
                     "CREATE EXTENSION timescaledb failed in the embedded server: {}; {FIX_HINT}",
-                    crate::db::pg_error_text(&e)
+                    crate::error::pg_error_text(&e)
                 ))
             })?;
         Ok(())

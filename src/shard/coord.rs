@@ -581,7 +581,7 @@ impl Coordinator {
     /// Record this shard's failure (best effort); the leader also fails the run, so every
     /// waiting follower stops.
     pub async fn fail(&self, note: &str) {
-        let note = crate::db::redact(note);
+        let note = crate::format::redact(note);
         let _ = coord::fail_shard(
             &self.client,
             &self.schema,

@@ -23,7 +23,7 @@ use anyhow::Context as _;
 use hdrhistogram::Histogram;
 
 use crate::error::BenchError;
-use crate::report::model::{
+use crate::model::report::{
     IntervalStats, LoadResult, QueryStats, ShardEnvironment, ShardQueryDetail, ShardReport,
     Summary, Verdict,
 };
@@ -410,7 +410,7 @@ fn merge_query(
     }
     // Plan evidence: the leader's EXPLAINs, with the plan-cache counters of every shard.
     if let Some(plan) = out.plan.as_mut() {
-        let sum = |f: fn(&crate::report::model::PlanEvidence) -> Option<u64>| {
+        let sum = |f: fn(&crate::model::report::PlanEvidence) -> Option<u64>| {
             of.iter()
                 .map(|(_, q, _)| q.plan.as_ref().and_then(f))
                 .try_fold(0u64, |acc, v| v.map(|v| acc + v))
@@ -443,7 +443,7 @@ pub fn merge_dirs(paths: &[PathBuf]) -> anyhow::Result<Summary> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::model::{Environment, Percentiles, ScenarioEcho};
+    use crate::model::report::{Environment, Percentiles, ScenarioEcho};
     use crate::stats::record;
     use proptest::prelude::*;
 
@@ -465,8 +465,8 @@ mod tests {
             .map(|(i, v)| interval_stats((i + 1) as f64 * 0.5, &hist(v)))
             .collect();
         Summary {
-            format: crate::report::model::FORMAT_NAME.into(),
-            schema_version: crate::report::model::SCHEMA_VERSION,
+            format: crate::model::report::FORMAT_NAME.into(),
+            schema_version: crate::model::report::SCHEMA_VERSION,
             bench_version: "0.1.0".into(),
             scenario: ScenarioEcho {
                 name: "t".into(),

@@ -13,7 +13,7 @@ use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerial
 use hdrhistogram::Histogram;
 use tokio::sync::mpsc;
 
-use crate::report::model::{IntervalStats, Percentiles, QueryStats};
+use crate::model::report::{IntervalStats, Percentiles, QueryStats};
 
 /// Significant digits kept by every latency histogram.
 pub const SIGFIG: u8 = 3;
@@ -437,8 +437,8 @@ pub fn query_detail(
     shape: &PhaseShape,
     merged: &Merged,
     measured_from_ms: f64,
-) -> crate::report::model::ShardQueryDetail {
-    crate::report::model::ShardQueryDetail {
+) -> crate::model::report::ShardQueryDetail {
+    crate::model::report::ShardQueryDetail {
         name: name.to_string(),
         measured_from_ms,
         lag_histogram: shape.rate.map(|_| encode_histogram(&merged.total.lag)),

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 /// Measurement facts that summary.json carries as they are (one definition, in the report
 /// model): per-chunk compression facts and the chunks a plan scans.
-pub use crate::report::model::{ByteSplit, ChunkCompression, CompressionDetails, PlanChunks};
+pub use crate::model::report::{ByteSplit, ChunkCompression, CompressionDetails, PlanChunks};
 
 /// One chunk of a hypertable, from `timescaledb_information.chunks`.
 #[derive(Debug, Clone, PartialEq)]

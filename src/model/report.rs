@@ -496,8 +496,8 @@ impl QueryStats {
     }
 
     /// The whole-run value of `metric`: what targets are checked against and the gate compares.
-    pub fn metric(&self, metric: crate::scenario::Metric) -> f64 {
-        use crate::scenario::Metric;
+    pub fn metric(&self, metric: crate::model::Metric) -> f64 {
+        use crate::model::Metric;
         let l = &self.latency_ms;
         match metric {
             Metric::MeanMs => l.mean,
