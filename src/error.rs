@@ -86,3 +86,20 @@ pub fn pg_error_text(e: &tokio_postgres::Error) -> String {
     }
     s
 }
+
+/// Whether `err` is (or was caused by) an interruption: [`BenchError::Interrupted`] anywhere
+/// in its chain. The one definition every phase and the exit code use.
+pub fn is_interrupted(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<BenchError>(),
+            Some(BenchError::Interrupted)
+        )
+    })
+}
+
+/// Whether a phase that failed with `err` stopped because of an interruption: the run was
+/// cancelled (its connections may have been cut), or the error says so.
+pub fn is_interrupt(err: &anyhow::Error, cancel: &tokio_util::sync::CancellationToken) -> bool {
+    cancel.is_cancelled() || is_interrupted(err)
+}

@@ -6,7 +6,8 @@
 //! throwaway cluster; `db` is the only module that talks to PostgreSQL.
 
 pub mod checks;
-pub mod cli;
+/// The clap definitions, at their old path for `main` and the tests.
+pub use cmd::cli;
 pub mod cmd;
 pub mod compare;
 pub mod datagen;
@@ -19,11 +20,13 @@ pub mod model;
 pub mod plan;
 pub mod realism;
 pub mod report;
+pub mod run;
 pub mod scenario;
 pub mod server;
 pub mod shard;
 pub mod shutdown;
 pub mod stats;
+pub mod sweep;
 
 use std::process::ExitCode;
 
@@ -98,13 +101,7 @@ where
 fn mark_interrupted(r: anyhow::Result<Outcome>) -> anyhow::Result<Outcome> {
     match r {
         Err(e) if shutdown::token().is_cancelled() => {
-            let already = e.chain().any(|c| {
-                matches!(
-                    c.downcast_ref::<error::BenchError>(),
-                    Some(error::BenchError::Interrupted)
-                )
-            });
-            if already {
+            if error::is_interrupted(&e) {
                 Err(e)
             } else {
                 Err(e.context(error::BenchError::Interrupted))

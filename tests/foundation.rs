@@ -336,7 +336,7 @@ async fn refuses_foreign_schemas_and_tables() {
     assert_eq!(n, 1);
 
     // public is refused unless explicitly allowed; bad identifiers are refused.
-    let mut args = esp_bench::cli::ServerArgs {
+    let mut args = esp_bench::db::TargetSpec {
         database_url: Some(target.url.clone()),
         schema: "public".into(),
         ..Default::default()
@@ -690,7 +690,7 @@ async fn open_layers_settings_and_reuses_a_data_dir() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(keep.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let data_dir = keep.path().join("cluster");
-    let args = esp_bench::cli::ServerArgs {
+    let args = esp_bench::db::TargetSpec {
         data_dir: Some(data_dir.clone()),
         pg_settings: vec!["work_mem=7MB".into(), "fsync=off".into()],
         schema: "esp_bench".into(),

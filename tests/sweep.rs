@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use esp_bench::db::schema::{schema_ownership, Ownership};
-use esp_bench::exec::pipeline::RunOptions;
-use esp_bench::plan::runner::{run_sweep, SweepOptions};
+use esp_bench::run::pipeline::RunOptions;
+use esp_bench::sweep::{run_sweep, SweepOptions};
 use tokio_util::sync::CancellationToken;
 
 use esp_bench::plan::report::write_sweep_outputs;

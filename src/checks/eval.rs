@@ -9,10 +9,8 @@ use crate::model::facts::{
     ChunkCompression, ChunkScan, CompressionBytes, CompressionDetails, PlanChunks, PolicyJob,
     RetentionState,
 };
-use crate::model::report::{
-    ByteSplit, CheckResult, CheckStatus, PlanEvidence, QueryStats, Verdict,
-};
-use crate::scenario::plan::{Metric, PlanCacheMode, QueryPlan, UnsupportedEffect};
+use crate::model::report::{ByteSplit, CheckResult, CheckStatus, PlanEvidence, QueryStats};
+use crate::scenario::plan::{Metric, PlanCacheMode, QueryPlan};
 
 /// The production settings the seed's migration notes claim, per hypertable.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -850,31 +848,13 @@ pub fn retention_check(table: &str, window_s: u64, st: &RetentionState) -> Check
     r
 }
 
-/// The verdict over all checks: Fail when any check failed, or when a check is Unsupported and
-/// the scenario says `unsupported = "fail"`; Pass otherwise (Skipped never fails). An
-/// interrupted run is the caller's to mark.
-pub fn verdict(checks: &[CheckResult], unsupported: UnsupportedEffect) -> Verdict {
-    let failed = checks.iter().any(|c| counts_as_failure(c, unsupported));
-    if failed {
-        Verdict::Fail
-    } else {
-        Verdict::Pass
-    }
-}
-
-/// Whether one check makes the verdict fail under the given effect.
-pub fn counts_as_failure(check: &CheckResult, unsupported: UnsupportedEffect) -> bool {
-    match check.status {
-        CheckStatus::Fail => true,
-        CheckStatus::Unsupported => unsupported == UnsupportedEffect::Fail,
-        CheckStatus::Pass | CheckStatus::Skipped => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::verdict;
     use crate::model::report::Percentiles;
+    use crate::model::report::Verdict;
+    use crate::scenario::plan::UnsupportedEffect;
     use crate::scenario::plan::{Builtin, LoadMode, QueryKind, StopCondition, Target};
     use chrono::TimeZone;
     use std::collections::BTreeMap;
@@ -998,12 +978,24 @@ mod tests {
             checks[1].note.as_deref(),
             Some("unsupported: needs TimescaleDB community edition (this server: apache)")
         );
-        assert_eq!(verdict(&checks, UnsupportedEffect::Skip), Verdict::Pass);
-        assert_eq!(verdict(&checks, UnsupportedEffect::Fail), Verdict::Fail);
+        assert_eq!(
+            verdict(false, false, &checks, UnsupportedEffect::Skip),
+            Verdict::Pass
+        );
+        assert_eq!(
+            verdict(false, false, &checks, UnsupportedEffect::Fail),
+            Verdict::Fail
+        );
         let mut failing = checks.clone();
         failing[0].status = CheckStatus::Fail;
-        assert_eq!(verdict(&failing, UnsupportedEffect::Skip), Verdict::Fail);
-        assert_eq!(verdict(&[], UnsupportedEffect::Fail), Verdict::Pass);
+        assert_eq!(
+            verdict(false, false, &failing, UnsupportedEffect::Skip),
+            Verdict::Fail
+        );
+        assert_eq!(
+            verdict(false, false, &[], UnsupportedEffect::Fail),
+            Verdict::Pass
+        );
     }
 
     fn scan(total: u64, planned: u64, startup: u64, executed: u64, compressed: u64) -> PlanChunks {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::ServerArgs;
+use super::cli::ServerArgs;
 use crate::db::catalog::{self, HypertableInfo, JobInfo};
 use crate::db::detect::{self, Setting};
 use crate::db::guard::{self, PausedJob};
@@ -79,7 +79,7 @@ impl PausedJobReport {
 }
 
 pub async fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
-    let target = Target::open(&args.server, &BTreeMap::new()).await?;
+    let target = Target::open(&args.server.spec(), &BTreeMap::new()).await?;
     let gathered = gather(&target).await;
     let closed = target.close().await;
     let report = gathered?;

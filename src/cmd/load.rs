@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::cli::{ServerArgs, ShardArgs, WriterArgs};
+use super::cli::{ServerArgs, ShardArgs, WriterArgs};
 use crate::datagen::Fleet;
 use crate::db::guard::WriteGuard;
 use crate::db::{detect, schema, Target};
@@ -86,7 +86,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Outcome> {
     args.sharding.check_server(&args.server)?;
     let shard = args.sharding.options();
     if let Some(s) = shard.as_ref().filter(|s| !s.spec.is_leader()) {
-        let target = Target::open(&args.server, &plan.server_settings).await?;
+        let target = Target::open(&args.server.spec(), &plan.server_settings).await?;
         let r = load_follower(&args, &mut plan, &target, s).await;
         let closed = target.close().await;
         let results = r?;
@@ -101,7 +101,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Pass);
     }
     let fleet = Fleet::new(&plan.fleet);
-    let target = Target::open(&args.server, &plan.server_settings).await?;
+    let target = Target::open(&args.server.spec(), &plan.server_settings).await?;
     let result = async {
         let mut guard = WriteGuard::acquire(&target, "bench load", args.writer.lock_wait()).await?;
         let r = load_locked(&args, &plan, &fleet, &target, &mut guard, shard.as_ref()).await;
@@ -150,7 +150,7 @@ async fn load_locked(
         let how = "bench keeps the jobs paused while it loads, but they are scheduled again \
                    when it ends; a later `bench run` with reuse_data verifies the data and \
                    refuses a set the policy has cut";
-        for w in crate::exec::pipeline::retention_warnings(plan, true, how) {
+        for w in crate::run::pipeline::retention_warnings(plan, true, how) {
             eprintln!("{w}");
         }
     }

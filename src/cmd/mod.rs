@@ -1,5 +1,8 @@
-//! One file per subcommand. Each file wires library modules together; logic lives elsewhere.
+//! The command layer: the clap definitions (`cli`) and one file per subcommand. Each file
+//! turns its flags into plain values (e.g. [`cli::ServerArgs::spec`] -> `db::TargetSpec`)
+//! and wires library modules together; logic lives elsewhere.
 pub mod baseline;
+pub mod cli;
 pub mod compare;
 pub mod generate;
 pub mod info;

@@ -1,4 +1,4 @@
-//! `bench run`: wiring only. Scenario -> server target -> `exec::pipeline::run_scenario` ->
+//! `bench run`: wiring only. Scenario -> server target -> `run::pipeline::run_scenario` ->
 //! optional regression gate against a baseline -> reports -> console table -> exit outcome.
 
 use std::io::Write as _;
@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
-use crate::cli::{ServerArgs, ShardArgs, WriterArgs};
+use super::cli::{ServerArgs, ShardArgs, WriterArgs};
 use crate::compare::{self, CompareOptions};
 use crate::error::Outcome;
-use crate::exec::pipeline::{self, RunOptions};
 use crate::model::report::{CheckResult, CheckStatus, Summary, Verdict};
+use crate::run::pipeline::{self, RunOptions};
 use crate::scenario::plan::UnsupportedEffect;
 
 /// What to do with checks this server cannot measure (e.g. compression on the Apache edition).
@@ -130,7 +130,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         None => default_out_dir(&plan.name),
     });
 
-    let target = crate::db::Target::open(&args.server, &plan.server_settings).await?;
+    let target = crate::db::Target::open(&args.server.spec(), &plan.server_settings).await?;
     let result = pipeline::run_scenario_sharded(
         &plan,
         &target,

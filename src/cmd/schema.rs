@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use clap::{Args, Subcommand};
 
-use crate::cli::{ServerArgs, WriterArgs};
+use super::cli::{ServerArgs, WriterArgs};
 use crate::cmd::info::write_stdout;
 use crate::db::guard::WriteGuard;
 use crate::db::{detect, schema, Target};
@@ -65,7 +65,7 @@ pub async fn run(args: SchemaArgs) -> anyhow::Result<Outcome> {
 }
 
 async fn apply(args: ApplyArgs) -> anyhow::Result<Outcome> {
-    let target = Target::open(&args.server, &BTreeMap::new()).await?;
+    let target = Target::open(&args.server.spec(), &BTreeMap::new()).await?;
     let result = async {
         let mut guard =
             WriteGuard::acquire(&target, "bench schema apply", args.writer.lock_wait()).await?;
@@ -112,7 +112,7 @@ async fn reset(args: ResetArgs) -> anyhow::Result<Outcome> {
         ))
         .into());
     }
-    let target = Target::open(&args.server, &BTreeMap::new()).await?;
+    let target = Target::open(&args.server.spec(), &BTreeMap::new()).await?;
     let result = async {
         let guard =
             WriteGuard::acquire(&target, "bench schema reset", args.writer.lock_wait()).await?;

@@ -1,4 +1,4 @@
-//! `bench sweep`: wiring only. Scenario -> server target -> `plan::runner::run_sweep` (one
+//! `bench sweep`: wiring only. Scenario -> server target -> `sweep::run_sweep` (one
 //! `run_scenario` per fleet size) -> each size's report -> sweep.csv, fit.csv, plots and
 //! index.html -> the fitted growth exponents on stdout.
 
@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::cli::{ServerArgs, WriterArgs};
+use super::cli::{ServerArgs, WriterArgs};
 use crate::error::{BenchError, Outcome};
 use crate::plan::report::write_sweep_outputs;
-use crate::plan::runner::{run_sweep, validate_sizes, SweepOptions};
+use crate::sweep::{run_sweep, validate_sizes, SweepOptions};
 
 /// Arguments of `bench sweep`.
 ///
@@ -61,7 +61,7 @@ pub async fn run(args: SweepArgs) -> anyhow::Result<Outcome> {
         ))
     })?;
 
-    let mut target = crate::db::Target::open(&args.server, &plan.server_settings).await?;
+    let mut target = crate::db::Target::open(&args.server.spec(), &plan.server_settings).await?;
     let mut opts = SweepOptions {
         keep_schemas: args.keep_schemas,
         ..Default::default()

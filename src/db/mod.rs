@@ -16,16 +16,61 @@ pub mod schema;
 pub mod steady;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio_postgres::NoTls;
 
-use crate::cli::ServerArgs;
 use crate::error::{pg_error_text, BenchError};
 use crate::format::redact;
 use crate::server::{EmbeddedOptions, EmbeddedServer};
+
+/// Where bench is to work, as plain values: an existing server's URL or how to start the
+/// embedded one, bench's schema, and what bench may do with that schema. The command layer
+/// builds it from `--database-url`, `--pg-setting`, `--schema` and friends.
+/// `Debug` is hand-written so the URL's password never reaches a log or report.
+#[derive(Clone, Default)]
+pub struct TargetSpec {
+    /// Connection URL of an existing server; `None` (or empty) starts the embedded server.
+    pub database_url: Option<String>,
+    /// Keep the embedded cluster's data directory here instead of a temporary one.
+    pub data_dir: Option<PathBuf>,
+    /// Directory of the PostgreSQL server binaries for the embedded server.
+    pub pg_bin_dir: Option<PathBuf>,
+    /// `NAME=VALUE` settings for the embedded server, over the scenario's.
+    pub pg_settings: Vec<String>,
+    /// Bench's own schema in the target database.
+    pub schema: String,
+    /// Allow working in schema `public`.
+    pub allow_public_schema: bool,
+    /// Take over an existing schema bench did not create.
+    pub adopt_schema: bool,
+}
+
+impl TargetSpec {
+    /// The fields, password redacted, into a `Debug` builder (also used by the CLI's flags).
+    pub fn debug_fields<'a, 'b>(
+        &self,
+        mut d: std::fmt::DebugStruct<'a, 'b>,
+    ) -> std::fmt::DebugStruct<'a, 'b> {
+        d.field("database_url", &self.database_url.as_deref().map(redact))
+            .field("data_dir", &self.data_dir)
+            .field("pg_bin_dir", &self.pg_bin_dir)
+            .field("pg_settings", &self.pg_settings)
+            .field("schema", &self.schema)
+            .field("allow_public_schema", &self.allow_public_schema)
+            .field("adopt_schema", &self.adopt_schema);
+        d
+    }
+}
+
+impl std::fmt::Debug for TargetSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.debug_fields(f.debug_struct("TargetSpec")).finish()
+    }
+}
 
 /// Where bench works: a server URL, bench's schema in it, and the embedded server if bench
 /// started one.
@@ -55,7 +100,7 @@ impl Target {
     /// clear message if not) and applies the namespace flags (`--allow-public-schema`,
     /// `--adopt-schema`).
     pub async fn open(
-        args: &ServerArgs,
+        args: &TargetSpec,
         scenario_settings: &BTreeMap<String, String>,
     ) -> anyhow::Result<Target> {
         validate_schema_name(&args.schema)?;

@@ -1,6 +1,7 @@
 //! Measurements as plain data: what `db::measure` reads from the server and what the pure
-//! evaluation functions in [`super::eval`] judge. Keeping them here (not in `db`) lets the
-//! evaluation be unit-tested on synthetic values without a server.
+//! evaluation functions of `checks` judge. Keeping them here, below both, lets `db` read them
+//! without depending on `checks`, and the evaluation be unit-tested on synthetic values
+//! without a server.
 
 use chrono::{DateTime, Utc};
 

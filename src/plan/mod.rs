@@ -12,7 +12,6 @@ pub mod io;
 pub mod plots;
 pub mod project;
 pub mod report;
-pub mod runner;
 pub mod sweep;
 pub mod table;
 pub mod units;

@@ -8,22 +8,18 @@
 //! reachable: the phases stop, and the summary is returned with `interrupted = true` and
 //! whatever was measured, so the caller can write a partial report.
 
-use std::collections::BTreeMap;
-
 use anyhow::Context as _;
 use chrono::{SecondsFormat, Utc};
-use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::Target;
-use crate::error::BenchError;
+use crate::error::{is_interrupt, BenchError};
 use crate::exec::queries::ParamContext;
 use crate::exec::runner::{run_phase_dedicated, ExecSettings, Phase};
 use crate::model::report::{
-    CheckResult, Environment, LoadResult, QueryStats, ScenarioEcho, Summary, Verdict, FORMAT_NAME,
-    SCHEMA_VERSION,
+    Environment, LoadResult, QueryStats, ScenarioEcho, Summary, FORMAT_NAME, SCHEMA_VERSION,
 };
-use crate::scenario::plan::{DataState, Plan, UnsupportedEffect};
+use crate::scenario::plan::{DataState, Plan};
 use crate::shard::coord::{Coordinator, ShardOptions};
 use crate::shard::ShardSpec;
 
@@ -58,16 +54,6 @@ impl Default for RunOptions {
     }
 }
 
-pub(crate) fn is_interrupt(err: &anyhow::Error, cancel: &CancellationToken) -> bool {
-    cancel.is_cancelled()
-        || err.chain().any(|c| {
-            matches!(
-                c.downcast_ref::<BenchError>(),
-                Some(BenchError::Interrupted)
-            )
-        })
-}
-
 /// Run `plan` against `target` end to end and return its summary (reports not written).
 ///
 /// The whole run holds the schema's writer lock and keeps the schema's policy jobs paused
@@ -90,7 +76,7 @@ pub async fn run_scenario_sharded(
     shard: Option<&ShardOptions>,
 ) -> anyhow::Result<Summary> {
     if let Some(s) = shard.filter(|s| !s.spec.is_leader()) {
-        return super::sharded::run_follower(plan, target, &opts, s).await;
+        return super::follower::run_follower(plan, target, &opts, s).await;
     }
     refuse_writes_on_external(plan, target)?;
     let mut guard = crate::db::guard::WriteGuard::acquire(target, "bench run", opts.lock_wait)
@@ -210,8 +196,8 @@ async fn run_locked(
     let info = crate::db::detect::detect(&client)
         .await
         .context("detecting the server's PostgreSQL and TimescaleDB versions")?;
-    let settings = server_settings(&client).await?;
-    let environment = environment(&info, target, settings);
+    let settings = crate::db::detect::reported_settings(&client).await?;
+    let environment = super::host::environment(&info, target, settings);
     // Policy jobs are created paused (in the schema's own transaction) and stay paused until
     // the guard is released: no compression or retention job rewrites chunks mid-load or
     // mid-measurement, and none drops a fixed-end data set before it is queried.
@@ -437,7 +423,7 @@ async fn measure(
     if !interrupted && !cancel.is_cancelled() {
         let client = target.connect().await?;
         storage_before = Some(
-            crate::checks::phase::measure_storage(&client, info, &target.schema)
+            crate::run::checks::measure_storage(&client, info, &target.schema)
                 .await
                 .context("measuring storage")?,
         );
@@ -567,7 +553,7 @@ async fn measure(
             .connect()
             .await
             .context("connecting for the checks phase")?;
-        match crate::checks::run_checks_phase_until(
+        match crate::run::checks::run_checks_phase_until(
             &client,
             info,
             &target.schema,
@@ -590,7 +576,7 @@ async fn measure(
         }
     };
     let degraded = ingest_errors > 0 || queries.iter().any(|q| q.errors > 0);
-    let verdict = verdict(
+    let verdict = crate::checks::verdict(
         interrupted,
         degraded || fleet_degraded,
         &checks,
@@ -858,162 +844,4 @@ pub(crate) async fn query_phases(
         }
     }
     Ok(false)
-}
-
-/// Interrupted beats everything; then any failed check or a degraded run fails.
-pub fn verdict(
-    interrupted: bool,
-    degraded: bool,
-    checks: &[CheckResult],
-    unsupported: UnsupportedEffect,
-) -> Verdict {
-    if interrupted {
-        return Verdict::Interrupted;
-    }
-    let failed = checks
-        .iter()
-        .any(|c| crate::checks::eval::counts_as_failure(c, unsupported));
-    if failed || degraded {
-        Verdict::Fail
-    } else {
-        Verdict::Pass
-    }
-}
-
-/// Server settings that shape benchmark results, as the server reports them.
-pub const REPORTED_SETTINGS: [&str; 14] = [
-    "shared_buffers",
-    "work_mem",
-    "maintenance_work_mem",
-    "effective_cache_size",
-    "max_connections",
-    "max_worker_processes",
-    "max_parallel_workers",
-    "max_parallel_workers_per_gather",
-    "jit",
-    "random_page_cost",
-    "synchronous_commit",
-    "fsync",
-    "timescaledb.max_background_workers",
-    "timescaledb.license",
-];
-
-pub(crate) async fn server_settings(client: &Client) -> anyhow::Result<BTreeMap<String, String>> {
-    let names: Vec<String> = REPORTED_SETTINGS.iter().map(|s| s.to_string()).collect();
-    let rows = client
-        .query(
-            "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY($1)",
-            &[&names],
-        )
-        .await
-        .context("reading the server's settings")?;
-    Ok(rows
-        .iter()
-        .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
-        .collect())
-}
-
-pub(crate) fn environment(
-    info: &crate::db::detect::ServerInfo,
-    target: &Target,
-    settings: BTreeMap<String, String>,
-) -> Environment {
-    Environment {
-        postgres_version: info.postgres_version.clone(),
-        timescaledb_version: info.timescaledb_version.clone(),
-        edition: info.edition.to_string(),
-        server: if target.is_embedded() {
-            "embedded".into()
-        } else {
-            "external".into()
-        },
-        cores: std::thread::available_parallelism()
-            .map(|n| n.get() as u32)
-            .unwrap_or(1),
-        memory_bytes: memory_bytes().unwrap_or(0),
-        os: os_description(),
-        settings,
-        shards: Vec::new(),
-    }
-}
-
-/// `MemTotal` from /proc/meminfo, bytes.
-pub fn memory_bytes() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    parse_meminfo(&text)
-}
-
-fn parse_meminfo(text: &str) -> Option<u64> {
-    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-fn os_description() -> String {
-    match nix::sys::utsname::uname() {
-        Ok(u) => format!(
-            "{} {} {}",
-            u.sysname().to_string_lossy(),
-            u.release().to_string_lossy(),
-            u.machine().to_string_lossy()
-        ),
-        Err(_) => std::env::consts::OS.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::report::CheckStatus;
-
-    fn check(status: CheckStatus) -> CheckResult {
-        CheckResult {
-            name: "x".into(),
-            kind: "latency".into(),
-            target: "<= 1".into(),
-            measured: Some(1.0),
-            measured_text: None,
-            status,
-            note: None,
-        }
-    }
-
-    #[test]
-    fn verdict_rules() {
-        let skip = UnsupportedEffect::Skip;
-        let fail = UnsupportedEffect::Fail;
-        assert_eq!(
-            verdict(false, false, &[check(CheckStatus::Pass)], skip),
-            Verdict::Pass
-        );
-        assert_eq!(
-            verdict(false, false, &[check(CheckStatus::Fail)], skip),
-            Verdict::Fail
-        );
-        assert_eq!(
-            verdict(false, true, &[check(CheckStatus::Pass)], skip),
-            Verdict::Fail
-        );
-        assert_eq!(
-            verdict(true, true, &[check(CheckStatus::Fail)], skip),
-            Verdict::Interrupted
-        );
-        assert_eq!(
-            verdict(false, false, &[check(CheckStatus::Unsupported)], skip),
-            Verdict::Pass
-        );
-        assert_eq!(
-            verdict(false, false, &[check(CheckStatus::Unsupported)], fail),
-            Verdict::Fail
-        );
-    }
-
-    #[test]
-    fn meminfo_parses() {
-        assert_eq!(
-            parse_meminfo("MemTotal:       16318480 kB\nMemFree: 1 kB\n"),
-            Some(16318480 * 1024)
-        );
-        assert_eq!(parse_meminfo("nothing"), None);
-    }
 }

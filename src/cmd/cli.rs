@@ -94,18 +94,24 @@ pub struct ServerArgs {
 
 impl std::fmt::Debug for ServerArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerArgs")
-            .field(
-                "database_url",
-                &self.database_url.as_deref().map(crate::format::redact),
-            )
-            .field("data_dir", &self.data_dir)
-            .field("pg_bin_dir", &self.pg_bin_dir)
-            .field("pg_settings", &self.pg_settings)
-            .field("schema", &self.schema)
-            .field("allow_public_schema", &self.allow_public_schema)
-            .field("adopt_schema", &self.adopt_schema)
+        self.spec()
+            .debug_fields(f.debug_struct("ServerArgs"))
             .finish()
+    }
+}
+
+impl ServerArgs {
+    /// The flags as the plain target spec `db` works from (no clap type below this layer).
+    pub fn spec(&self) -> crate::db::TargetSpec {
+        crate::db::TargetSpec {
+            database_url: self.database_url.clone(),
+            data_dir: self.data_dir.clone(),
+            pg_bin_dir: self.pg_bin_dir.clone(),
+            pg_settings: self.pg_settings.clone(),
+            schema: self.schema.clone(),
+            allow_public_schema: self.allow_public_schema,
+            adopt_schema: self.adopt_schema,
+        }
     }
 }
 

@@ -8,12 +8,12 @@ use anyhow::Context as _;
 use chrono::{SecondsFormat, Utc};
 
 use super::pipeline::{
-    environment, is_interrupt, query_phases, refuse_writes_on_external, server_settings,
-    shard_report, RunOptions, LIVE_INGEST_TABLE,
+    query_phases, refuse_writes_on_external, shard_report, RunOptions, LIVE_INGEST_TABLE,
 };
 use crate::db::Target;
+use crate::error::is_interrupt;
 use crate::model::report::{
-    LoadResult, QueryStats, ScenarioEcho, Summary, Verdict, FORMAT_NAME, SCHEMA_VERSION,
+    LoadResult, QueryStats, ScenarioEcho, Summary, FORMAT_NAME, SCHEMA_VERSION,
 };
 use crate::scenario::Plan;
 use crate::shard::coord::{Coordinator, ShardOptions};
@@ -67,9 +67,9 @@ async fn follow(
     let info = crate::db::detect::detect(&client)
         .await
         .context("detecting the server's PostgreSQL and TimescaleDB versions")?;
-    let settings = server_settings(&client).await?;
+    let settings = crate::db::detect::reported_settings(&client).await?;
     drop(client);
-    let env = environment(&info, target, settings);
+    let env = super::host::environment(&info, target, settings);
     let fleet = crate::datagen::Fleet::new(&plan.fleet);
     let part = crate::shard::divide(plan, coord.spec);
     let wells = crate::shard::wells_of(plan.fleet.wells, coord.spec);
@@ -185,13 +185,7 @@ async fn follow(
         queries,
         checks: Vec::new(),
         comparison: None,
-        verdict: if interrupted {
-            Verdict::Interrupted
-        } else if degraded {
-            Verdict::Fail
-        } else {
-            Verdict::Pass
-        },
+        verdict: crate::checks::verdict(interrupted, degraded, &[], plan.checks.unsupported),
         shard: Some(shard_report(coord, plan, &details)),
         resources: None,
         explanations: Vec::new(),

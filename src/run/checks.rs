@@ -1,5 +1,5 @@
 //! The checks phase: measure on the server (through `db::measure`), then judge (through
-//! [`super::eval`]). Runs after the query phase, because compression and retention change the
+//! [`crate::checks::eval`]). Runs after the query phase, because compression and retention change the
 //! data. Order inside: latency targets, chunk pruning and speedup (read-only), chunk counts and
 //! intervals, storage, then compression, policies and retention (which modify the data).
 //!
@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
 
-use super::eval::{self, PlanProbe, QueryPlans, TableSpec, TABLES};
-use super::pruning::{chunk_scan, plan_chunks};
+use crate::checks::eval::{self, PlanProbe, QueryPlans, TableSpec, TABLES};
+use crate::checks::pruning::{chunk_scan, plan_chunks};
 use crate::db::catalog::{self, HypertableInfo};
 use crate::db::detect::ServerInfo;
 use crate::db::measure;

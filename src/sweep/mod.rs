@@ -1,5 +1,5 @@
-//! `bench sweep`'s runner: the scenario once per fleet size through the same pipeline as
-//! `bench run` (`exec::run_scenario`), each size in a fresh schema of its own
+//! The `bench sweep` orchestrator (moved out of `plan`, which stays a pure capacity model): the scenario once per fleet size through the same pipeline as
+//! `bench run` (`run::run_scenario`), each size in a fresh schema of its own
 //! (`<schema>_w<wells>`), so no size sees another's rows and the load ledger never mixes
 //! fleets. Only schemas this sweep created are dropped afterwards (unless kept); a schema of
 //! that name that already exists is refused before anything runs.
@@ -9,8 +9,8 @@ use anyhow::Context;
 use crate::db::schema::{self, Ownership};
 use crate::db::{validate_schema_name, Target};
 use crate::error::BenchError;
-use crate::exec::pipeline::{run_scenario, RunOptions};
 use crate::model::report::Summary;
+use crate::run::pipeline::{run_scenario, RunOptions};
 use crate::scenario::plan::Plan;
 
 /// Options of a sweep that are not part of the scenario.
