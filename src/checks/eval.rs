@@ -12,41 +12,6 @@ use crate::model::facts::{
 use crate::model::report::{ByteSplit, CheckResult, CheckStatus, PlanEvidence, QueryStats};
 use crate::scenario::plan::{Metric, PlanCacheMode, QueryPlan};
 
-/// The production settings the seed's migration notes claim, per hypertable.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TableSpec {
-    pub table: &'static str,
-    pub chunk_interval_s: u64,
-    pub compress_after_s: u64,
-    pub drop_after_s: u64,
-    /// The measurement columns whose bytes alone make the "value columns" compression ratio
-    /// (not the identity, time or segment-by columns).
-    pub value_columns: &'static [&'static str],
-}
-
-const DAY: u64 = 86_400;
-
-/// `esp_telemetry`: 1-day chunks, compress after 7 d, drop after 30 d.
-pub const TELEMETRY: TableSpec = TableSpec {
-    table: "esp_telemetry",
-    chunk_interval_s: DAY,
-    compress_after_s: 7 * DAY,
-    drop_after_s: 30 * DAY,
-    value_columns: &crate::datagen::CHANNEL_NAMES,
-};
-
-/// `diagnostic_results`: 7-day chunks, compress after 14 d, drop after 90 d.
-pub const DIAGNOSTICS: TableSpec = TableSpec {
-    table: "diagnostic_results",
-    chunk_interval_s: 7 * DAY,
-    compress_after_s: 14 * DAY,
-    drop_after_s: 90 * DAY,
-    value_columns: &["condition", "confidence", "message"],
-};
-
-/// Both hypertables, telemetry first.
-pub const TABLES: [TableSpec; 2] = [TELEMETRY, DIAGNOSTICS];
-
 pub use crate::format::{fmt_num, fmt_secs};
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -854,8 +819,9 @@ mod tests {
     use crate::checks::verdict;
     use crate::model::report::Percentiles;
     use crate::model::report::Verdict;
+    use crate::model::tables::{DIAGNOSTICS, TELEMETRY};
     use crate::scenario::plan::UnsupportedEffect;
-    use crate::scenario::plan::{Builtin, LoadMode, QueryKind, StopCondition, Target};
+    use crate::scenario::plan::{Builtin, LoadMode, QueryKind, StopCondition, Threshold};
     use chrono::TimeZone;
     use std::collections::BTreeMap;
 
@@ -869,7 +835,7 @@ mod tests {
             weight: 0,
             targets: targets
                 .into_iter()
-                .map(|(metric, threshold)| Target { metric, threshold })
+                .map(|(metric, threshold)| Threshold { metric, threshold })
                 .collect(),
             max_chunks_scanned: None,
             min_pruning_speedup: None,

@@ -21,6 +21,7 @@ mod gates;
 mod input;
 pub mod noise;
 mod render;
+mod run_gate;
 pub mod stats;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,6 +30,7 @@ use serde::Serialize;
 
 use crate::error::BenchError;
 use crate::model::report::{QueryStats, Summary};
+use crate::scenario::defaults;
 use crate::scenario::plan::{GatePlan, Metric};
 
 pub use baseline::{Baseline, BASELINE_FORMAT, BASELINE_SCHEMA_VERSION, DEFAULT_BASELINE_RUNS};
@@ -38,6 +40,7 @@ pub use gates::{metric_value, min_queries};
 pub use input::{parse_metrics, parse_percent, restrict_baseline, restrict_to_queries, MetricList};
 pub use noise::{NoiseSource, NoiseSummary};
 pub use render::render_baseline;
+pub use run_gate::apply_gate;
 
 /// Read a summary.json for comparison: `report::read_summary` (clear `BenchError::Config`
 /// errors, naming the file, for unreadable, malformed or foreign JSON).
@@ -45,10 +48,6 @@ pub fn read_summary_file(path: &std::path::Path) -> anyhow::Result<Summary> {
     crate::report::read_summary(path)
 }
 
-/// Default tolerated slowdown, percent.
-pub const DEFAULT_MAX_REGRESSION_PCT: f64 = 10.0;
-/// Default significance level.
-pub const DEFAULT_ALPHA: f64 = 0.05;
 /// Run-to-run standard deviation assumed for a one-run baseline, percent (the setting the
 /// workflow used for shared hosted runners before baselines held several runs). On a loaded
 /// shared machine the real noise of tail percentiles is far larger: a one-run baseline is a
@@ -56,8 +55,6 @@ pub const DEFAULT_ALPHA: f64 = 0.05;
 pub const DEFAULT_RUN_NOISE_PCT: f64 = 25.0;
 /// The `query` of the rows that gate a whole run's shift (one per metric).
 pub const RUN_SHIFT_QUERY: &str = "(all queries)";
-/// Default gated metrics.
-pub const DEFAULT_METRICS: [Metric; 3] = [Metric::P50Ms, Metric::P95Ms, Metric::P99Ms];
 /// A percentile is gateable only when the phase holds at least this many queries beyond it
 /// (p50: 20 queries, p95: 200, p99: 1,000); the mean and throughput need this many at all.
 pub const MIN_TAIL_QUERIES: u64 = 10;
@@ -82,9 +79,10 @@ pub struct CompareOptions {
 impl Default for CompareOptions {
     fn default() -> Self {
         CompareOptions {
-            max_regression_pct: DEFAULT_MAX_REGRESSION_PCT,
-            metrics: DEFAULT_METRICS.to_vec(),
-            alpha: DEFAULT_ALPHA,
+            // The gate's defaults are the scenario's `[gate]` defaults: one definition.
+            max_regression_pct: defaults::MAX_REGRESSION_PCT,
+            metrics: defaults::GATE_METRICS.to_vec(),
+            alpha: defaults::ALPHA,
             force: false,
             run_noise_pct: None,
             gate_run_shift: false,
@@ -112,9 +110,10 @@ impl CompareOptions {
                 self.max_regression_pct
             )));
         }
-        if !(self.alpha > 0.0 && self.alpha < 1.0) {
+        if !defaults::alpha_ok(self.alpha) {
             return Err(BenchError::Config(format!(
-                "alpha must be between 0 and 1 (exclusive), got {}",
+                "alpha must be {}, got {}",
+                defaults::ALPHA_RANGE,
                 self.alpha
             )));
         }

@@ -14,12 +14,10 @@ use super::detect::ServerInfo;
 use super::{quote_ident, quote_literal, validate_schema_name};
 use crate::error::pg_error_text;
 use crate::error::BenchError;
+use crate::model::tables::TABLE_NAMES;
 
 /// The production schema, embedded at build time from the top-level `schema.sql`.
 pub const SCHEMA_SQL: &str = include_str!("../../schema.sql");
-
-/// The tables schema.sql creates.
-pub const TABLES: &[&str] = &["esp_telemetry", "diagnostic_results"];
 
 /// Prefix of the comment bench puts on schemas it owns.
 pub const SCHEMA_MARKER: &str = "esp-bench owned schema";
@@ -306,7 +304,7 @@ pub async fn ensure_owned(client: &Client, schema: &str) -> anyhow::Result<()> {
             return Err(foreign_schema_error(schema, &comment, &tables));
         }
     }
-    for table in TABLES {
+    for table in TABLE_NAMES {
         if let Ownership::Foreign { comment } = table_ownership(client, schema, table).await? {
             return Err(foreign_table_error(schema, table, &comment));
         }
@@ -470,7 +468,7 @@ async fn apply_inner(
             return Err(foreign_schema_error(schema, &comment, &tables));
         }
     }
-    for table in TABLES {
+    for table in TABLE_NAMES {
         if let Ownership::Foreign { comment } = table_ownership(client, schema, table).await? {
             return Err(foreign_table_error(schema, table, &comment));
         }
@@ -557,7 +555,7 @@ async fn apply_statements(
         })?;
         report.applied.push(what);
     }
-    for table in TABLES {
+    for table in TABLE_NAMES {
         mark_table(client, schema, table).await?;
     }
     Ok(())
@@ -664,7 +662,7 @@ pub async fn reset(client: &Client, schema: &str) -> anyhow::Result<ResetReport>
 /// Empty bench's data tables (TRUNCATE drops their chunks); refuses unless bench owns them.
 pub async fn truncate(client: &Client, schema: &str) -> anyhow::Result<()> {
     ensure_owned(client, schema).await?;
-    let list = TABLES
+    let list = TABLE_NAMES
         .iter()
         .map(|t| format!("{}.{}", quote_ident(schema), quote_ident(t)))
         .collect::<Vec<_>>()

@@ -256,7 +256,7 @@ pub async fn reset(target: &Target) -> anyhow::Result<()> {
         return schema::truncate(&client, &target.schema).await;
     }
     prepare_ledger_unchecked(&client, target).await?;
-    copy::reset(&client, &target.schema, schema::TABLES)
+    copy::reset(&client, &target.schema, crate::model::tables::TABLE_NAMES)
         .await
         .map_err(|e| {
             anyhow::anyhow!(

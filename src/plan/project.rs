@@ -11,8 +11,8 @@ use serde::{Serialize, Serializer};
 use super::units::duration_label;
 use crate::model::report::Summary;
 
-/// The table every projection is about: the telemetry hypertable dominates rows and bytes.
-pub const TELEMETRY_TABLE: &str = "esp_telemetry";
+// The table every projection is about: the telemetry hypertable dominates rows and bytes.
+use crate::model::tables::TELEMETRY_TABLE;
 
 /// TimescaleDB's guidance: the newest chunk of a hypertable, indexes included, should fit in
 /// about 25% of the server's memory.

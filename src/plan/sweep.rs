@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::fit::fit_power_law;
-use super::project::{LatencyModel, TELEMETRY_TABLE};
+use super::project::LatencyModel;
 use crate::model::report::Summary;
+use crate::model::tables::TELEMETRY_TABLE;
 
 /// One row of sweep.csv: one query at one fleet size.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
 
-use crate::checks::eval::{self, PlanProbe, QueryPlans, TableSpec, TABLES};
+use crate::checks::eval::{self, PlanProbe, QueryPlans};
 use crate::checks::pruning::{chunk_scan, plan_chunks};
 use crate::db::catalog::{self, HypertableInfo};
 use crate::db::detect::ServerInfo;
@@ -23,6 +23,7 @@ use crate::error::BenchError;
 use crate::exec::queries;
 use crate::model::facts::{ChunkInfo, ChunkScan, CompressionDetails, RetentionState};
 use crate::model::report::{CheckResult, CheckStatus, PlanEvidence, QueryStats, TableStorage};
+use crate::model::tables::{TableSpec, TABLES};
 use crate::scenario::plan::{Plan, PlanCacheMode, QueryPlan};
 
 /// What the checks phase produced.

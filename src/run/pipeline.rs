@@ -128,7 +128,7 @@ pub fn retention_warnings(plan: &Plan, community: bool, what_bench_does: &str) -
     }
     let now = Utc::now();
     let start = plan.fleet.start();
-    crate::checks::eval::TABLES
+    crate::model::tables::TABLES
         .iter()
         .filter_map(|spec| {
             let policy_cutoff = now - chrono::Duration::seconds(spec.drop_after_s as i64);
@@ -139,7 +139,7 @@ pub fn retention_warnings(plan: &Plan, community: bool, what_bench_does: &str) -
                      that part. {what_bench_does}",
                     spec.table,
                     start.to_rfc3339_opts(SecondsFormat::Secs, true),
-                    crate::checks::eval::fmt_secs(spec.drop_after_s as f64),
+                    crate::format::fmt_secs(spec.drop_after_s as f64),
                     policy_cutoff.to_rfc3339_opts(SecondsFormat::Secs, true),
                 )
             })
@@ -149,7 +149,7 @@ pub fn retention_warnings(plan: &Plan, community: bool, what_bench_does: &str) -
 
 /// The windows of production's policies as the migration notes declare them.
 pub fn declared_windows() -> Vec<crate::db::steady::Windows> {
-    crate::checks::eval::TABLES
+    crate::model::tables::TABLES
         .iter()
         .map(|t| crate::db::steady::Windows {
             table: t.table,

@@ -232,7 +232,7 @@ pub struct QueryPlan {
     /// Weight in the `[mix]` phase (0 = not in the mix).
     pub weight: u32,
     /// Latency/throughput targets, each checked after the run.
-    pub targets: Vec<Target>,
+    pub targets: Vec<Threshold>,
     /// Chunk-pruning check for this query: max chunks scanned (EXPLAIN), or None.
     pub max_chunks_scanned: Option<u64>,
     /// Minimum speedup of the pruned query against the same query with pruning defeated.
@@ -373,9 +373,10 @@ pub enum StopCondition {
     Count { count: u64 },
 }
 
-/// A latency/throughput target, e.g. `p95_ms <= 10`.
+/// A latency/throughput target, e.g. `p95_ms <= 10` (named `Threshold` so it is not confused
+/// with `db::Target`, the server bench works on).
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Target {
+pub struct Threshold {
     pub metric: Metric,
     /// Upper bound for latency/error metrics, lower bound for throughput.
     pub threshold: f64,

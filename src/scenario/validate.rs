@@ -23,18 +23,6 @@ const SEC: Duration = Duration::from_secs(1);
 const MS: Duration = Duration::from_millis(1);
 const DAY: Duration = Duration::from_secs(86_400);
 
-/// Settings the embedded server manages itself; a scenario may not override them.
-const MANAGED_SETTINGS: [&str; 8] = [
-    "port",
-    "listen_addresses",
-    "unix_socket_directories",
-    "data_directory",
-    "config_file",
-    "hba_file",
-    "ident_file",
-    "external_pid_file",
-];
-
 type R<T> = Result<T, ScenarioError>;
 
 pub(crate) struct Ctx<'a> {
@@ -254,16 +242,6 @@ fn valid_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
 }
 
-fn guc_name_ok(s: &str) -> bool {
-    // 63 = NAMEDATALEN - 1, as `--pg-setting` accepts.
-    s.len() <= 63
-        && s.split('.').all(|part| {
-            let mut cs = part.chars();
-            matches!(cs.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-                && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        })
-}
-
 fn whole_seconds(d: Duration) -> bool {
     d.subsec_nanos() == 0
 }
@@ -381,7 +359,7 @@ fn settings(raw: &RawScenario, ctx: &Ctx) -> R<BTreeMap<String, String>> {
     for (k, v) in entries {
         let name = k.get_ref();
         let field = format!("server.settings.{name}");
-        if !guc_name_ok(name) {
+        if !crate::model::settings::is_setting_name(name) {
             return Err(ctx.err(
                 &k.span(),
                 &field,
@@ -389,7 +367,7 @@ fn settings(raw: &RawScenario, ctx: &Ctx) -> R<BTreeMap<String, String>> {
             ));
         }
         let lower = name.to_ascii_lowercase();
-        if MANAGED_SETTINGS.contains(&lower.as_str()) {
+        if crate::model::settings::is_managed(&lower) {
             return Err(ctx.err(
                 &k.span(),
                 &field,
@@ -1291,7 +1269,7 @@ fn param(ctx: &Ctx, p: &RawParam, prefix: &str, fleet: &FleetPlan) -> R<ParamGen
     }
 }
 
-fn targets(ctx: &Ctx, q: &RawQuery, prefix: &str) -> R<Vec<Target>> {
+fn targets(ctx: &Ctx, q: &RawQuery, prefix: &str) -> R<Vec<Threshold>> {
     let mut out = Vec::new();
     for (k, v) in q.targets.iter().flatten() {
         let field = format!("{prefix}.targets.{}", k.get_ref());
@@ -1302,7 +1280,7 @@ fn targets(ctx: &Ctx, q: &RawQuery, prefix: &str) -> R<Vec<Target>> {
             Metric::ErrorRate => ctx.float(v, &field, 0.0, 1.0, false)?,
             _ => ctx.float(v, &field, 0.0, 1e9, true)?,
         };
-        out.push(Target { metric, threshold });
+        out.push(Threshold { metric, threshold });
     }
     out.sort_by_key(|t| t.metric);
     Ok(out)
@@ -1419,7 +1397,7 @@ fn gate(raw: &RawScenario, ctx: &Ctx) -> R<GatePlan> {
     };
     let alpha = match g.and_then(|g| g.alpha.as_ref()) {
         None => defaults::ALPHA,
-        Some(v) => ctx.float(v, "gate.alpha", 0.0, 0.5, true)?,
+        Some(v) => ctx.float(v, "gate.alpha", 0.0, defaults::ALPHA_MAX, true)?,
     };
     Ok(GatePlan {
         max_regression_pct,
@@ -1453,6 +1431,16 @@ pub mod defaults {
     pub const MAX_REGRESSION_PCT: f64 = 10.0;
     pub const GATE_METRICS: [Metric; 3] = [Metric::P50Ms, Metric::P95Ms, Metric::P99Ms];
     pub const ALPHA: f64 = 0.05;
+    /// Largest significance level a gate accepts (`[gate] alpha`, `--alpha`): above 0.5 a
+    /// one-sided test fails on noise more often than not.
+    pub const ALPHA_MAX: f64 = 0.5;
+    /// [`ALPHA_MAX`]'s range in words, for error messages.
+    pub const ALPHA_RANGE: &str = "greater than 0 and at most 0.5";
+
+    /// Whether `alpha` is a significance level a gate accepts: 0 < alpha <= [`ALPHA_MAX`].
+    pub fn alpha_ok(alpha: f64) -> bool {
+        alpha > 0.0 && alpha <= ALPHA_MAX
+    }
 
     /// Fault rates when `[faults]` leaves them out: the data generator's defaults.
     pub fn faults() -> FaultRates {
