@@ -79,11 +79,8 @@ impl PausedJobReport {
 }
 
 pub async fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
-    let target = Target::open(&args.server.spec(), &BTreeMap::new()).await?;
-    let gathered = gather(&target).await;
-    let closed = target.close().await;
-    let report = gathered?;
-    closed?;
+    let report =
+        super::with_target(&args.server, &BTreeMap::new(), async |t| gather(t).await).await?;
     let text = if args.json {
         format!("{}\n", serde_json::to_string_pretty(&report)?)
     } else {

@@ -267,13 +267,11 @@ pub async fn run(args: RealismArgs) -> anyhow::Result<Outcome> {
             real: real.as_ref().map(|(d, l)| (d.clone(), l.clone())),
             levels_s: args.levels.clone(),
         };
-        let target =
-            crate::db::Target::open(&args.server.spec(), &std::collections::BTreeMap::new())
-                .await?;
-        let measured = crate::db::realism::measure(&target, &inputs).await;
-        let closed = target.close().await;
-        let figures = measured?;
-        closed?;
+        let none = std::collections::BTreeMap::new();
+        let figures = super::with_target(&args.server, &none, async |target| {
+            crate::db::realism::measure(target, &inputs).await
+        })
+        .await?;
         Some(figures)
     } else {
         None

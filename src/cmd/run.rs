@@ -131,22 +131,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         None => default_out_dir(&plan.name),
     });
 
-    let target = crate::db::Target::open(&args.server.spec(), &plan.server_settings).await?;
-    let result = pipeline::run_scenario_sharded(
-        &plan,
-        &target,
-        RunOptions {
+    let mut summary = super::with_target(&args.server, &plan.server_settings, async |target| {
+        let opts = RunOptions {
             reset: args.reset,
             lock_wait: args.writer.lock_wait(),
             ..RunOptions::default()
-        },
-        shard.as_ref(),
-    )
-    .await;
-    // Stop the embedded server whatever happened (a failed run must not leave it behind).
-    let closed = target.close().await;
-    let mut summary = result?;
-    closed.context("stopping the server")?;
+        };
+        pipeline::run_scenario_sharded(&plan, target, opts, shard.as_ref()).await
+    })
+    .await?;
 
     // A gate that cannot compare (other scenario, bad options) is an error (exit 2), but the
     // run's measurements are still written first.

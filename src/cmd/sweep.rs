@@ -61,7 +61,6 @@ pub async fn run(args: SweepArgs) -> anyhow::Result<Outcome> {
         ))
     })?;
 
-    let mut target = crate::db::Target::open(&args.server.spec(), &plan.server_settings).await?;
     let mut opts = SweepOptions {
         keep_schemas: args.keep_schemas,
         ..Default::default()
@@ -74,11 +73,10 @@ pub async fn run(args: SweepArgs) -> anyhow::Result<Outcome> {
         eprintln!("[sweep] {wells} wells measured: {}", dir.display());
         Ok(())
     };
-    let result = run_sweep(&mut target, &plan, &sizes, opts, write_size).await;
-    // Stop the embedded server whatever happened.
-    let closed = target.close().await;
-    let swept = result?;
-    closed.context("stopping the server")?;
+    let swept = super::with_target(&args.server, &plan.server_settings, async |target| {
+        run_sweep(target, &plan, &sizes, opts, write_size).await
+    })
+    .await?;
 
     if swept.runs.is_empty() {
         eprintln!("interrupted before any fleet size was measured");

@@ -611,15 +611,4 @@ pub async fn chunks_ending_before(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoting() {
-        assert_eq!(
-            qualified("bench", "esp_telemetry"),
-            "\"bench\".\"esp_telemetry\""
-        );
-        assert_eq!(one_line("SELECT  1\n  FROM x"), "SELECT 1 FROM x");
-    }
-}
+mod tests;

@@ -5,16 +5,16 @@
 //! leader does those for the whole fleet. Every write goes through the run's write gate.
 
 use anyhow::Context as _;
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 
-use super::pipeline::{
-    query_phases, refuse_writes_on_external, shard_report, RunOptions, LIVE_INGEST_TABLE,
-};
+use super::fleet::shard_report;
+use super::phases::{load_options, queries_under_ingest};
+use super::pipeline::RunOptions;
+use super::read_only::refuse_writes_on_external;
+use super::summary::{summary, Measured};
 use crate::db::Target;
 use crate::error::is_interrupt;
-use crate::model::report::{
-    LoadResult, QueryStats, ScenarioEcho, Summary, FORMAT_NAME, SCHEMA_VERSION,
-};
+use crate::model::report::{QueryStats, Summary};
 use crate::scenario::Plan;
 use crate::shard::coord::{Coordinator, ShardOptions};
 
@@ -64,12 +64,8 @@ async fn follow(
         }
     };
     let client = target.connect().await.context("connecting to the server")?;
-    let info = crate::db::detect::detect(&client)
-        .await
-        .context("detecting the server's PostgreSQL and TimescaleDB versions")?;
-    let settings = crate::db::detect::reported_settings(&client).await?;
+    let (_, env) = super::host::detect(&client, target).await?;
     drop(client);
-    let env = super::host::environment(&info, target, settings);
     let fleet = crate::datagen::Fleet::new(&plan.fleet);
     let part = crate::shard::divide(plan, coord.spec);
     let wells = crate::shard::wells_of(plan.fleet.wells, coord.spec);
@@ -86,15 +82,7 @@ async fn follow(
     }
     if !interrupted && !coord.run.reuse {
         say(&format!("loading wells {wells:?}"));
-        let load_opts = crate::load::LoadOptions {
-            progress: if opts.progress {
-                crate::load::ProgressMode::Auto
-            } else {
-                crate::load::ProgressMode::Quiet
-            },
-            cancel: cancel.clone(),
-            fault: None,
-        };
+        let load_opts = load_options(opts.progress, &cancel);
         let partition = crate::load::Partition {
             wells: Some(wells.clone()),
             gate: Some(gate.clone()),
@@ -114,84 +102,41 @@ async fn follow(
         }
     }
     if !interrupted && !cancel.is_cancelled() {
-        let ingest = match &part.ingest {
-            Some(_) => Some(
-                crate::load::LiveIngest::start_partition(
-                    target,
-                    &part,
-                    &fleet,
-                    wells.clone(),
-                    Some(gate.clone()),
-                    cancel.clone(),
-                )
-                .context("starting live ingest")?,
-            ),
-            None => None,
-        };
-        let result = query_phases(
+        let run = queries_under_ingest(
             &part,
             target,
+            &fleet,
+            wells.clone(),
+            Some(gate.clone()),
             &cancel,
             &say,
-            &mut queries,
-            &mut details,
             Some(&mut *coord),
         )
-        .await;
-        if let Some(ingest) = ingest {
-            let st = ingest.stop().await;
-            ingest_errors = st.errors;
-            load.push(LoadResult {
-                table: LIVE_INGEST_TABLE.to_string(),
-                rows: st.rows,
-                seconds: st.seconds,
-                rows_per_sec: st.rows_per_sec,
-                workers: 1,
-                batch_size: plan.ingest.as_ref().map_or(0, |i| i.batch_size),
-                retries: st.errors,
-            });
-        }
-        match result {
-            Ok(was) => interrupted |= was,
-            Err(e) if is_interrupt(&e, &cancel) => interrupted = true,
-            Err(e) => return Err(e),
-        }
+        .await?;
+        queries = run.queries;
+        details = run.details;
+        ingest_errors = run.ingest_errors;
+        load.extend(run.ingest);
+        interrupted |= run.interrupted;
     }
     interrupted |= cancel.is_cancelled();
     for d in &mut details {
         d.measured_from_ms += coord.clock_offset_ms;
     }
     let degraded = ingest_errors > 0 || queries.iter().any(|q| q.errors > 0);
-    let mut summary = Summary {
-        format: FORMAT_NAME.to_string(),
-        schema_version: SCHEMA_VERSION,
-        bench_version: env!("CARGO_PKG_VERSION").to_string(),
-        scenario: ScenarioEcho {
-            name: plan.name.clone(),
-            file: plan.file.clone(),
-            fingerprint: crate::scenario::fingerprint(plan),
-            resolved: serde_json::to_value(plan).context("serialising the resolved scenario")?,
-        },
-        environment: env,
-        started_at: started_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-        finished_at: String::new(),
+    let measured = Measured {
         interrupted,
         degraded,
         load,
         verification: Vec::new(),
         preparation: None,
-        writes: plan.queries.iter().any(|q| q.writes),
         storage: Vec::new(),
         queries,
         checks: Vec::new(),
-        comparison: None,
         verdict: crate::checks::verdict(interrupted, degraded, &[], plan.checks.unsupported),
         shard: Some(shard_report(coord, plan, &details)),
-        resources: None,
-        explanations: Vec::new(),
-        what_if: Vec::new(),
     };
-    summary.finished_at = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+    let summary = summary(plan, env, started_at, measured)?;
     if !interrupted {
         let payload = serde_json::to_string(&summary).context("serialising the shard's summary")?;
         coord

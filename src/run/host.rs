@@ -4,8 +4,25 @@
 
 use std::collections::BTreeMap;
 
+use anyhow::Context as _;
+
+use crate::db::detect::ServerInfo;
 use crate::db::Target;
 use crate::model::report::Environment;
+
+/// Detect the server on `client` and gather the run's environment: the start of every run,
+/// leader or follower.
+pub(crate) async fn detect(
+    client: &tokio_postgres::Client,
+    target: &Target,
+) -> anyhow::Result<(ServerInfo, Environment)> {
+    let info = crate::db::detect::detect(client)
+        .await
+        .context("detecting the server's PostgreSQL and TimescaleDB versions")?;
+    let settings = crate::db::detect::reported_settings(client).await?;
+    let environment = environment(&info, target, settings);
+    Ok((info, environment))
+}
 
 pub(crate) fn environment(
     info: &crate::db::detect::ServerInfo,

@@ -12,22 +12,20 @@ use anyhow::Context as _;
 use chrono::{SecondsFormat, Utc};
 use tokio_util::sync::CancellationToken;
 
+use super::fleet::{gather_fleet, shard_report};
+use super::phases::{load_options, queries_under_ingest};
+use super::read_only::{preflight_read_only, refuse_writes_seen};
+use super::retention::{declared_windows, retention_cutoffs, retention_warnings};
+use super::summary::{summary, Measured};
 use crate::db::Target;
-use crate::error::{is_interrupt, BenchError};
-use crate::exec::queries::ParamContext;
-use crate::exec::runner::{run_phase_dedicated, ExecSettings, Phase};
-use crate::model::report::{
-    Environment, LoadResult, QueryStats, ScenarioEcho, Summary, FORMAT_NAME, SCHEMA_VERSION,
-};
+use crate::error::is_interrupt;
+use crate::model::report::{Environment, QueryStats, Summary};
 use crate::scenario::plan::{DataState, Plan};
 use crate::shard::coord::{Coordinator, ShardOptions};
 use crate::shard::ShardSpec;
 
-/// `table` of the load row that reports live ingest during the query phase.
-pub const LIVE_INGEST_TABLE: &str = "esp_telemetry (live ingest)";
-
-/// `application_name` of the query connections; fault tests terminate backends by it.
-pub const QUERY_APPLICATION_NAME: &str = "esp-bench-query";
+pub use super::phases::{LIVE_INGEST_TABLE, QUERY_APPLICATION_NAME};
+pub use super::read_only::refuse_writes_on_external;
 
 /// Options of one run that are not part of the scenario.
 #[derive(Debug, Clone)]
@@ -95,88 +93,6 @@ pub async fn run_scenario_sharded(
     Ok(summary)
 }
 
-/// Queries that write run only where no user data can be: on bench's embedded throwaway
-/// server. Refused (exit 2) on any other server, before anything is touched.
-pub fn refuse_writes_on_external(plan: &Plan, target: &Target) -> anyhow::Result<()> {
-    let writing: Vec<&str> = plan
-        .queries
-        .iter()
-        .filter(|q| q.writes)
-        .map(|q| q.name.as_str())
-        .collect();
-    if !writing.is_empty() && !target.is_embedded() {
-        return Err(BenchError::Config(format!(
-            "query {} sets `writes = true`: writing queries run only on bench's embedded \
-             throwaway server, never on a server given by --database-url, because their SQL \
-             could write outside bench's schema",
-            writing
-                .iter()
-                .map(|w| format!("`{w}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-        .into());
-    }
-    Ok(())
-}
-
-/// Data older than now() minus a retention policy's window will be dropped by that policy
-/// once it runs: say so before loading.
-pub fn retention_warnings(plan: &Plan, community: bool, what_bench_does: &str) -> Vec<String> {
-    if !community {
-        return Vec::new();
-    }
-    let now = Utc::now();
-    let start = plan.fleet.start();
-    crate::model::tables::TABLES
-        .iter()
-        .filter_map(|spec| {
-            let policy_cutoff = now - chrono::Duration::seconds(spec.drop_after_s as i64);
-            (start < policy_cutoff).then(|| {
-                format!(
-                    "note: {}: this scenario's data starts {} but its retention policy keeps \
-                     only what is newer than now() - {} ({}): once the policy runs it drops \
-                     that part. {what_bench_does}",
-                    spec.table,
-                    start.to_rfc3339_opts(SecondsFormat::Secs, true),
-                    crate::format::fmt_secs(spec.drop_after_s as f64),
-                    policy_cutoff.to_rfc3339_opts(SecondsFormat::Secs, true),
-                )
-            })
-        })
-        .collect()
-}
-
-/// The windows of production's policies as the migration notes declare them.
-pub fn declared_windows() -> Vec<crate::db::steady::Windows> {
-    crate::model::tables::TABLES
-        .iter()
-        .map(|t| crate::db::steady::Windows {
-            table: t.table,
-            compress_after_s: t.compress_after_s,
-            drop_after_s: t.drop_after_s,
-        })
-        .collect()
-}
-
-/// Each table's retention cutoff (data end − drop_after): what steady state keeps.
-fn retention_cutoffs(
-    plan: &Plan,
-    windows: &[crate::db::steady::Windows],
-) -> Vec<(crate::load::Table, chrono::DateTime<Utc>)> {
-    crate::load::Table::ALL
-        .iter()
-        .filter_map(|t| {
-            windows.iter().find(|w| w.table == t.name()).map(|w| {
-                (
-                    *t,
-                    plan.fleet.end - chrono::Duration::seconds(w.drop_after_s as i64),
-                )
-            })
-        })
-        .collect()
-}
-
 async fn run_locked(
     plan: &Plan,
     target: &Target,
@@ -193,11 +109,7 @@ async fn run_locked(
     };
 
     let client = target.connect().await.context("connecting to the server")?;
-    let info = crate::db::detect::detect(&client)
-        .await
-        .context("detecting the server's PostgreSQL and TimescaleDB versions")?;
-    let settings = crate::db::detect::reported_settings(&client).await?;
-    let environment = super::host::environment(&info, target, settings);
+    let (info, environment) = super::host::detect(&client, target).await?;
     // Policy jobs are created paused (in the schema's own transaction) and stay paused until
     // the guard is released: no compression or retention job rewrites chunks mid-load or
     // mid-measurement, and none drops a fixed-end data set before it is queried.
@@ -370,15 +282,7 @@ async fn measure(
                 Some(c) => format!("loading data ({}: wells {wells:?})", c.spec.label()),
                 None => "loading data".to_string(),
             });
-            let load_opts = crate::load::LoadOptions {
-                progress: if opts.progress {
-                    crate::load::ProgressMode::Auto
-                } else {
-                    crate::load::ProgressMode::Quiet
-                },
-                cancel: cancel.clone(),
-                fault: None,
-            };
+            let load_opts = load_options(opts.progress, &cancel);
             let partition = crate::load::Partition {
                 wells: coord.as_ref().map(|_| wells.clone()),
                 gate: None,
@@ -473,57 +377,31 @@ async fn measure(
     let mut details = Vec::new();
     let mut ingest_errors = 0;
     if !interrupted && !cancel.is_cancelled() {
-        let ingest = match &part.ingest {
-            Some(ip) => {
-                say(&format!(
-                    "live ingest during the query phase: {}",
-                    match ip.rows_per_sec {
-                        Some(r) => format!("{r} rows/s"),
-                        None => "every well at its sample interval".to_string(),
-                    }
-                ));
-                Some(
-                    crate::load::LiveIngest::start_partition(
-                        target,
-                        &part,
-                        fleet,
-                        wells.clone(),
-                        None,
-                        cancel.clone(),
-                    )
-                    .context("starting live ingest")?,
-                )
-            }
-            None => None,
-        };
-        let result = query_phases(
+        if let Some(ip) = &part.ingest {
+            say(&format!(
+                "live ingest during the query phase: {}",
+                match ip.rows_per_sec {
+                    Some(r) => format!("{r} rows/s"),
+                    None => "every well at its sample interval".to_string(),
+                }
+            ));
+        }
+        let run = queries_under_ingest(
             &part,
             target,
+            fleet,
+            wells.clone(),
+            None,
             &cancel,
             &say,
-            &mut queries,
-            &mut details,
             coord.as_deref_mut(),
         )
-        .await;
-        if let Some(ingest) = ingest {
-            let st = ingest.stop().await;
-            ingest_errors = st.errors;
-            load.push(LoadResult {
-                table: LIVE_INGEST_TABLE.to_string(),
-                rows: st.rows,
-                seconds: st.seconds,
-                rows_per_sec: st.rows_per_sec,
-                workers: 1,
-                batch_size: plan.ingest.as_ref().map_or(0, |i| i.batch_size),
-                retries: st.errors,
-            });
-        }
-        match result {
-            Ok(was_interrupted) => interrupted |= was_interrupted,
-            Err(e) if is_interrupt(&e, &cancel) => interrupted = true,
-            Err(e) => return Err(e),
-        }
+        .await?;
+        queries = run.queries;
+        details = run.details;
+        ingest_errors = run.ingest_errors;
+        load.extend(run.ingest);
+        interrupted |= run.interrupted;
         refuse_writes_seen(&queries)?;
     }
     interrupted |= cancel.is_cancelled();
@@ -583,265 +461,17 @@ async fn measure(
         plan.checks.unsupported,
     );
 
-    Ok(Summary {
-        format: FORMAT_NAME.to_string(),
-        schema_version: SCHEMA_VERSION,
-        bench_version: env!("CARGO_PKG_VERSION").to_string(),
-        scenario: ScenarioEcho {
-            name: plan.name.clone(),
-            file: plan.file.clone(),
-            fingerprint: crate::scenario::fingerprint(plan),
-            resolved: serde_json::to_value(plan).context("serialising the resolved scenario")?,
-        },
-        environment: ctx.environment.clone(),
-        started_at: ctx.started_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-        finished_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+    let measured = Measured {
         interrupted,
         degraded,
         load,
         verification,
         preparation,
-        writes: plan.queries.iter().any(|q| q.writes),
         storage,
         queries,
         checks,
-        comparison: None,
         verdict,
         shard: coord.as_deref().map(|c| shard_report(c, plan, &details)),
-        resources: None,
-        explanations: Vec::new(),
-        what_if: Vec::new(),
-    })
-}
-
-/// This shard's `summary.shard` section.
-pub(crate) fn shard_report(
-    c: &Coordinator,
-    plan: &Plan,
-    details: &[crate::model::report::ShardQueryDetail],
-) -> crate::model::report::ShardReport {
-    let wells = crate::shard::wells_of(plan.fleet.wells, c.spec);
-    crate::model::report::ShardReport {
-        run_id: c.run.run_id.clone(),
-        index: c.spec.index,
-        count: c.spec.count,
-        wells_start: wells.start,
-        wells_end: wells.end,
-        host: crate::shard::coord::host_name(),
-        pid: std::process::id(),
-        clock_offset_ms: c.clock_offset_ms,
-        stats_interval_s: plan.run.stats_interval.as_secs_f64(),
-        queries: details.to_vec(),
-    }
-}
-
-/// Leader: wait for every shard's report at the last barrier and merge their statistics with
-/// its own. Returns the fleet's statistics and whether any follower was degraded.
-async fn gather_fleet(
-    c: &mut Coordinator,
-    own: &crate::model::report::ShardReport,
-    queries: &[QueryStats],
-    cancel: &CancellationToken,
-    say: &impl Fn(&str),
-) -> anyhow::Result<(Vec<QueryStats>, bool)> {
-    let b = c.arrive("queries done", None).await?;
-    say("waiting for every shard's statistics");
-    match c.wait_all(&b).await {
-        Err(e) if is_interrupt(&e, cancel) => return Err(BenchError::Interrupted.into()),
-        r => r?,
-    }
-    let mut followers: Vec<Summary> = Vec::new();
-    for (k, payload) in c.payloads().await? {
-        if k == 0 {
-            continue;
-        }
-        let text = payload.ok_or_else(|| {
-            BenchError::Environment(format!(
-                "shard {k}/{} reached the end without posting its statistics",
-                c.spec.count
-            ))
-        })?;
-        let s: Summary = serde_json::from_str(&text).map_err(|e| {
-            BenchError::Environment(format!(
-                "shard {k}/{} posted statistics bench cannot read: {e}",
-                c.spec.count
-            ))
-        })?;
-        followers.push(s);
-    }
-    let paths: Vec<std::path::PathBuf> = (0..c.spec.count)
-        .map(|k| std::path::PathBuf::from(format!("shard {k}/{}", c.spec.count)))
-        .collect();
-    let mut parts = vec![crate::shard::merge::QueryPart {
-        path: &paths[0],
-        shard: own,
-        queries,
-    }];
-    for f in &followers {
-        let Some(sh) = f.shard.as_ref() else { continue };
-        parts.push(crate::shard::merge::QueryPart {
-            path: &paths[(sh.index as usize).min(paths.len() - 1)],
-            shard: sh,
-            queries: &f.queries,
-        });
-    }
-    let merged = crate::shard::merge::merge_queries(&parts)?;
-    let degraded = followers.iter().any(|f| f.degraded || f.interrupted);
-    Ok((merged, degraded))
-}
-
-/// SQLSTATE 25006: a statement tried to write in a read-only transaction.
-const READ_ONLY_VIOLATION: &str = "25006";
-
-/// A query that tried to write during the query phase ends the run (exit 2), naming it.
-fn refuse_writes_seen(queries: &[QueryStats]) -> anyhow::Result<()> {
-    let offenders: Vec<String> = queries
-        .iter()
-        .filter(|q| q.errors_by_sqlstate.contains_key(READ_ONLY_VIOLATION))
-        .map(|q| format!("`{}`", q.name))
-        .collect();
-    if offenders.is_empty() {
-        return Ok(());
-    }
-    Err(BenchError::Config(format!(
-        "query {} tried to write during the query phase (SQLSTATE 25006, read-only \
-         transaction): the query phase is read-only; a query that must write sets \
-         `writes = true` (embedded server only)",
-        offenders.join(", ")
-    ))
-    .into())
-}
-
-/// Run each custom query that does not declare `writes = true` once, in a read-only
-/// transaction that is rolled back, before any data is loaded: a query that writes is refused
-/// (exit 2) before it can touch anything, naming the query. Other failures are left to the
-/// query phase, which counts them.
-async fn preflight_read_only(plan: &Plan, target: &Target) -> anyhow::Result<()> {
-    let customs: Vec<(usize, &crate::scenario::plan::QueryPlan)> = plan
-        .queries
-        .iter()
-        .enumerate()
-        .filter(|(_, q)| {
-            !q.writes && matches!(q.kind, crate::scenario::plan::QueryKind::Custom { .. })
-        })
-        .collect();
-    if customs.is_empty() {
-        return Ok(());
-    }
-    let client = target.connect().await?;
-    let ctx = ParamContext::from_plan(plan);
-    for (i, q) in customs {
-        let sql = crate::exec::queries::sql_for(q);
-        let mut rng = crate::exec::queries::rng_for(plan.fleet.seed, 0xF11E_0000 + i as u64, 0);
-        let params = crate::exec::queries::params_for(q, &ctx, &mut rng);
-        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
-            .iter()
-            .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
-            .collect();
-        client
-            .batch_execute("BEGIN READ ONLY; SET LOCAL statement_timeout = '5s'")
-            .await
-            .context("preflight of the custom queries")?;
-        let r = client.query(sql.as_str(), &refs).await;
-        let _ = client.batch_execute("ROLLBACK").await;
-        if let Err(e) = r {
-            if e.code().map(|c| c.code()) == Some(READ_ONLY_VIOLATION) {
-                return Err(BenchError::Config(format!(
-                    "query `{}` writes ({}): the query phase is read-only, so bench refuses it \
-                     before loading anything. A query that must write sets `writes = true`, and \
-                     then runs only on bench's embedded throwaway server",
-                    q.name,
-                    crate::error::pg_error_text(&e)
-                ))
-                .into());
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Every per-query phase in file order, then the mix. Returns true when interrupted.
-///
-/// With a coordinator (a sharded run) every phase starts at a barrier, so all shards measure
-/// the same window; a shard whose share of a phase is nothing (0 clients, or a count of 0)
-/// records no phase for it but still meets the barrier.
-pub(crate) async fn query_phases(
-    plan: &Plan,
-    target: &Target,
-    cancel: &CancellationToken,
-    say: &impl Fn(&str),
-    out: &mut Vec<QueryStats>,
-    details: &mut Vec<crate::model::report::ShardQueryDetail>,
-    mut coord: Option<&mut Coordinator>,
-) -> anyhow::Result<bool> {
-    let settings = ExecSettings {
-        seed: plan.fleet.seed,
-        ctx: ParamContext::from_plan(plan),
-        stats_interval: plan.run.stats_interval,
-        statement_timeout: plan.run.statement_timeout,
-        application_name: QUERY_APPLICATION_NAME.to_string(),
-        read_only: true,
     };
-    let offset = coord
-        .as_ref()
-        .map_or(0, |c| crate::shard::stream_offset(c.spec));
-    let mut phases: Vec<Phase> = plan
-        .queries
-        .iter()
-        .enumerate()
-        .map(|(i, q)| Phase::single(q, i))
-        .collect();
-    if let Some(mix) = &plan.mix {
-        let weighted: Vec<_> = plan
-            .queries
-            .iter()
-            .filter(|q| q.weight > 0)
-            .cloned()
-            .collect();
-        if !weighted.is_empty() {
-            phases.push(Phase {
-                label: "mix:".into(),
-                queries: weighted,
-                mode: mix.mode.clone(),
-                warmup: mix.warmup,
-                stop: mix.stop.clone(),
-                stream: plan.queries.len() as u64,
-                plan_cache_mode: mix.plan_cache_mode,
-            });
-        }
-    }
-    for mut phase in phases {
-        if cancel.is_cancelled() {
-            return Ok(true);
-        }
-        let name = match phase.queries.as_slice() {
-            [one] if phase.label.is_empty() => one.name.clone(),
-            _ => "mix".to_string(),
-        };
-        if let Some(c) = coord.as_deref_mut() {
-            match c.pass(&format!("phase {name}"), None).await {
-                Err(e) if is_interrupt(&e, cancel) => return Ok(true),
-                r => r?,
-            }
-            if !crate::shard::runs_anything(&phase.mode, &phase.stop) {
-                say(&format!("query phase {name}: no clients on this shard"));
-                continue;
-            }
-            phase.stream += offset;
-        }
-        say(&format!("query phase {name}"));
-        // The phase runs on its own thread, on its own connections to the same target.
-        let conn = Target::for_url(&target.url, &target.schema)?;
-        let mut phase_settings = settings.clone();
-        phase_settings.read_only = !phase.queries.iter().any(|q| q.writes);
-        let outcome = run_phase_dedicated(conn, phase.clone(), phase_settings, cancel.clone())
-            .await
-            .with_context(|| format!("query phase `{name}`"))?;
-        out.extend(outcome.stats);
-        details.extend(outcome.details);
-        if outcome.interrupted {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    summary(plan, ctx.environment.clone(), ctx.started_at, measured)
 }
