@@ -119,6 +119,26 @@ fn redact_password_params(text: &str) -> String {
     out
 }
 
+/// Text for XML element content and attribute values (JUnit): markup escaped, and the
+/// control characters XML 1.0 cannot carry replaced by `?`. (The HTML report has its own
+/// escaping in its templates.)
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Characters XML 1.0 cannot carry at all.
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => out.push('?'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

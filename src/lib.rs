@@ -8,6 +8,7 @@
 pub mod checks;
 /// The clap definitions, at their old path for `main` and the tests.
 pub use cmd::cli;
+pub mod capacity;
 pub mod cmd;
 pub mod compare;
 pub mod datagen;
@@ -17,7 +18,6 @@ pub mod exec;
 pub mod format;
 pub mod load;
 pub mod model;
-pub mod plan;
 pub mod realism;
 pub mod report;
 pub mod run;

@@ -29,7 +29,7 @@ const LAYERS: &[&str] = &[
     "checks",   // pure evaluation and the verdict
     "report",   // writers of the report model
     "compare",  // the regression gate
-    "plan",     // pure capacity model
+    "capacity", // pure capacity model (`bench plan`)
     "shard",    // sharded runs: division, coordination, merge
     "run",      // the `bench run` orchestrator
     "sweep",    // the `bench sweep` orchestrator

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use base64::Engine as _;
-use esp_bench::plan::io::write_csv;
-use esp_bench::plan::SweepRow;
+use esp_bench::capacity::io::write_csv;
+use esp_bench::capacity::SweepRow;
 use esp_bench::report::model::*;
 use hdrhistogram::serialization::Serializer as _;
 

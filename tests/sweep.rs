@@ -13,7 +13,7 @@ use esp_bench::run::pipeline::RunOptions;
 use esp_bench::sweep::{run_sweep, SweepOptions};
 use tokio_util::sync::CancellationToken;
 
-use esp_bench::plan::report::write_sweep_outputs;
+use esp_bench::capacity::report::write_sweep_outputs;
 use esp_bench::report::model::*;
 
 /// A summary measured at `wells` wells (1 row per well per 10 s over one day), where
@@ -167,7 +167,7 @@ fn sweep_outputs_have_pinned_headers_fits_and_plots() {
     assert_eq!(out.rows[0].bytes_per_row, 150.0);
 
     // The sweep.csv reads back for `bench plan --sweep`.
-    let back = esp_bench::plan::io::read_sweep_csv(&out.sweep_csv).unwrap();
+    let back = esp_bench::capacity::io::read_sweep_csv(&out.sweep_csv).unwrap();
     assert_eq!(back, out.rows);
 
     let names: Vec<String> = out
@@ -250,7 +250,7 @@ fn sweep_of_two_sizes_writes_csv_fit_and_plots() {
     assert!(o.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("k (p95 ~ rows^k)"), "{stdout}");
 
-    let rows = esp_bench::plan::io::read_sweep_csv(&out.join("sweep.csv")).unwrap();
+    let rows = esp_bench::capacity::io::read_sweep_csv(&out.join("sweep.csv")).unwrap();
     assert_eq!(rows.len(), 4, "two sizes x two queries");
     assert_eq!(
         rows.iter().map(|r| r.wells).collect::<Vec<_>>(),

@@ -1,13 +1,13 @@
-//! `bench plan`: wiring only. Arguments are validated into a `plan::PlanRequest`, projected by
-//! `plan::build_plan`, then printed, written as CSV and plotted.
+//! `bench plan`: wiring only. Arguments are validated into a `capacity::PlanRequest`, projected by
+//! `capacity::build_plan`, then printed, written as CSV and plotted.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
+use crate::capacity::{self, io, plots, table, units, IndexModel, PlanRequest};
 use crate::error::{BenchError, Outcome};
-use crate::plan::{self, io, plots, table, units, IndexModel, PlanRequest};
 
 /// `--indexes`: which indexes the projected fleet has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -128,7 +128,7 @@ impl PlanArgs {
 
 pub async fn run(args: PlanArgs) -> anyhow::Result<Outcome> {
     let req = args.validate()?;
-    let projections = plan::build_plan(&req)?;
+    let projections = capacity::build_plan(&req)?;
     let rendered = table::plan_table(&projections);
     print!("{rendered}");
     if let Some(out) = &args.output {
@@ -139,7 +139,7 @@ pub async fn run(args: PlanArgs) -> anyhow::Result<Outcome> {
 
 fn write_outputs(
     out: &Path,
-    projections: &[plan::Projection],
+    projections: &[capacity::Projection],
     rendered: &str,
 ) -> anyhow::Result<()> {
     let dir = match out.parent() {

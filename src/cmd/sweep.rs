@@ -8,8 +8,8 @@ use anyhow::Context as _;
 use clap::Args;
 
 use super::cli::{ServerArgs, WriterArgs};
+use crate::capacity::report::write_sweep_outputs;
 use crate::error::{BenchError, Outcome};
-use crate::plan::report::write_sweep_outputs;
 use crate::sweep::{run_sweep, validate_sizes, SweepOptions};
 
 /// Arguments of `bench sweep`.

@@ -8,7 +8,7 @@
 //!   means (robust: a regression in a minority of queries does not move it). Each gate's own
 //!   noise is the sample variance of its residuals over the k runs (k - 1 degrees of freedom),
 //!   moderated with Smyth's empirical-Bayes prior fitted to all gates of the same metric
-//!   (`stats::fit_prior`), so three runs give a usable estimate. The gate is tested on its
+//!   (`significance::fit_prior`), so three runs give a usable estimate. The gate is tested on its
 //!   change net of the current run's shift; the shift itself is one more gate per metric, judged
 //!   against the spread of the baseline runs' shifts (k - 1 degrees of freedom, unmoderated).
 //! - **One baseline run: a default.** The assumed run-to-run standard deviation (`--run-noise`,
@@ -17,7 +17,7 @@
 
 use serde::Serialize;
 
-use super::stats::{self, Prior};
+use super::significance::{self, Prior};
 use crate::scenario::plan::Metric;
 
 /// Floor of any noise estimate: the HdrHistogram's resolution (3 significant digits).
@@ -171,7 +171,7 @@ pub fn estimate(
     // Deviations from each gate's baseline mean, per baseline run and for the current run.
     let means: Vec<f64> = gates
         .iter()
-        .map(|g| stats::mean_var(&g.baseline_logs).0)
+        .map(|g| significance::mean_var(&g.baseline_logs).0)
         .collect();
     let mut metrics: Vec<Metric> = Vec::new();
     for g in gates {
@@ -211,11 +211,11 @@ pub fn estimate(
     let s2: Vec<f64> = (0..gates.len())
         .map(|i| {
             let resid: Vec<f64> = (0..k).map(|r| dev(i, r) - loo[i].0[r]).collect();
-            stats::mean_var(&resid).1.max(RESOLUTION_SD.powi(2))
+            significance::mean_var(&resid).1.max(RESOLUTION_SD.powi(2))
         })
         .collect();
 
-    let all_prior = stats::fit_prior(&s2, d);
+    let all_prior = significance::fit_prior(&s2, d);
     let mut priors = Vec::new();
     if let Some(p) = all_prior {
         priors.push(prior_info("all", gates.len(), &p));
@@ -229,7 +229,7 @@ pub fn estimate(
             .map(|(_, v)| *v)
             .collect();
         let p = if of_metric.len() >= MIN_GATES_PER_PRIOR {
-            stats::fit_prior(&of_metric, d)
+            significance::fit_prior(&of_metric, d)
         } else {
             None
         };
@@ -244,7 +244,7 @@ pub fn estimate(
         .enumerate()
         .map(|(i, g)| {
             let (base_shifts, cur_shift) = &loo[i];
-            let net_log = cur_dev(i) - (cur_shift - stats::mean_var(base_shifts).0);
+            let net_log = cur_dev(i) - (cur_shift - significance::mean_var(base_shifts).0);
             let mut prior = metric_priors
                 .iter()
                 .find(|(m, _)| *m == g.metric)
@@ -287,7 +287,7 @@ pub fn estimate(
                 .map(|r| median(idx.iter().map(|&i| dev(i, r)).collect()))
                 .collect();
             let cur = median(idx.iter().map(|&i| cur_dev(i)).collect());
-            let (mean, var) = stats::mean_var(&base);
+            let (mean, var) = significance::mean_var(&base);
             Some(RunShift {
                 metric: m,
                 gates: idx.len(),

@@ -12,6 +12,12 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Marker so foreign JSON is recognised as such.
 pub const FORMAT_NAME: &str = "esp-bench-summary";
 
+mod data;
+mod shard;
+
+pub use data::*;
+pub use shard::*;
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Summary {
@@ -127,67 +133,6 @@ pub struct WhatIf {
     pub baseline_p95_ms: f64,
     pub alternative_p95_ms: f64,
     pub note: String,
-}
-
-/// One shard's part of a sharded run (`summary.shard`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ShardReport {
-    /// The run every shard joined (the leader's run id).
-    pub run_id: String,
-    /// K of `--shard K/N`; 0 is the leader.
-    pub index: u32,
-    /// N of `--shard K/N`.
-    pub count: u32,
-    /// This shard's wells: fleet well numbers `wells_start..wells_end` (0-based, end excluded).
-    pub wells_start: u32,
-    pub wells_end: u32,
-    /// Host name of the machine (or pod) the shard ran on.
-    pub host: String,
-    /// Operating-system process id of the shard's bench.
-    pub pid: u32,
-    /// The server's clock minus this shard's clock when it joined, milliseconds.
-    pub clock_offset_ms: f64,
-    /// Width of the per-interval samples, seconds.
-    pub stats_interval_s: f64,
-    /// One entry per entry of `queries`, same order: what a lossless merge needs.
-    pub queries: Vec<ShardQueryDetail>,
-}
-
-/// The parts of one shard's query statistics that `queries[]` summarises lossily.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ShardQueryDetail {
-    pub name: String,
-    /// Start of the measured stage (after warmup), Unix milliseconds on the server's clock.
-    pub measured_from_ms: f64,
-    /// Fixed rate only: the schedule-lag HdrHistogram (µs), V2+deflate, base64.
-    pub lag_histogram: Option<String>,
-    /// One latency HdrHistogram (µs, V2+deflate, base64) per entry of the query's
-    /// `intervals`, same order.
-    pub interval_histograms: Vec<String>,
-}
-
-/// One shard of a merged report (`environment.shards[]`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-#[serde(deny_unknown_fields)]
-pub struct ShardEnvironment {
-    pub index: u32,
-    pub run_id: String,
-    pub host: String,
-    pub pid: u32,
-    pub os: String,
-    pub cores: u32,
-    pub memory_bytes: u64,
-    pub bench_version: String,
-    pub wells_start: u32,
-    pub wells_end: u32,
-    pub clock_offset_ms: f64,
-    /// RFC 3339 UTC.
-    pub started_at: String,
-    pub finished_at: String,
-    /// The shard's own verdict (its queries' errors; checks are the leader's).
-    pub verdict: Verdict,
 }
 
 /// The scenario as run, resolved (defaults filled in), so two reports can be compared
@@ -560,92 +505,4 @@ pub enum Verdict {
     Pass,
     Fail,
     Interrupted,
-}
-
-/// One check of the stored data against the ledger and the generator.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Verification {
-    /// "after load" or "before reuse".
-    pub stage: String,
-    /// Every table matched.
-    pub verified: bool,
-    /// Time the verification took (generator counting and the server's counts), seconds.
-    pub seconds: f64,
-    pub tables: Vec<TableVerification>,
-}
-
-/// Rows per table and per well in a time window, three ways.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct TableVerification {
-    pub table: String,
-    /// The window compared, RFC 3339: the whole generated span after a load; from the
-    /// retention cutoff (data end − drop_after) when retention was applied.
-    pub window_start: String,
-    pub window_end: String,
-    /// Rows the generator produces in the window.
-    pub expected_rows: u64,
-    /// Rows the table holds in the window.
-    pub stored_rows: u64,
-    /// Rows the ledger records as committed (all batches, whole span).
-    pub ledger_rows: u64,
-    /// Every work unit of the fleet is in the ledger.
-    pub ledger_complete: bool,
-    pub wells: u32,
-    /// Wells whose stored count differs from the generator's (the first 20 are listed).
-    pub wells_mismatched: u32,
-    pub mismatches: Vec<WellMismatch>,
-    pub ok: bool,
-    /// One line: what matched, or what is missing.
-    pub note: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct WellMismatch {
-    pub well_id: String,
-    pub expected: u64,
-    pub stored: u64,
-}
-
-/// The steady-state preparation (or its absence, for `state = "fresh"`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Preparation {
-    /// "steady" or "fresh".
-    pub state: String,
-    /// Wall time of the whole preparation, seconds.
-    pub seconds: f64,
-    /// Part of it spent in `ANALYZE` of the hypertables (planner statistics, which a
-    /// production database has and a fresh load does not), seconds.
-    #[serde(default)]
-    pub analyze_seconds: f64,
-    pub tables: Vec<TablePreparation>,
-    /// What differs from production's state, e.g. history left uncompressed on the Apache
-    /// edition.
-    pub notes: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct TablePreparation {
-    pub table: String,
-    /// The windows applied, seconds, from the schema's policies (or production's values).
-    pub compress_after_s: u64,
-    pub drop_after_s: u64,
-    /// Chunks ending at or before these instants are compressed / dropped (RFC 3339).
-    pub compress_cutoff: String,
-    pub drop_cutoff: String,
-    pub chunks_before: u64,
-    pub chunks_dropped: u64,
-    /// Chunks compressed by this preparation.
-    pub chunks_compressed: u64,
-    /// Compressed chunks after the preparation (including those compressed earlier).
-    pub chunks_compressed_total: u64,
-    pub chunks_after: u64,
-    /// False on the Apache edition: retention only.
-    pub compression_applied: bool,
-    pub compress_seconds: f64,
-    pub drop_seconds: f64,
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::format::xml_escape as xml;
 
 #[test]
 fn xml_escapes_markup_and_control_characters() {
