@@ -46,74 +46,54 @@ fn summary_at(wells: u32) -> Summary {
         plan: None,
         evidence: None,
     };
-    Summary {
-        format: FORMAT_NAME.into(),
-        schema_version: SCHEMA_VERSION,
-        bench_version: "0.1.0".into(),
-        scenario: ScenarioEcho {
-            name: "tiny".into(),
-            file: "tiny.toml".into(),
-            fingerprint: "0".into(),
-            resolved: serde_json::json!({}),
-        },
-        environment: Environment::default(),
-        started_at: "2026-01-01T00:00:00Z".into(),
-        finished_at: "2026-01-01T00:01:00Z".into(),
-        interrupted: false,
-        degraded: false,
-        load: vec![LoadResult {
+    let mut s = common::summary::summary(vec![q("point", 2.0), q("scan", rows as f64 / 10_000.0)]);
+    s.scenario.name = "tiny".into();
+    s.scenario.file = "tiny.toml".into();
+    s.scenario.fingerprint = "0".into();
+    s.scenario.resolved = serde_json::json!({});
+    s.environment = Environment::default();
+    s.load = vec![LoadResult {
+        table: "esp_telemetry".into(),
+        rows,
+        seconds: 2.0,
+        rows_per_sec: rows as f64 / 2.0,
+        workers: 1,
+        batch_size: 1000,
+        retries: 0,
+    }];
+    s.storage = vec![
+        TableStorage {
             table: "esp_telemetry".into(),
             rows,
-            seconds: 2.0,
-            rows_per_sec: rows as f64 / 2.0,
-            workers: 1,
-            batch_size: 1000,
-            retries: 0,
-        }],
-        verification: vec![],
-        preparation: None,
-        writes: false,
-        storage: vec![
-            TableStorage {
-                table: "esp_telemetry".into(),
-                rows,
-                rows_exact: true,
-                chunks: 1,
-                chunk_interval_s: 86_400,
-                total_bytes: rows * 150,
-                heap_bytes: rows * 100,
-                index_bytes: rows * 50,
-                toast_bytes: 0,
-                compressed_before_bytes: None,
-                compressed_after_bytes: None,
-                compressed_chunks: None,
-                compression: None,
-            },
-            TableStorage {
-                table: "diagnostic_results".into(),
-                rows: 10,
-                rows_exact: true,
-                chunks: 1,
-                chunk_interval_s: 7 * 86_400,
-                total_bytes: 16_384,
-                heap_bytes: 8_192,
-                index_bytes: 8_192,
-                toast_bytes: 0,
-                compressed_before_bytes: None,
-                compressed_after_bytes: None,
-                compressed_chunks: None,
-                compression: None,
-            },
-        ],
-        queries: vec![q("point", 2.0), q("scan", rows as f64 / 10_000.0)],
-        checks: vec![],
-        comparison: None,
-        verdict: Verdict::Pass,
-        shard: None,
-        resources: None,
-        explanations: vec![],
-        what_if: vec![],
-    }
+            rows_exact: true,
+            chunks: 1,
+            chunk_interval_s: 86_400,
+            total_bytes: rows * 150,
+            heap_bytes: rows * 100,
+            index_bytes: rows * 50,
+            toast_bytes: 0,
+            compressed_before_bytes: None,
+            compressed_after_bytes: None,
+            compressed_chunks: None,
+            compression: None,
+        },
+        TableStorage {
+            table: "diagnostic_results".into(),
+            rows: 10,
+            rows_exact: true,
+            chunks: 1,
+            chunk_interval_s: 7 * 86_400,
+            total_bytes: 16_384,
+            heap_bytes: 8_192,
+            index_bytes: 8_192,
+            toast_bytes: 0,
+            compressed_before_bytes: None,
+            compressed_after_bytes: None,
+            compressed_chunks: None,
+            compression: None,
+        },
+    ];
+    s
 }
 
 fn golden(name: &str) -> String {

@@ -48,16 +48,10 @@ pub(crate) fn environment(
     }
 }
 
-/// `MemTotal` from /proc/meminfo, bytes.
+/// The machine's total memory in bytes (the kernel's `sysinfo`, what /proc/meminfo's
+/// MemTotal reports).
 pub fn memory_bytes() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    parse_meminfo(&text)
-}
-
-fn parse_meminfo(text: &str) -> Option<u64> {
-    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    nix::sys::sysinfo::sysinfo().ok().map(|i| i.ram_total())
 }
 
 fn os_description() -> String {
@@ -77,11 +71,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn meminfo_parses() {
-        assert_eq!(
-            parse_meminfo("MemTotal:       16318480 kB\nMemFree: 1 kB\n"),
-            Some(16318480 * 1024)
-        );
-        assert_eq!(parse_meminfo("nothing"), None);
+    fn memory_is_known() {
+        let bytes = memory_bytes().expect("sysinfo answers on Linux");
+        // The kernel reports the same figure in /proc/meminfo, in kB.
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+        let kb: u64 = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        assert_eq!(bytes, kb * 1024);
     }
 }
