@@ -158,12 +158,11 @@ pub async fn gather(target: &Target) -> anyhow::Result<InfoReport> {
     })
 }
 
+/// A chunk interval or policy window: "1 d", "6 h", "90 s"; "-" when unset.
 fn human_interval(secs: u64) -> String {
     match secs {
         0 => "-".to_string(),
-        s if s % 86_400 == 0 => format!("{} d", s / 86_400),
-        s if s % 3_600 == 0 => format!("{} h", s / 3_600),
-        s => format!("{s} s"),
+        s => crate::format::fmt_secs(s as f64),
     }
 }
 

@@ -139,10 +139,7 @@ pub async fn load_partition(
             match run.end {
                 Ok(()) => results.push(run.result),
                 Err(err) => {
-                    if matches!(
-                        err.downcast_ref::<BenchError>(),
-                        Some(BenchError::Interrupted)
-                    ) {
+                    if crate::error::is_interrupted(&err) {
                         interrupted = true;
                     } else {
                         failure = Some(err);

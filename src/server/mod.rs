@@ -326,10 +326,7 @@ impl EmbeddedServer {
         let pid = pm.pid();
         self.postmaster = Some(pm);
         self.wait_ready(log_offset).await.map_err(|e| {
-            if matches!(
-                e.downcast_ref::<BenchError>(),
-                Some(BenchError::Interrupted)
-            ) {
+            if crate::error::is_interrupted(&e) {
                 e
             } else {
                 e.context(format!(
