@@ -7,6 +7,10 @@
 use std::collections::BTreeMap;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+
+// The shared Summary fixture of the tests.
+#[path = "../tests/common/summary.rs"]
+mod summary;
 use esp_bench::report::model::*;
 use esp_bench::shard::merge::{merge, merge_dirs, ShardInput};
 use esp_bench::stats::{encode_histogram, interval_stats, new_histogram, record};
@@ -61,54 +65,35 @@ fn shard(index: u32) -> Summary {
             interval_histograms: hists,
         });
     }
-    Summary {
-        format: FORMAT_NAME.into(),
-        schema_version: SCHEMA_VERSION,
-        bench_version: "0.1.0".into(),
-        scenario: ScenarioEcho {
-            name: "scaleout".into(),
-            file: "scenario.toml".into(),
-            fingerprint: "0123456789abcdef".into(),
-            resolved: serde_json::json!({}),
-        },
-        environment: Environment::default(),
-        started_at: "2026-01-01T00:00:00Z".into(),
-        finished_at: "2026-01-01T00:05:00Z".into(),
-        interrupted: false,
-        degraded: false,
-        load: vec![LoadResult {
-            table: "esp_telemetry".into(),
-            rows: 1_000_000,
-            seconds: 10.0,
-            rows_per_sec: 100_000.0,
-            workers: 8,
-            batch_size: 100_000,
-            retries: 0,
-        }],
-        verification: vec![],
-        preparation: None,
-        writes: false,
-        storage: vec![],
-        queries,
-        checks: vec![],
-        comparison: None,
-        verdict: Verdict::Pass,
-        shard: Some(ShardReport {
-            run_id: "bench".into(),
-            index,
-            count: SHARDS,
-            wells_start: index * 10,
-            wells_end: index * 10 + 10,
-            host: format!("pod-{index}"),
-            pid: 1,
-            clock_offset_ms: 0.0,
-            stats_interval_s: 1.0,
-            queries: details,
-        }),
-        resources: None,
-        explanations: vec![],
-        what_if: vec![],
-    }
+    let mut s = summary::summary(queries);
+    s.scenario.name = "scaleout".into();
+    s.scenario.file = "scenario.toml".into();
+    s.scenario.fingerprint = "0123456789abcdef".into();
+    s.scenario.resolved = serde_json::json!({});
+    s.environment = Environment::default();
+    s.finished_at = "2026-01-01T00:05:00Z".into();
+    s.load = vec![LoadResult {
+        table: "esp_telemetry".into(),
+        rows: 1_000_000,
+        seconds: 10.0,
+        rows_per_sec: 100_000.0,
+        workers: 8,
+        batch_size: 100_000,
+        retries: 0,
+    }];
+    s.shard = Some(ShardReport {
+        run_id: "bench".into(),
+        index,
+        count: SHARDS,
+        wells_start: index * 10,
+        wells_end: index * 10 + 10,
+        host: format!("pod-{index}"),
+        pid: 1,
+        clock_offset_ms: 0.0,
+        stats_interval_s: 1.0,
+        queries: details,
+    });
+    s
 }
 
 fn bench_merge(c: &mut Criterion) {

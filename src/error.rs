@@ -61,3 +61,45 @@ pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
     }
     ExitCode::from(2)
 }
+
+/// A PostgreSQL error as one readable line: severity, message, detail and hint for server
+/// errors; the error and its causes otherwise.
+pub fn pg_error_text(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut s = format!("{}: {}", db.severity(), db.message());
+        if let Some(d) = db.detail() {
+            s.push_str(&format!(" (detail: {d})"));
+        }
+        if let Some(h) = db.hint() {
+            s.push_str(&format!(" (hint: {h})"));
+        }
+        return s;
+    }
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(cause) = src {
+        let c = cause.to_string();
+        if !s.contains(&c) {
+            s.push_str(&format!(": {c}"));
+        }
+        src = cause.source();
+    }
+    s
+}
+
+/// Whether `err` is (or was caused by) an interruption: [`BenchError::Interrupted`] anywhere
+/// in its chain. The one definition every phase and the exit code use.
+pub fn is_interrupted(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<BenchError>(),
+            Some(BenchError::Interrupted)
+        )
+    })
+}
+
+/// Whether a phase that failed with `err` stopped because of an interruption: the run was
+/// cancelled (its connections may have been cut), or the error says so.
+pub fn is_interrupt(err: &anyhow::Error, cancel: &tokio_util::sync::CancellationToken) -> bool {
+    cancel.is_cancelled() || is_interrupted(err)
+}

@@ -6,22 +6,27 @@
 //! throwaway cluster; `db` is the only module that talks to PostgreSQL.
 
 pub mod checks;
-pub mod cli;
+/// The clap definitions, at their old path for `main` and the tests.
+pub use cmd::cli;
+pub mod capacity;
 pub mod cmd;
 pub mod compare;
 pub mod datagen;
 pub mod db;
 pub mod error;
 pub mod exec;
+pub mod format;
 pub mod load;
-pub mod plan;
+pub mod model;
 pub mod realism;
 pub mod report;
+pub mod run;
 pub mod scenario;
 pub mod server;
 pub mod shard;
 pub mod shutdown;
 pub mod stats;
+pub mod sweep;
 
 use std::process::ExitCode;
 
@@ -96,13 +101,7 @@ where
 fn mark_interrupted(r: anyhow::Result<Outcome>) -> anyhow::Result<Outcome> {
     match r {
         Err(e) if shutdown::token().is_cancelled() => {
-            let already = e.chain().any(|c| {
-                matches!(
-                    c.downcast_ref::<error::BenchError>(),
-                    Some(error::BenchError::Interrupted)
-                )
-            });
-            if already {
+            if error::is_interrupted(&e) {
                 Err(e)
             } else {
                 Err(e.context(error::BenchError::Interrupted))
@@ -135,5 +134,5 @@ pub fn report_error(err: &anyhow::Error) {
     for cause in err.chain().skip(1) {
         msg.push_str(&format!("\n  caused by: {cause}"));
     }
-    eprintln!("{}", db::redact(&msg));
+    eprintln!("{}", format::redact(&msg));
 }

@@ -6,10 +6,11 @@
 mod common;
 
 use chrono::{DateTime, Duration, Utc};
-use esp_bench::checks::{run_checks_phase, run_checks_phase_until, verdict, ChecksOutcome};
+use esp_bench::checks::verdict;
 use esp_bench::db::detect::{detect, Edition, ServerInfo};
 use esp_bench::error::BenchError;
 use esp_bench::report::model::{CheckResult, CheckStatus, Verdict};
+use esp_bench::run::checks::{run_checks_phase, run_checks_phase_until, ChecksOutcome};
 use esp_bench::scenario::plan::{Plan, UnsupportedEffect};
 use tokio_postgres::Client;
 
@@ -277,8 +278,14 @@ retention = true
                 .all(|s| s.compressed_after_bytes.is_none()));
             // Skip by default: unsupported does not fail the run; on request it does.
             assert!(out.checks.iter().all(|c| c.status != CheckStatus::Fail));
-            assert_eq!(verdict(&out.checks, UnsupportedEffect::Skip), Verdict::Pass);
-            assert_eq!(verdict(&out.checks, UnsupportedEffect::Fail), Verdict::Fail);
+            assert_eq!(
+                verdict(false, false, &out.checks, UnsupportedEffect::Skip),
+                Verdict::Pass
+            );
+            assert_eq!(
+                verdict(false, false, &out.checks, UnsupportedEffect::Fail),
+                Verdict::Fail
+            );
         }
         Edition::Community => {
             for (table, kind) in [

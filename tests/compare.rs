@@ -5,16 +5,15 @@
 //!
 //! Set UPDATE_GOLDEN=1 to rewrite tests/golden/compare-*.{md,xml} after an intended change.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use esp_bench::compare::{self, Baseline, CompareOptions, NoiseSource, RowVerdict};
 use esp_bench::error::BenchError;
-use esp_bench::report::model::{
-    Environment, IntervalStats, Percentiles, QueryStats, ScenarioEcho, Summary, Verdict,
-    FORMAT_NAME, SCHEMA_VERSION,
-};
+use esp_bench::report::model::{IntervalStats, Percentiles, QueryStats, Summary};
 use esp_bench::scenario::plan::Metric;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -23,51 +22,8 @@ use rand_distr::{Distribution, LogNormal};
 // ---------------------------------------------------------------------------------------------
 // Synthetic reports
 
-fn environment() -> Environment {
-    Environment {
-        postgres_version: "17.6".into(),
-        timescaledb_version: "2.23.1".into(),
-        edition: "community".into(),
-        server: "external".into(),
-        cores: 4,
-        memory_bytes: 16 << 30,
-        os: "linux".into(),
-        settings: BTreeMap::from([("shared_buffers".into(), "1GB".into())]),
-        shards: Vec::new(),
-    }
-}
-
-fn summary(queries: Vec<QueryStats>) -> Summary {
-    Summary {
-        format: FORMAT_NAME.into(),
-        schema_version: SCHEMA_VERSION,
-        bench_version: "0.1.0".into(),
-        scenario: ScenarioEcho {
-            name: "ci".into(),
-            file: "scenarios/ci.toml".into(),
-            fingerprint: "00c0ffee00c0ffee".into(),
-            resolved: serde_json::json!({"name": "ci"}),
-        },
-        environment: environment(),
-        started_at: "2026-01-01T00:00:00Z".into(),
-        finished_at: "2026-01-01T00:01:00Z".into(),
-        interrupted: false,
-        degraded: false,
-        load: vec![],
-        verification: vec![],
-        preparation: None,
-        writes: false,
-        storage: vec![],
-        queries,
-        checks: vec![],
-        comparison: None,
-        verdict: Verdict::Pass,
-        shard: None,
-        resources: None,
-        explanations: vec![],
-        what_if: vec![],
-    }
-}
+// The shared fixture (tests/common/summary.rs).
+use common::summary::summary;
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     let idx = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;

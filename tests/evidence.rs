@@ -10,10 +10,10 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use esp_bench::checks::run_checks_phase;
 use esp_bench::db::detect::detect;
-use esp_bench::exec::pipeline::{run_scenario, RunOptions};
 use esp_bench::report::model::{CheckResult, CheckStatus, PlanChunks, QueryStats, Summary};
+use esp_bench::run::checks::run_checks_phase;
+use esp_bench::run::pipeline::{run_scenario, RunOptions};
 use esp_bench::scenario::plan::Plan;
 use tokio_util::sync::CancellationToken;
 

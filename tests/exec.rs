@@ -8,10 +8,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use esp_bench::db::Target;
-use esp_bench::exec::pipeline::{run_scenario, RunOptions, QUERY_APPLICATION_NAME};
 use esp_bench::exec::queries::ParamContext;
 use esp_bench::exec::{run_phase, run_phase_dedicated, ExecSettings, Phase};
 use esp_bench::report::model::{QueryStats, Verdict};
+use esp_bench::run::pipeline::{run_scenario, RunOptions, QUERY_APPLICATION_NAME};
 use esp_bench::scenario::plan::{LoadMode, QueryKind, QueryPlan, StopCondition};
 use tokio_util::sync::CancellationToken;
 

@@ -20,12 +20,35 @@ fn bench() -> Command {
     c
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn schema_applies_twice_and_matches_production() {
-    let target = common::target().await;
+/// What the schema and detection tests start from: a target on a fresh embedded server, the
+/// record that proves it leaves nothing behind, a connection, and the detected server.
+struct Setup {
+    target: Target,
+    left: Leftovers,
+    client: tokio_postgres::Client,
+    info: detect::ServerInfo,
+}
+
+async fn setup(target: Target) -> Setup {
     let left = Leftovers::of(target.server.as_ref().unwrap());
     let client = target.connect().await.unwrap();
     let info = detect::detect(&client).await.unwrap();
+    Setup {
+        target,
+        left,
+        client,
+        info,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_applies_twice_and_matches_production() {
+    let Setup {
+        target,
+        left,
+        client,
+        info,
+    } = setup(common::target().await).await;
 
     let first = schema::apply(&client, &target.schema, &info).await.unwrap();
     assert!(first.created_schema);
@@ -222,10 +245,12 @@ async fn schema_applies_twice_and_matches_production() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn detects_versions_edition_and_api() {
-    let target = common::target().await;
-    let left = Leftovers::of(target.server.as_ref().unwrap());
-    let client = target.connect().await.unwrap();
-    let info = detect::detect(&client).await.unwrap();
+    let Setup {
+        target,
+        left,
+        client,
+        info,
+    } = setup(common::target().await).await;
     let license: String = client
         .query_one("SHOW timescaledb.license", &[])
         .await
@@ -269,10 +294,12 @@ async fn detects_versions_edition_and_api() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuses_foreign_schemas_and_tables() {
-    let target = common::target_in("userdata").await;
-    let left = Leftovers::of(target.server.as_ref().unwrap());
-    let client = target.connect().await.unwrap();
-    let info = detect::detect(&client).await.unwrap();
+    let Setup {
+        target,
+        left,
+        client,
+        info,
+    } = setup(common::target_in("userdata").await).await;
 
     // A schema the user made: bench refuses to create into it or reset it.
     client
@@ -336,7 +363,7 @@ async fn refuses_foreign_schemas_and_tables() {
     assert_eq!(n, 1);
 
     // public is refused unless explicitly allowed; bad identifiers are refused.
-    let mut args = esp_bench::cli::ServerArgs {
+    let mut args = esp_bench::db::TargetSpec {
         database_url: Some(target.url.clone()),
         schema: "public".into(),
         ..Default::default()
@@ -370,10 +397,12 @@ async fn refuses_foreign_schemas_and_tables() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reset_drops_only_bench_tables() {
-    let target = common::target().await;
-    let left = Leftovers::of(target.server.as_ref().unwrap());
-    let client = target.connect().await.unwrap();
-    let info = detect::detect(&client).await.unwrap();
+    let Setup {
+        target,
+        left,
+        client,
+        info,
+    } = setup(common::target().await).await;
     schema::apply(&client, "esp_bench", &info).await.unwrap();
     client
         .batch_execute("CREATE TABLE esp_bench.users_notes (x int)")
@@ -690,7 +719,7 @@ async fn open_layers_settings_and_reuses_a_data_dir() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(keep.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let data_dir = keep.path().join("cluster");
-    let args = esp_bench::cli::ServerArgs {
+    let args = esp_bench::db::TargetSpec {
         data_dir: Some(data_dir.clone()),
         pg_settings: vec!["work_mem=7MB".into(), "fsync=off".into()],
         schema: "esp_bench".into(),
@@ -748,20 +777,26 @@ async fn open_layers_settings_and_reuses_a_data_dir() {
 
 #[test]
 fn bad_pg_setting_and_url_are_config_errors() {
-    let out = bench()
-        .args(["info", "--pg-setting", "no_equals_sign"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("expected NAME=VALUE"));
-    let out = bench()
-        .args(["info", "--database-url", "postgres://u:SeCrEt99@[bad/"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("invalid database URL"), "{stderr}");
-    assert!(!stderr.contains("SeCrEt99"), "{stderr}");
+    // (flags, what stderr says): every case exits 2 and never prints the password.
+    let cases: [(&[&str], &str); 4] = [
+        (&["--pg-setting", "no_equals_sign"], "expected NAME=VALUE"),
+        (
+            &["--pg-setting", "bad name=1"],
+            "not a valid PostgreSQL setting name",
+        ),
+        (&["--pg-setting", "config_file=/x"], "managed by bench"),
+        (
+            &["--database-url", "postgres://u:SeCrEt99@[bad/"],
+            "invalid database URL",
+        ),
+    ];
+    for (flags, says) in cases {
+        let out = bench().arg("info").args(flags).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {stderr}");
+        assert!(stderr.contains(says), "{flags:?}: {stderr}");
+        assert!(!stderr.contains("SeCrEt99"), "{stderr}");
+    }
     let args = esp_bench::cli::ServerArgs {
         database_url: Some("postgres://u:SeCrEt99@h/db".into()),
         ..Default::default()

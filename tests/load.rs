@@ -184,16 +184,45 @@ async fn load_equals_generator_and_rerun_resumes_without_duplicates() {
     target.close().await.expect("stop server");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backend_killed_mid_copy_is_retried_not_lost() {
+/// One injected fault a load must survive: the batch of esp_telemetry whose first attempt
+/// loses its backend, where in the attempt, and what the loader is told afterwards.
+struct FaultCase {
+    batch: usize,
+    point: FaultPoint,
+    action: FaultAction,
+}
+
+/// The fault cases, one test each below.
+const MID_COPY: FaultCase = FaultCase {
+    batch: 2,
+    point: FaultPoint::MidCopy,
+    action: FaultAction::Continue,
+};
+/// The batch commits, then its connection dies before the loader learns it: the retry must
+/// find the batch in the ledger instead of loading it again.
+const LOST_COMMIT_ACK: FaultCase = FaultCase {
+    batch: 4,
+    point: FaultPoint::AfterCommit,
+    action: FaultAction::LoseCommitAck,
+};
+const BEFORE_COMMIT: FaultCase = FaultCase {
+    batch: 0,
+    point: FaultPoint::BeforeCommit,
+    action: FaultAction::Continue,
+};
+
+/// Load under `case`'s fault on a fresh server: the fault fires once, the batch is retried,
+/// and the tables hold exactly the generator's rows. Returns what the load reported and the
+/// checks of the stored data.
+async fn survives(case: FaultCase) -> (Vec<esp_bench::report::model::LoadResult>, Vec<TableCheck>) {
     let target = prepared_target().await;
     let plan = plan();
     let fleet = Fleet::new(&plan.fleet);
     let (hook, fired) = kill_once(
         &target,
-        batch_key(&plan, &fleet, 2),
-        FaultPoint::MidCopy,
-        FaultAction::Continue,
+        batch_key(&plan, &fleet, case.batch),
+        case.point,
+        case.action,
     );
     let opts = LoadOptions {
         fault: Some(hook),
@@ -204,63 +233,29 @@ async fn backend_killed_mid_copy_is_retried_not_lost() {
         .expect("load survives");
     assert_eq!(fired.load(Ordering::SeqCst), 1, "the fault fired once");
     assert!(results[0].retries >= 1, "{results:?}");
-    assert_exact(&checks(&target, &fleet).await);
+    let c = checks(&target, &fleet).await;
+    assert_exact(&c);
     target.close().await.expect("stop server");
+    (results, c)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_killed_mid_copy_is_retried_not_lost() {
+    survives(MID_COPY).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commit_with_lost_ack_is_not_loaded_twice() {
-    let target = prepared_target().await;
-    let plan = plan();
-    let fleet = Fleet::new(&plan.fleet);
-    // The batch commits, then its connection dies before the loader learns it: the retry
-    // must find the batch in the ledger instead of loading it again.
-    let (hook, fired) = kill_once(
-        &target,
-        batch_key(&plan, &fleet, 4),
-        FaultPoint::AfterCommit,
-        FaultAction::LoseCommitAck,
-    );
-    let opts = LoadOptions {
-        fault: Some(hook),
-        ..quiet()
-    };
-    let results = load::load_all(&target, &plan, &fleet, opts)
-        .await
-        .expect("load survives");
-    assert_eq!(fired.load(Ordering::SeqCst), 1);
-    assert!(results[0].retries >= 1, "{results:?}");
-    let c = checks(&target, &fleet).await;
-    assert_exact(&c);
+    let (results, c) = survives(LOST_COMMIT_ACK).await;
     assert_eq!(
         results[0].rows, c[0].generator.rows,
         "the settled batch is counted once"
     );
-    target.close().await.expect("stop server");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backend_killed_before_commit_is_rolled_back_and_retried() {
-    let target = prepared_target().await;
-    let plan = plan();
-    let fleet = Fleet::new(&plan.fleet);
-    let (hook, fired) = kill_once(
-        &target,
-        batch_key(&plan, &fleet, 0),
-        FaultPoint::BeforeCommit,
-        FaultAction::Continue,
-    );
-    let opts = LoadOptions {
-        fault: Some(hook),
-        ..quiet()
-    };
-    let results = load::load_all(&target, &plan, &fleet, opts)
-        .await
-        .expect("load survives");
-    assert_eq!(fired.load(Ordering::SeqCst), 1);
-    assert!(results[0].retries >= 1, "{results:?}");
-    assert_exact(&checks(&target, &fleet).await);
-    target.close().await.expect("stop server");
+    survives(BEFORE_COMMIT).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,13 +2,15 @@
 //! rows/day, hand-computed projections, latency projection from a sweep, plots that parse as
 //! SVG, and clear exit-2 errors for malformed or foreign input.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use base64::Engine as _;
-use esp_bench::plan::io::write_csv;
-use esp_bench::plan::SweepRow;
+use esp_bench::capacity::io::write_csv;
+use esp_bench::capacity::SweepRow;
 use esp_bench::report::model::*;
 use hdrhistogram::serialization::Serializer as _;
 
@@ -57,61 +59,40 @@ fn query(name: &str, p95: f64) -> QueryStats {
 /// A measured run: 864,000 telemetry rows at 200 bytes/row, compressed 10x, loaded at
 /// 108,000 rows/s, two queries.
 fn summary() -> Summary {
-    Summary {
-        format: FORMAT_NAME.into(),
-        schema_version: SCHEMA_VERSION,
-        bench_version: "0.1.0".into(),
-        scenario: ScenarioEcho {
-            name: "ci".into(),
-            file: "scenarios/ci.toml".into(),
-            fingerprint: "0".into(),
-            resolved: serde_json::json!({}),
-        },
-        environment: Environment {
-            edition: "community".into(),
-            memory_bytes: 8 << 30,
-            ..Default::default()
-        },
-        started_at: "2026-01-01T00:00:00Z".into(),
-        finished_at: "2026-01-01T00:01:00Z".into(),
-        interrupted: false,
-        degraded: false,
-        load: vec![LoadResult {
-            table: "esp_telemetry".into(),
-            rows: 864_000,
-            seconds: 8.0,
-            rows_per_sec: 108_000.0,
-            workers: 2,
-            batch_size: 10_000,
-            retries: 0,
-        }],
-        verification: vec![],
-        preparation: None,
-        writes: false,
-        storage: vec![TableStorage {
-            table: "esp_telemetry".into(),
-            rows: 864_000,
-            rows_exact: true,
-            chunks: 3,
-            chunk_interval_s: 86_400,
-            total_bytes: 172_800_000,
-            heap_bytes: 120_000_000,
-            index_bytes: 52_800_000,
-            toast_bytes: 0,
-            compressed_before_bytes: Some(100_000_000),
-            compressed_after_bytes: Some(10_000_000),
-            compressed_chunks: Some(2),
-            compression: None,
-        }],
-        queries: vec![query("latest_24h", 5.0), query("agg_7d_fleet", 40.0)],
-        checks: vec![],
-        comparison: None,
-        verdict: Verdict::Pass,
-        shard: None,
-        resources: None,
-        explanations: vec![],
-        what_if: vec![],
-    }
+    let mut s =
+        common::summary::summary(vec![query("latest_24h", 5.0), query("agg_7d_fleet", 40.0)]);
+    s.scenario.fingerprint = "0".into();
+    s.scenario.resolved = serde_json::json!({});
+    s.environment = Environment {
+        edition: "community".into(),
+        memory_bytes: 8 << 30,
+        ..Default::default()
+    };
+    s.load = vec![LoadResult {
+        table: "esp_telemetry".into(),
+        rows: 864_000,
+        seconds: 8.0,
+        rows_per_sec: 108_000.0,
+        workers: 2,
+        batch_size: 10_000,
+        retries: 0,
+    }];
+    s.storage = vec![TableStorage {
+        table: "esp_telemetry".into(),
+        rows: 864_000,
+        rows_exact: true,
+        chunks: 3,
+        chunk_interval_s: 86_400,
+        total_bytes: 172_800_000,
+        heap_bytes: 120_000_000,
+        index_bytes: 52_800_000,
+        toast_bytes: 0,
+        compressed_before_bytes: Some(100_000_000),
+        compressed_after_bytes: Some(10_000_000),
+        compressed_chunks: Some(2),
+        compression: None,
+    }];
+    s
 }
 
 fn write_summary(dir: &Path, s: &Summary) -> PathBuf {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use esp_bench::db::guard::{LockWait, WriteGuard};
 use esp_bench::db::Target;
 use esp_bench::error::BenchError;
-use esp_bench::exec::pipeline::{run_scenario, RunOptions};
+use esp_bench::run::pipeline::{run_scenario, RunOptions};
 use tokio_util::sync::CancellationToken;
 
 mod common;
@@ -606,7 +606,7 @@ async fn community_steady_state_compresses_before_the_queries() {
     // The history query, as measured, reads compressed chunks.
     let client = target.connect().await.unwrap();
     let q = plan.query("history_30d_daily").unwrap();
-    let sql = esp_bench::checks::phase::literal_sql(&plan, q, 0);
+    let sql = esp_bench::run::checks::literal_sql(&plan, q, 0);
     let explain: serde_json::Value = client
         .query_one(&format!("EXPLAIN (ANALYZE, FORMAT JSON) {sql}"), &[])
         .await

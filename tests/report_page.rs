@@ -870,9 +870,11 @@ fn compare_sweep_and_plan_pages_render() {
     for q in &mut small.queries {
         q.latency_ms.p95 /= 2.0;
     }
-    let sweep =
-        esp_bench::plan::report::write_sweep_outputs(&sweep_dir, &[(50, small), (200, baseline)])
-            .unwrap();
+    let sweep = esp_bench::capacity::report::write_sweep_outputs(
+        &sweep_dir,
+        &[(50, small), (200, baseline)],
+    )
+    .unwrap();
     let sweep_html = std::fs::read_to_string(&sweep.index).unwrap();
     assert!(sweep_html.contains("<table class=\"grid\">") && sweep_html.contains("Growth of p95"));
     assert!(sweep_html.matches("<svg").count() >= 2, "plots inlined");
@@ -965,13 +967,13 @@ async fn real_run_page_renders() {
     std::fs::write(&scenario, SMALL_RUN).unwrap();
     let plan = esp_bench::scenario::load_config(&scenario).expect("the small scenario is valid");
     let target = common::target().await;
-    let opts = esp_bench::exec::pipeline::RunOptions {
+    let opts = esp_bench::run::RunOptions {
         cancel: tokio_util::sync::CancellationToken::new(),
         progress: false,
         reset: false,
         lock_wait: Default::default(),
     };
-    let summary = esp_bench::exec::pipeline::run_scenario(&plan, &target, opts).await;
+    let summary = esp_bench::run::run_scenario(&plan, &target, opts).await;
     target.close().await.expect("embedded server stops");
     let summary = summary.expect("the small scenario runs");
     assert_eq!(

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use esp_bench::exec::pipeline::{run_scenario, RunOptions, LIVE_INGEST_TABLE};
 use esp_bench::report::model::{CheckStatus, Verdict, FORMAT_NAME, SCHEMA_VERSION};
+use esp_bench::run::pipeline::{run_scenario, RunOptions, LIVE_INGEST_TABLE};
 use esp_bench::scenario::plan::{QueryKind, StopCondition};
 use tokio_util::sync::CancellationToken;
 

@@ -406,19 +406,19 @@ async fn three_shard_runs_merge_losslessly() {
     let live: u64 = shards
         .iter()
         .flat_map(|sm| sm.load.iter())
-        .filter(|l| l.table == esp_bench::exec::pipeline::LIVE_INGEST_TABLE)
+        .filter(|l| l.table == esp_bench::run::pipeline::LIVE_INGEST_TABLE)
         .map(|l| l.rows)
         .sum();
     let merged_live = merged
         .load
         .iter()
-        .find(|l| l.table == esp_bench::exec::pipeline::LIVE_INGEST_TABLE)
+        .find(|l| l.table == esp_bench::run::pipeline::LIVE_INGEST_TABLE)
         .unwrap();
     assert_eq!(merged_live.rows, live);
     assert!(shards.iter().all(|sm| sm
         .load
         .iter()
-        .any(|l| l.table == esp_bench::exec::pipeline::LIVE_INGEST_TABLE && l.rows > 0)));
+        .any(|l| l.table == esp_bench::run::pipeline::LIVE_INGEST_TABLE && l.rows > 0)));
 
     // bench compare and bench plan read the merged report.
     let mpath = merged_dir.join("summary.json");

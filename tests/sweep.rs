@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use esp_bench::db::schema::{schema_ownership, Ownership};
-use esp_bench::exec::pipeline::RunOptions;
-use esp_bench::plan::runner::{run_sweep, SweepOptions};
+use esp_bench::run::pipeline::RunOptions;
+use esp_bench::sweep::{run_sweep, SweepOptions};
 use tokio_util::sync::CancellationToken;
 
-use esp_bench::plan::report::write_sweep_outputs;
+use esp_bench::capacity::report::write_sweep_outputs;
 use esp_bench::report::model::*;
 
 /// A summary measured at `wells` wells (1 row per well per 10 s over one day), where
@@ -46,74 +46,54 @@ fn summary_at(wells: u32) -> Summary {
         plan: None,
         evidence: None,
     };
-    Summary {
-        format: FORMAT_NAME.into(),
-        schema_version: SCHEMA_VERSION,
-        bench_version: "0.1.0".into(),
-        scenario: ScenarioEcho {
-            name: "tiny".into(),
-            file: "tiny.toml".into(),
-            fingerprint: "0".into(),
-            resolved: serde_json::json!({}),
-        },
-        environment: Environment::default(),
-        started_at: "2026-01-01T00:00:00Z".into(),
-        finished_at: "2026-01-01T00:01:00Z".into(),
-        interrupted: false,
-        degraded: false,
-        load: vec![LoadResult {
+    let mut s = common::summary::summary(vec![q("point", 2.0), q("scan", rows as f64 / 10_000.0)]);
+    s.scenario.name = "tiny".into();
+    s.scenario.file = "tiny.toml".into();
+    s.scenario.fingerprint = "0".into();
+    s.scenario.resolved = serde_json::json!({});
+    s.environment = Environment::default();
+    s.load = vec![LoadResult {
+        table: "esp_telemetry".into(),
+        rows,
+        seconds: 2.0,
+        rows_per_sec: rows as f64 / 2.0,
+        workers: 1,
+        batch_size: 1000,
+        retries: 0,
+    }];
+    s.storage = vec![
+        TableStorage {
             table: "esp_telemetry".into(),
             rows,
-            seconds: 2.0,
-            rows_per_sec: rows as f64 / 2.0,
-            workers: 1,
-            batch_size: 1000,
-            retries: 0,
-        }],
-        verification: vec![],
-        preparation: None,
-        writes: false,
-        storage: vec![
-            TableStorage {
-                table: "esp_telemetry".into(),
-                rows,
-                rows_exact: true,
-                chunks: 1,
-                chunk_interval_s: 86_400,
-                total_bytes: rows * 150,
-                heap_bytes: rows * 100,
-                index_bytes: rows * 50,
-                toast_bytes: 0,
-                compressed_before_bytes: None,
-                compressed_after_bytes: None,
-                compressed_chunks: None,
-                compression: None,
-            },
-            TableStorage {
-                table: "diagnostic_results".into(),
-                rows: 10,
-                rows_exact: true,
-                chunks: 1,
-                chunk_interval_s: 7 * 86_400,
-                total_bytes: 16_384,
-                heap_bytes: 8_192,
-                index_bytes: 8_192,
-                toast_bytes: 0,
-                compressed_before_bytes: None,
-                compressed_after_bytes: None,
-                compressed_chunks: None,
-                compression: None,
-            },
-        ],
-        queries: vec![q("point", 2.0), q("scan", rows as f64 / 10_000.0)],
-        checks: vec![],
-        comparison: None,
-        verdict: Verdict::Pass,
-        shard: None,
-        resources: None,
-        explanations: vec![],
-        what_if: vec![],
-    }
+            rows_exact: true,
+            chunks: 1,
+            chunk_interval_s: 86_400,
+            total_bytes: rows * 150,
+            heap_bytes: rows * 100,
+            index_bytes: rows * 50,
+            toast_bytes: 0,
+            compressed_before_bytes: None,
+            compressed_after_bytes: None,
+            compressed_chunks: None,
+            compression: None,
+        },
+        TableStorage {
+            table: "diagnostic_results".into(),
+            rows: 10,
+            rows_exact: true,
+            chunks: 1,
+            chunk_interval_s: 7 * 86_400,
+            total_bytes: 16_384,
+            heap_bytes: 8_192,
+            index_bytes: 8_192,
+            toast_bytes: 0,
+            compressed_before_bytes: None,
+            compressed_after_bytes: None,
+            compressed_chunks: None,
+            compression: None,
+        },
+    ];
+    s
 }
 
 fn golden(name: &str) -> String {
@@ -167,7 +147,7 @@ fn sweep_outputs_have_pinned_headers_fits_and_plots() {
     assert_eq!(out.rows[0].bytes_per_row, 150.0);
 
     // The sweep.csv reads back for `bench plan --sweep`.
-    let back = esp_bench::plan::io::read_sweep_csv(&out.sweep_csv).unwrap();
+    let back = esp_bench::capacity::io::read_sweep_csv(&out.sweep_csv).unwrap();
     assert_eq!(back, out.rows);
 
     let names: Vec<String> = out
@@ -250,7 +230,7 @@ fn sweep_of_two_sizes_writes_csv_fit_and_plots() {
     assert!(o.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("k (p95 ~ rows^k)"), "{stdout}");
 
-    let rows = esp_bench::plan::io::read_sweep_csv(&out.join("sweep.csv")).unwrap();
+    let rows = esp_bench::capacity::io::read_sweep_csv(&out.join("sweep.csv")).unwrap();
     assert_eq!(rows.len(), 4, "two sizes x two queries");
     assert_eq!(
         rows.iter().map(|r| r.wells).collect::<Vec<_>>(),

@@ -1,13 +1,15 @@
-//! Target checks: targets x measurements -> named pass/fail results, and the verdict.
+//! Target checks, pure evaluation: targets x measurements -> named pass/fail results, and the
+//! verdict.
 //!
-//! `eval` holds the pure rules (unit-tested on synthetic values), `pruning` reads chunk scans
-//! out of EXPLAIN plans, `facts` the plain measurement types. The database work lives in
-//! `db::measure`; `phase` runs it in order after the query phase.
+//! `eval` holds the rules (unit-tested on synthetic values), `pruning` reads chunk scans out
+//! of EXPLAIN plans, `verdict` the run's verdict. The measurements are plain data in
+//! `model::facts`, read by `db::measure`; the checks phase that measures, changes the data
+//! (compression, retention) and judges in order is part of the run pipeline (`run::checks`).
 
 pub mod eval;
-pub mod facts;
-pub mod phase;
 pub mod pruning;
+pub mod verdict;
 
-pub use eval::{counts_as_failure, latency_checks, verdict};
-pub use phase::{run_checks_phase, run_checks_phase_until, ChecksOutcome};
+pub use crate::model::facts;
+pub use eval::latency_checks;
+pub use verdict::{counts_as_failure, verdict};

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::facts::{ChunkInfo, ChunkScan, PlanChunks};
+use crate::model::facts::{ChunkInfo, ChunkScan, PlanChunks};
 
 /// Custom scan providers that read a compressed chunk (the name changed in TimescaleDB 2.22).
 pub const DECOMPRESSION_NODES: [&str; 2] = ["ColumnarScan", "DecompressChunk"];

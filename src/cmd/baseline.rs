@@ -104,7 +104,7 @@ fn show(args: ShowArgs) -> anyhow::Result<Outcome> {
     let metrics = match args.metrics {
         Some(m) => m.0,
         None => compare::gate_metrics_of(baseline.latest())
-            .unwrap_or_else(|| compare::DEFAULT_METRICS.to_vec()),
+            .unwrap_or_else(|| crate::scenario::defaults::GATE_METRICS.to_vec()),
     };
     let text = compare::render_baseline(&baseline, &metrics);
     let mut out = std::io::stdout().lock();

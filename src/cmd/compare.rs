@@ -173,10 +173,12 @@ fn resolve_options(args: &CompareArgs, baseline: &Summary) -> anyhow::Result<Com
         .alpha
         .or(from_gate_f64("alpha"))
         .unwrap_or(defaults.alpha);
-    if !(alpha > 0.0 && alpha < 1.0) {
-        return Err(
-            BenchError::Config(format!("--alpha must be between 0 and 1, got {alpha}")).into(),
-        );
+    if !crate::scenario::defaults::alpha_ok(alpha) {
+        return Err(BenchError::Config(format!(
+            "--alpha must be {}, got {alpha}",
+            crate::scenario::defaults::ALPHA_RANGE
+        ))
+        .into());
     }
     Ok(CompareOptions {
         max_regression_pct: args

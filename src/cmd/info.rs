@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::ServerArgs;
+use super::cli::ServerArgs;
 use crate::db::catalog::{self, HypertableInfo, JobInfo};
 use crate::db::detect::{self, Setting};
 use crate::db::guard::{self, PausedJob};
@@ -79,11 +79,8 @@ impl PausedJobReport {
 }
 
 pub async fn run(args: InfoArgs) -> anyhow::Result<Outcome> {
-    let target = Target::open(&args.server, &BTreeMap::new()).await?;
-    let gathered = gather(&target).await;
-    let closed = target.close().await;
-    let report = gathered?;
-    closed?;
+    let report =
+        super::with_target(&args.server, &BTreeMap::new(), async |t| gather(t).await).await?;
     let text = if args.json {
         format!("{}\n", serde_json::to_string_pretty(&report)?)
     } else {
@@ -161,12 +158,11 @@ pub async fn gather(target: &Target) -> anyhow::Result<InfoReport> {
     })
 }
 
+/// A chunk interval or policy window: "1 d", "6 h", "90 s"; "-" when unset.
 fn human_interval(secs: u64) -> String {
     match secs {
         0 => "-".to_string(),
-        s if s % 86_400 == 0 => format!("{} d", s / 86_400),
-        s if s % 3_600 == 0 => format!("{} h", s / 3_600),
-        s => format!("{s} s"),
+        s => crate::format::fmt_secs(s as f64),
     }
 }
 

@@ -5,13 +5,13 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::cli::{ServerArgs, ShardArgs, WriterArgs};
+use super::cli::{ServerArgs, ShardArgs, WriterArgs};
 use crate::datagen::Fleet;
 use crate::db::guard::WriteGuard;
 use crate::db::{detect, schema, Target};
 use crate::error::Outcome;
 use crate::load::{self, LoadOptions, Partition, ProgressMode};
-use crate::report::model::{LoadResult, Verification};
+use crate::model::report::{LoadResult, Verification};
 use crate::shard::coord::{Coordinator, ShardOptions};
 
 /// Arguments of `bench load`.
@@ -86,11 +86,11 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Outcome> {
     args.sharding.check_server(&args.server)?;
     let shard = args.sharding.options();
     if let Some(s) = shard.as_ref().filter(|s| !s.spec.is_leader()) {
-        let target = Target::open(&args.server, &plan.server_settings).await?;
-        let r = load_follower(&args, &mut plan, &target, s).await;
-        let closed = target.close().await;
-        let results = r?;
-        closed?;
+        let settings = plan.server_settings.clone();
+        let results = super::with_target(&args.server, &settings, async |target| {
+            load_follower(&args, &mut plan, target, s).await
+        })
+        .await?;
         let mut out = summary(&results);
         out.push_str(&format!(
             "shard {}: loaded its wells; the leader (shard 0) verifies the whole fleet once \
@@ -101,10 +101,9 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Pass);
     }
     let fleet = Fleet::new(&plan.fleet);
-    let target = Target::open(&args.server, &plan.server_settings).await?;
-    let result = async {
-        let mut guard = WriteGuard::acquire(&target, "bench load", args.writer.lock_wait()).await?;
-        let r = load_locked(&args, &plan, &fleet, &target, &mut guard, shard.as_ref()).await;
+    let result = super::with_target(&args.server, &plan.server_settings, async |target| {
+        let mut guard = WriteGuard::acquire(target, "bench load", args.writer.lock_wait()).await?;
+        let r = load_locked(&args, &plan, &fleet, target, &mut guard, shard.as_ref()).await;
         let resumed = guard.release().await;
         let r = r?;
         let n = resumed.context("switching the schema's policy jobs back on")?;
@@ -112,11 +111,9 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Outcome> {
             eprintln!("resumed {n} policy job(s) paused for the load");
         }
         anyhow::Ok(r)
-    }
+    })
     .await;
-    let closed = target.close().await;
     let (results, verification) = result?;
-    closed?;
     let mut out = summary(&results);
     if let Some(v) = &verification {
         for t in &v.tables {
@@ -150,7 +147,7 @@ async fn load_locked(
         let how = "bench keeps the jobs paused while it loads, but they are scheduled again \
                    when it ends; a later `bench run` with reuse_data verifies the data and \
                    refuses a set the policy has cut";
-        for w in crate::exec::pipeline::retention_warnings(plan, true, how) {
+        for w in crate::run::retention::retention_warnings(plan, true, how) {
             eprintln!("{w}");
         }
     }

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crate::error::Outcome;
-use crate::report::model::Verdict;
+use crate::model::report::Verdict;
 
 /// Arguments of `bench merge`.
 ///

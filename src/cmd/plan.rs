@@ -1,13 +1,14 @@
-//! `bench plan`: wiring only. Arguments are validated into a `plan::PlanRequest`, projected by
-//! `plan::build_plan`, then printed, written as CSV and plotted.
+//! `bench plan`: wiring only. Arguments are validated into a `capacity::PlanRequest`, projected by
+//! `capacity::build_plan`, then printed, written as CSV and plotted.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
+use crate::capacity::{self, io, plots, table, units, IndexModel, PlanRequest};
 use crate::error::{BenchError, Outcome};
-use crate::plan::{self, io, plots, table, units, IndexModel, PlanRequest};
 
 /// `--indexes`: which indexes the projected fleet has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -31,25 +32,25 @@ pub struct PlanArgs {
     pub wells: Vec<u32>,
 
     /// Sample interval of every well, e.g. 10s.
-    #[arg(long, value_name = "DURATION")]
-    pub interval: String,
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
+    pub interval: Duration,
 
     /// Retention window, e.g. 30d (production).
-    #[arg(long, default_value = "30d", value_name = "DURATION")]
-    pub retention: String,
+    #[arg(long, default_value = "30d", value_name = "DURATION", value_parser = units::parse_duration)]
+    pub retention: Duration,
 
     /// Chunks older than this are compressed, e.g. 7d (production).
-    #[arg(long, default_value = "7d", value_name = "DURATION")]
-    pub compress_after: String,
+    #[arg(long, default_value = "7d", value_name = "DURATION", value_parser = units::parse_duration)]
+    pub compress_after: Duration,
 
     /// Server memory the chunk size is checked against, e.g. 64GiB. Default: the memory of the
     /// machine that produced the summary.
-    #[arg(long, value_name = "SIZE")]
-    pub memory: Option<String>,
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_bytes)]
+    pub memory: Option<u64>,
 
     /// Chunk interval to size, e.g. 1d. Default: the measured run's telemetry chunk interval.
-    #[arg(long, value_name = "DURATION")]
-    pub chunk_interval: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
+    pub chunk_interval: Option<Duration>,
 
     /// sweep.csv from `bench sweep`: its fitted growth exponents project query latency.
     #[arg(long, value_name = "SWEEP_CSV")]
@@ -73,27 +74,21 @@ pub struct PlanArgs {
 }
 
 impl PlanArgs {
-    /// Parse and check every argument before any work starts.
+    /// Check every argument (clap has parsed the durations and sizes) before any work starts.
     pub fn validate(&self) -> Result<PlanRequest, BenchError> {
-        let dur = |flag: &str, s: &str| {
-            units::parse_duration(s).map_err(|e| BenchError::Config(format!("--{flag}: {e}")))
-        };
         if self.wells.is_empty() || self.wells.contains(&0) {
             return Err(BenchError::Config(
                 "--wells: every fleet size must be at least 1".into(),
             ));
         }
-        let chunk_interval = match &self.chunk_interval {
-            Some(s) => {
-                let d = dur("chunk-interval", s)?;
-                if d.as_secs() == 0 || d.subsec_nanos() != 0 {
-                    return Err(BenchError::Config(format!(
-                        "--chunk-interval: {s:?} must be a whole number of seconds"
-                    )));
-                }
-                Some(d)
+        let chunk_interval = match self.chunk_interval {
+            Some(d) if d.as_secs() == 0 || d.subsec_nanos() != 0 => {
+                return Err(BenchError::Config(format!(
+                    "--chunk-interval: {:?} must be a whole number of seconds",
+                    humantime::format_duration(d).to_string()
+                )));
             }
-            None => None,
+            d => d,
         };
         let indexes = match (self.index_bytes_per_row, self.indexes) {
             (Some(b), _) if !(b.is_finite() && b >= 0.0) => {
@@ -109,16 +104,10 @@ impl PlanArgs {
             indexes,
             from: self.from.clone(),
             wells: self.wells.clone(),
-            interval: dur("interval", &self.interval)?,
-            retention: dur("retention", &self.retention)?,
-            compress_after: dur("compress-after", &self.compress_after)?,
-            memory_bytes: self
-                .memory
-                .as_deref()
-                .map(|m| {
-                    units::parse_bytes(m).map_err(|e| BenchError::Config(format!("--memory: {e}")))
-                })
-                .transpose()?,
+            interval: self.interval,
+            retention: self.retention,
+            compress_after: self.compress_after,
+            memory_bytes: self.memory,
             chunk_interval,
             sweep: self.sweep.clone(),
         })
@@ -127,7 +116,7 @@ impl PlanArgs {
 
 pub async fn run(args: PlanArgs) -> anyhow::Result<Outcome> {
     let req = args.validate()?;
-    let projections = plan::build_plan(&req)?;
+    let projections = capacity::build_plan(&req)?;
     let rendered = table::plan_table(&projections);
     print!("{rendered}");
     if let Some(out) = &args.output {
@@ -136,7 +125,7 @@ pub async fn run(args: PlanArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Pass)
 }
 
-fn write_outputs(out: &Path, projections: &[plan::Projection]) -> anyhow::Result<()> {
+fn write_outputs(out: &Path, projections: &[capacity::Projection]) -> anyhow::Result<()> {
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use crate::cli::ServerArgs;
+use super::cli::ServerArgs;
 use crate::datagen::{self, Fleet};
 use crate::error::{BenchError, Outcome};
 use crate::realism::{self, Layout, Options, SourceReport};
@@ -267,12 +267,11 @@ pub async fn run(args: RealismArgs) -> anyhow::Result<Outcome> {
             real: real.as_ref().map(|(d, l)| (d.clone(), l.clone())),
             levels_s: args.levels.clone(),
         };
-        let target =
-            crate::db::Target::open(&args.server, &std::collections::BTreeMap::new()).await?;
-        let measured = crate::db::realism::measure(&target, &inputs).await;
-        let closed = target.close().await;
-        let figures = measured?;
-        closed?;
+        let none = std::collections::BTreeMap::new();
+        let figures = super::with_target(&args.server, &none, async |target| {
+            crate::db::realism::measure(target, &inputs).await
+        })
+        .await?;
         Some(figures)
     } else {
         None

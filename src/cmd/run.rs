@@ -1,5 +1,6 @@
-//! `bench run`: wiring only. Scenario -> server target -> `exec::pipeline::run_scenario` ->
-//! optional regression gate against a baseline -> reports -> console table -> exit outcome.
+//! `bench run`: wiring only. Scenario -> server target -> `run::pipeline::run_scenario` ->
+//! optional regression gate against a baseline (`compare::apply_gate`) -> reports -> console
+//! table -> exit outcome.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -7,11 +8,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
-use crate::cli::{ServerArgs, ShardArgs, WriterArgs};
+use super::cli::{ServerArgs, ShardArgs, WriterArgs};
 use crate::compare::{self, CompareOptions};
 use crate::error::Outcome;
-use crate::exec::pipeline::{self, RunOptions};
-use crate::report::model::{CheckResult, CheckStatus, Summary, Verdict};
+use crate::model::report::Verdict;
+use crate::run::pipeline::{self, RunOptions};
 use crate::scenario::plan::UnsupportedEffect;
 
 /// What to do with checks this server cannot measure (e.g. compression on the Apache edition).
@@ -130,22 +131,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         None => default_out_dir(&plan.name),
     });
 
-    let target = crate::db::Target::open(&args.server, &plan.server_settings).await?;
-    let result = pipeline::run_scenario_sharded(
-        &plan,
-        &target,
-        RunOptions {
+    let mut summary = super::with_target(&args.server, &plan.server_settings, async |target| {
+        let opts = RunOptions {
             reset: args.reset,
             lock_wait: args.writer.lock_wait(),
             ..RunOptions::default()
-        },
-        shard.as_ref(),
-    )
-    .await;
-    // Stop the embedded server whatever happened (a failed run must not leave it behind).
-    let closed = target.close().await;
-    let mut summary = result?;
-    closed.context("stopping the server")?;
+        };
+        pipeline::run_scenario_sharded(&plan, target, opts, shard.as_ref()).await
+    })
+    .await?;
 
     // A gate that cannot compare (other scenario, bad options) is an error (exit 2), but the
     // run's measurements are still written first.
@@ -161,7 +155,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             opts.run_noise_pct = args.run_noise;
             opts.gate_run_shift = args.gate_run_shift;
             opts.force = args.force;
-            apply_gate(&mut summary, base, &opts).err()
+            compare::apply_gate(&mut summary, base, &opts).err()
         }
         None => None,
     };
@@ -204,83 +198,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         Verdict::Fail => Outcome::Fail,
         Verdict::Interrupted => Outcome::Interrupted,
     })
-}
-
-/// Compare against the baseline, embed the comparison and add one `gate` check.
-fn apply_gate(
-    summary: &mut Summary,
-    base: &compare::Baseline,
-    opts: &CompareOptions,
-) -> anyhow::Result<()> {
-    if summary.interrupted {
-        return Ok(());
-    }
-    let cmp =
-        compare::compare_baseline(base, summary, opts).context("comparing against the baseline")?;
-    let worst = cmp
-        .rows
-        .iter()
-        .filter(|r| !r.verdict.not_gated())
-        .filter_map(|r| r.change_pct)
-        .fold(None::<f64>, |acc, c| Some(acc.map_or(c, |a| a.max(c))));
-    summary.checks.push(CheckResult {
-        name: "gate.regression".into(),
-        kind: "gate".into(),
-        target: format!(
-            "<= {}% slower (alpha {}, {})",
-            opts.max_regression_pct,
-            opts.alpha,
-            match base.len() {
-                1 => "1 baseline run, default noise".to_string(),
-                k => format!("noise from {k} baseline runs"),
-            }
-        ),
-        measured: worst,
-        measured_text: None,
-        status: if cmp.failed() {
-            CheckStatus::Fail
-        } else {
-            CheckStatus::Pass
-        },
-        note: Some(gate_note(&cmp)),
-    });
-    summary.comparison = Some(cmp.to_json());
-    if cmp.failed() && summary.verdict == Verdict::Pass {
-        summary.verdict = Verdict::Fail;
-    }
-    Ok(())
-}
-
-/// The gate check's note: how many gates regressed (which query and metric, the change and
-/// the noise), and how many were not gated.
-fn gate_note(cmp: &compare::Comparison) -> String {
-    let regressed: Vec<String> = cmp
-        .regressions()
-        .map(|r| {
-            let noise = r
-                .noise_pct
-                .map(|n| format!(" (noise ±{n:.1}%)"))
-                .unwrap_or_default();
-            match r.change_pct {
-                Some(c) => format!("{} {} {c:+.1}%{noise}", r.query, r.metric.name()),
-                None => format!("{} {}", r.query, r.metric.name()),
-            }
-        })
-        .collect();
-    let not_gated = cmp.not_gated().count();
-    let mut note = format!(
-        "{} regression(s) over {} gated comparison(s)",
-        regressed.len(),
-        cmp.rows.len() - not_gated
-    );
-    if not_gated > 0 {
-        note.push_str(&format!(", {not_gated} not gated (see the comparison)"));
-    }
-    if !regressed.is_empty() {
-        note.push_str(": ");
-        note.push_str(&regressed.join(", "));
-    }
-    note
 }
 
 /// `reports/<scenario>-<UTC timestamp>`.

@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 
 use clap::{Args, Subcommand};
 
-use crate::cli::{ServerArgs, WriterArgs};
+use super::cli::{ServerArgs, WriterArgs};
 use crate::cmd::info::write_stdout;
 use crate::db::guard::WriteGuard;
-use crate::db::{detect, schema, Target};
+use crate::db::{detect, schema};
 use crate::error::{BenchError, Outcome};
 use std::fmt::Write;
 
@@ -65,10 +65,9 @@ pub async fn run(args: SchemaArgs) -> anyhow::Result<Outcome> {
 }
 
 async fn apply(args: ApplyArgs) -> anyhow::Result<Outcome> {
-    let target = Target::open(&args.server, &BTreeMap::new()).await?;
-    let result = async {
+    let report = super::with_target(&args.server, &BTreeMap::new(), async |target| {
         let mut guard =
-            WriteGuard::acquire(&target, "bench schema apply", args.writer.lock_wait()).await?;
+            WriteGuard::acquire(target, "bench schema apply", args.writer.lock_wait()).await?;
         let r = async {
             let client = target.connect().await?;
             let info = detect::detect(&client).await?;
@@ -80,11 +79,8 @@ async fn apply(args: ApplyArgs) -> anyhow::Result<Outcome> {
         let r = r?;
         resumed?;
         anyhow::Ok(r)
-    }
-    .await;
-    let closed = target.close().await;
-    let report = result?;
-    closed?;
+    })
+    .await?;
     let mut o = String::new();
     if report.created_schema {
         let _ = writeln!(o, "created schema {}", report.schema);
@@ -112,10 +108,9 @@ async fn reset(args: ResetArgs) -> anyhow::Result<Outcome> {
         ))
         .into());
     }
-    let target = Target::open(&args.server, &BTreeMap::new()).await?;
-    let result = async {
+    let report = super::with_target(&args.server, &BTreeMap::new(), async |target| {
         let guard =
-            WriteGuard::acquire(&target, "bench schema reset", args.writer.lock_wait()).await?;
+            WriteGuard::acquire(target, "bench schema reset", args.writer.lock_wait()).await?;
         let r = async {
             let client = target.connect().await?;
             schema::reset(&client, &target.schema).await
@@ -125,11 +120,8 @@ async fn reset(args: ResetArgs) -> anyhow::Result<Outcome> {
         let r = r?;
         released?;
         anyhow::Ok(r)
-    }
-    .await;
-    let closed = target.close().await;
-    let report = result?;
-    closed?;
+    })
+    .await?;
     let mut o = String::new();
     for t in &report.dropped_tables {
         let _ = writeln!(o, "dropped table {}.{t}", report.schema);

@@ -1,4 +1,4 @@
-//! `bench sweep`: wiring only. Scenario -> server target -> `plan::runner::run_sweep` (one
+//! `bench sweep`: wiring only. Scenario -> server target -> `sweep::run_sweep` (one
 //! `run_scenario` per fleet size) -> each size's report -> sweep.csv, fit.csv, plots and
 //! index.html -> the fitted growth exponents on stdout.
 
@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::cli::{ServerArgs, WriterArgs};
+use super::cli::{ServerArgs, WriterArgs};
+use crate::capacity::report::write_sweep_outputs;
 use crate::error::{BenchError, Outcome};
-use crate::plan::report::write_sweep_outputs;
-use crate::plan::runner::{run_sweep, validate_sizes, SweepOptions};
+use crate::sweep::{run_sweep, validate_sizes, SweepOptions};
 
 /// Arguments of `bench sweep`.
 ///
@@ -61,24 +61,22 @@ pub async fn run(args: SweepArgs) -> anyhow::Result<Outcome> {
         ))
     })?;
 
-    let mut target = crate::db::Target::open(&args.server, &plan.server_settings).await?;
     let mut opts = SweepOptions {
         keep_schemas: args.keep_schemas,
         ..Default::default()
     };
     opts.run.lock_wait = args.writer.lock_wait();
-    let write_size = |wells: u32, summary: &crate::report::model::Summary| {
+    let write_size = |wells: u32, summary: &crate::model::report::Summary| {
         let dir = out_dir.join(format!("wells-{wells}"));
         crate::report::write_reports(&dir, summary)
             .with_context(|| format!("writing the report of {wells} wells to {}", dir.display()))?;
         eprintln!("[sweep] {wells} wells measured: {}", dir.display());
         Ok(())
     };
-    let result = run_sweep(&mut target, &plan, &sizes, opts, write_size).await;
-    // Stop the embedded server whatever happened.
-    let closed = target.close().await;
-    let swept = result?;
-    closed.context("stopping the server")?;
+    let swept = super::with_target(&args.server, &plan.server_settings, async |target| {
+        run_sweep(target, &plan, &sizes, opts, write_size).await
+    })
+    .await?;
 
     if swept.runs.is_empty() {
         eprintln!("interrupted before any fleet size was measured");

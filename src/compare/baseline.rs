@@ -16,7 +16,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::BenchError;
-use crate::report::model::{Summary, FORMAT_NAME, SCHEMA_VERSION};
+use crate::model::report::{Summary, FORMAT_NAME, SCHEMA_VERSION};
 
 /// `format` of a baseline file.
 pub const BASELINE_FORMAT: &str = "esp-bench-baseline";
@@ -85,15 +85,7 @@ impl Baseline {
     /// `BenchError::Config` (exit 2) naming the file and, in a baseline file, the run.
     pub fn read(path: &Path) -> anyhow::Result<Baseline> {
         let shown = path.display();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| config_err(format!("failed to read baseline {shown}: {e}")))?;
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-            config_err(format!(
-                "{shown} is not valid JSON: line {}, column {}: {e}",
-                e.line(),
-                e.column()
-            ))
-        })?;
+        let value = crate::report::files::read_json_file(path, "baseline")?;
         match value.get("format").and_then(|f| f.as_str()) {
             Some(BASELINE_FORMAT) => Self::from_file_value(value, &shown.to_string()),
             // A plain summary: the report reader gives its own precise errors.

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use crate::error::BenchError;
-use crate::report::model::Summary;
+use crate::model::report::Summary;
 
 pub(super) fn check_same_scenario(
     baseline: &Summary,

@@ -2,8 +2,8 @@
 //! phase can estimate it (gateability), the sample the noise model needs, the tests waiting for
 //! the multiple-testing adjustment, and the verdict from an adjusted p-value.
 
-use super::{noise, stats, ComparisonRow, Method, RowVerdict, MIN_TAIL_QUERIES};
-use crate::report::model::QueryStats;
+use super::{noise, significance, ComparisonRow, Method, RowVerdict, MIN_TAIL_QUERIES};
+use crate::model::report::QueryStats;
 use crate::scenario::plan::Metric;
 
 /// Whole-run value of a metric.
@@ -51,9 +51,9 @@ impl Pending {
     ) -> Self {
         let t = worse / se;
         let p = if worse >= 0.0 {
-            stats::t_sf(t, df)
+            significance::t_sf(t, df)
         } else {
-            stats::t_sf(-t, df)
+            significance::t_sf(-t, df)
         };
         Pending {
             row,
@@ -70,7 +70,7 @@ pub(super) enum Prepared {
     /// Tested on the noise of the runs.
     Sample(noise::GateSample),
     /// Tested on pooled error counts.
-    Proportion(stats::SampleTest),
+    Proportion(significance::SampleTest),
     /// Decided already (not gateable, no data, no successful query).
     Decided,
 }
@@ -129,7 +129,7 @@ pub(super) fn prepare_row(
         row.method = Method::TwoProportion;
         return (
             row,
-            Prepared::Proportion(stats::two_proportion(errors, total, c.errors, nc)),
+            Prepared::Proportion(significance::two_proportion(errors, total, c.errors, nc)),
         );
     }
 
@@ -241,7 +241,7 @@ fn within_log_var(q: &QueryStats, metric: Metric) -> f64 {
                     rates.push(i.count as f64 / width);
                 }
             }
-            let (mean, var) = stats::mean_var(&rates);
+            let (mean, var) = significance::mean_var(&rates);
             if rates.len() >= 2 && mean > 0.0 {
                 var / rates.len() as f64 / (mean * mean)
             } else {

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use crate::error::BenchError;
-use crate::report::model::Summary;
+use crate::model::report::Summary;
 use crate::scenario::plan::Metric;
 
 /// Parse a comma-separated metric list. Accepts the full names (`p95_ms`, `throughput_qps`,

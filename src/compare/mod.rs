@@ -10,7 +10,8 @@
 //! phase cannot estimate (too few queries beyond a percentile) are not gated and listed.
 //! `confirm` intersects a comparison with those of confirmation runs.
 //!
-//! Baseline files: `baseline`; one gate's gateability, sample and verdict: `gates`; the noise
+//! The rows and their verdicts: `comparison`; the judging itself: `judge`; the gate of
+//! `bench run --baseline`: `run_gate`. Baseline files: `baseline`; one gate's gateability, sample and verdict: `gates`; the noise
 //! model: `noise`; comparability checks and warnings: `consistency`; rendering to
 //! text, markdown, JUnit and JSON: `render`; parsing of the CLI's lists: `input`. The method is
 //! documented in docs/ci-gate.md.
@@ -21,14 +22,16 @@ mod gates;
 mod input;
 pub mod noise;
 mod render;
-pub mod stats;
+mod run_gate;
+pub mod significance;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
 use crate::error::BenchError;
-use crate::report::model::{QueryStats, Summary};
+use crate::model::report::{QueryStats, Summary};
+use crate::scenario::defaults;
 use crate::scenario::plan::{GatePlan, Metric};
 
 pub use baseline::{Baseline, BASELINE_FORMAT, BASELINE_SCHEMA_VERSION, DEFAULT_BASELINE_RUNS};
@@ -38,6 +41,13 @@ pub use gates::{metric_value, min_queries};
 pub use input::{parse_metrics, parse_percent, restrict_baseline, restrict_to_queries, MetricList};
 pub use noise::{NoiseSource, NoiseSummary};
 pub use render::render_baseline;
+pub use run_gate::apply_gate;
+
+mod comparison;
+mod judge;
+
+pub use comparison::*;
+pub use judge::*;
 
 /// Read a summary.json for comparison: `report::read_summary` (clear `BenchError::Config`
 /// errors, naming the file, for unreadable, malformed or foreign JSON).
@@ -45,10 +55,6 @@ pub fn read_summary_file(path: &std::path::Path) -> anyhow::Result<Summary> {
     crate::report::read_summary(path)
 }
 
-/// Default tolerated slowdown, percent.
-pub const DEFAULT_MAX_REGRESSION_PCT: f64 = 10.0;
-/// Default significance level.
-pub const DEFAULT_ALPHA: f64 = 0.05;
 /// Run-to-run standard deviation assumed for a one-run baseline, percent (the setting the
 /// workflow used for shared hosted runners before baselines held several runs). On a loaded
 /// shared machine the real noise of tail percentiles is far larger: a one-run baseline is a
@@ -56,8 +62,6 @@ pub const DEFAULT_ALPHA: f64 = 0.05;
 pub const DEFAULT_RUN_NOISE_PCT: f64 = 25.0;
 /// The `query` of the rows that gate a whole run's shift (one per metric).
 pub const RUN_SHIFT_QUERY: &str = "(all queries)";
-/// Default gated metrics.
-pub const DEFAULT_METRICS: [Metric; 3] = [Metric::P50Ms, Metric::P95Ms, Metric::P99Ms];
 /// A percentile is gateable only when the phase holds at least this many queries beyond it
 /// (p50: 20 queries, p95: 200, p99: 1,000); the mean and throughput need this many at all.
 pub const MIN_TAIL_QUERIES: u64 = 10;
@@ -82,9 +86,10 @@ pub struct CompareOptions {
 impl Default for CompareOptions {
     fn default() -> Self {
         CompareOptions {
-            max_regression_pct: DEFAULT_MAX_REGRESSION_PCT,
-            metrics: DEFAULT_METRICS.to_vec(),
-            alpha: DEFAULT_ALPHA,
+            // The gate's defaults are the scenario's `[gate]` defaults: one definition.
+            max_regression_pct: defaults::MAX_REGRESSION_PCT,
+            metrics: defaults::GATE_METRICS.to_vec(),
+            alpha: defaults::ALPHA,
             force: false,
             run_noise_pct: None,
             gate_run_shift: false,
@@ -112,9 +117,10 @@ impl CompareOptions {
                 self.max_regression_pct
             )));
         }
-        if !(self.alpha > 0.0 && self.alpha < 1.0) {
+        if !defaults::alpha_ok(self.alpha) {
             return Err(BenchError::Config(format!(
-                "alpha must be between 0 and 1 (exclusive), got {}",
+                "alpha must be {}, got {}",
+                defaults::ALPHA_RANGE,
                 self.alpha
             )));
         }
@@ -132,570 +138,6 @@ impl CompareOptions {
         }
         Ok(())
     }
-}
-
-/// The verdict for one query and metric.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum RowVerdict {
-    /// Worse by more than the threshold and significant: fails the gate.
-    Regression,
-    /// Better by more than the threshold and significant.
-    Improvement,
-    /// Not significant.
-    NoSignificantChange,
-    /// A significant difference no larger than the threshold.
-    WithinThreshold,
-    /// The baseline has no successful query to compare against (not a failure; warned).
-    NoBaselineData,
-    /// The phase cannot estimate this metric (too few queries): not gated, listed with the
-    /// reason.
-    NotGateable,
-    /// A regression in the current run that a confirmation run did not reproduce.
-    Unconfirmed,
-}
-
-impl RowVerdict {
-    pub fn label(self) -> &'static str {
-        match self {
-            RowVerdict::Regression => "regression",
-            RowVerdict::Improvement => "improvement",
-            RowVerdict::NoSignificantChange => "no significant change",
-            RowVerdict::WithinThreshold => "within threshold",
-            RowVerdict::NoBaselineData => "no baseline data",
-            RowVerdict::NotGateable => "not gateable",
-            RowVerdict::Unconfirmed => "not confirmed",
-        }
-    }
-
-    /// Rows that checked nothing: listed as not gated.
-    pub fn not_gated(self) -> bool {
-        matches!(self, RowVerdict::NoBaselineData | RowVerdict::NotGateable)
-    }
-}
-
-/// How a row's significance was decided.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Method {
-    /// One-sided t-test of the current run's ln(value) against the baseline runs' mean, with
-    /// the measured (moderated) run-to-run variance.
-    RunT,
-    /// One-sided z-test with the assumed run-to-run noise (one-run baseline).
-    DefaultNoiseZ,
-    /// One-sided two-proportion z-test on error counts (baseline runs pooled).
-    TwoProportion,
-    /// No test (not gateable, no data).
-    None,
-}
-
-/// One gate: a query and a metric.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ComparisonRow {
-    pub query: String,
-    pub metric: Metric,
-    /// Baseline value: the geometric mean of the baseline runs' whole-phase values (for
-    /// error_rate, the pooled rate).
-    pub baseline: f64,
-    pub current: f64,
-    /// Relative change in percent, (current - baseline) / baseline * 100; None when the
-    /// baseline is zero and the current is not.
-    pub change_pct: Option<f64>,
-    /// The change net of the current run's shift for this metric (multi-run baselines; equal
-    /// to `change_pct` otherwise), percent: what the threshold and the test judge.
-    pub net_change_pct: Option<f64>,
-    /// Run-to-run standard deviation of one run's value used by the test, percent.
-    pub noise_pct: Option<f64>,
-    pub noise_source: Option<NoiseSource>,
-    /// Smallest worsening that could be significant in this comparison (at the first Holm
-    /// step, alpha / tested gates), percent.
-    pub detectable_pct: Option<f64>,
-    /// Degrees of freedom of the test; None = infinite (normal) or no test.
-    pub df: Option<f64>,
-    /// One-sided p-value in the direction of the observed change, Holm-adjusted over all the
-    /// tested gates of the comparison; None without a test.
-    pub p_value: Option<f64>,
-    /// The same p-value before the adjustment.
-    pub p_raw: Option<f64>,
-    /// Queries in the phase: the fewest of the baseline runs, and the current run's (for
-    /// error_rate, queries plus errors).
-    pub n_baseline: u64,
-    pub n_current: u64,
-    pub method: Method,
-    pub verdict: RowVerdict,
-    pub note: Option<String>,
-    /// The change in each confirmation run (`bench compare --confirm`), percent.
-    pub confirm_change_pct: Vec<Option<f64>>,
-}
-
-impl ComparisonRow {
-    pub fn failed(&self) -> bool {
-        self.verdict == RowVerdict::Regression
-    }
-}
-
-/// The result of comparing a run against a baseline.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Comparison {
-    pub scenario: String,
-    pub max_regression_pct: f64,
-    pub alpha: f64,
-    /// How the run-to-run noise was obtained (runs in the baseline, default or measured).
-    pub noise: NoiseSummary,
-    pub metrics: Vec<Metric>,
-    pub rows: Vec<ComparisonRow>,
-    /// Queries in the current report only.
-    pub added: Vec<String>,
-    /// Queries in the baseline only.
-    pub removed: Vec<String>,
-    /// Environment differences, forced comparisons, degraded or interrupted inputs.
-    pub warnings: Vec<String>,
-    /// Confirmation runs intersected into the verdicts (`bench compare --confirm`).
-    pub confirmation_runs: usize,
-}
-
-impl Comparison {
-    /// True when at least one row is a regression.
-    pub fn failed(&self) -> bool {
-        self.rows.iter().any(ComparisonRow::failed)
-    }
-
-    pub fn regressions(&self) -> impl Iterator<Item = &ComparisonRow> {
-        self.rows.iter().filter(|r| r.failed())
-    }
-
-    /// Rows that were not gated (not gateable, or no baseline data), with their reasons.
-    pub fn not_gated(&self) -> impl Iterator<Item = &ComparisonRow> {
-        self.rows.iter().filter(|r| r.verdict.not_gated())
-    }
-
-    pub fn to_json(&self) -> serde_json::Value {
-        let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
-        if let serde_json::Value::Object(map) = &mut v {
-            map.insert("failed".into(), serde_json::Value::Bool(self.failed()));
-        }
-        v
-    }
-}
-
-/// Compare `current` against a one-run baseline (see [`compare_baseline`]).
-pub fn compare(
-    baseline: &Summary,
-    current: &Summary,
-    opts: &CompareOptions,
-) -> anyhow::Result<Comparison> {
-    compare_baseline(&Baseline::single(baseline.clone()), current, opts)
-}
-
-/// Compare `current` against the runs of `baseline`. Refuses (`BenchError::Config`, exit 2)
-/// reports of different scenarios or configurations unless `opts.force`, and comparisons that
-/// would check nothing (no query in common, or no gateable metric).
-pub fn compare_baseline(
-    baseline: &Baseline,
-    current: &Summary,
-    opts: &CompareOptions,
-) -> anyhow::Result<Comparison> {
-    opts.validate()?;
-    let runs = baseline.runs();
-    let k = runs.len();
-    let latest = baseline.latest();
-    let mut warnings = Vec::new();
-    // The runs of a baseline share one configuration (checked when it is built).
-    consistency::check_same_scenario(latest, current, opts.force, &mut warnings)?;
-    consistency::environment_warnings(latest, current, &mut warnings);
-    if current.interrupted {
-        warnings.push("the current run was interrupted: its figures cover a partial run".into());
-    }
-    if current.degraded {
-        warnings.push("the current run is degraded: some queries failed".into());
-    }
-    let degraded = runs.iter().filter(|r| r.degraded).count();
-    if degraded > 0 {
-        warnings.push(format!(
-            "{degraded} of the {k} baseline run(s) degraded: some queries failed"
-        ));
-    }
-
-    let maps: Vec<BTreeMap<&str, &QueryStats>> = runs
-        .iter()
-        .map(|r| r.queries.iter().map(|q| (q.name.as_str(), q)).collect())
-        .collect();
-    let in_all = |name: &str| maps.iter().all(|m| m.contains_key(name));
-    let added: Vec<String> = current
-        .queries
-        .iter()
-        .filter(|q| !in_all(&q.name))
-        .map(|q| q.name.clone())
-        .collect();
-    let current_names: BTreeSet<&str> = current.queries.iter().map(|q| q.name.as_str()).collect();
-    let removed: Vec<String> = latest
-        .queries
-        .iter()
-        .filter(|q| !current_names.contains(q.name.as_str()))
-        .map(|q| q.name.clone())
-        .collect();
-
-    let metrics: Vec<Metric> = {
-        let mut seen = BTreeSet::new();
-        opts.metrics
-            .iter()
-            .copied()
-            .filter(|m| seen.insert(*m))
-            .collect()
-    };
-
-    let mut rows = Vec::new();
-    let mut samples: Vec<(usize, noise::GateSample)> = Vec::new();
-    let mut proportions: Vec<(usize, stats::SampleTest)> = Vec::new();
-    // Current report order: the order the scenario declares its queries.
-    for cq in &current.queries {
-        if !in_all(&cq.name) {
-            continue;
-        }
-        let bqs: Vec<&QueryStats> = maps.iter().map(|m| m[cq.name.as_str()]).collect();
-        let lq = bqs[k - 1];
-        if lq.mode != cq.mode || lq.clients != cq.clients || lq.rate != cq.rate {
-            warnings.push(format!(
-                "query {}: load differs (baseline {} x{} clients, current {} x{} clients)",
-                cq.name, lq.mode, lq.clients, cq.mode, cq.clients
-            ));
-        }
-        for &metric in &metrics {
-            let (row, prepared) = prepare_row(&bqs, cq, metric);
-            match prepared {
-                Prepared::Sample(s) => samples.push((rows.len(), s)),
-                Prepared::Proportion(t) => proportions.push((rows.len(), t)),
-                Prepared::Decided => {}
-            }
-            rows.push(row);
-        }
-    }
-    if rows.is_empty() {
-        return Err(BenchError::Config(format!(
-            "no query in common between the baseline ({}) and the current report ({}): the gate \
-             would check nothing",
-            names(&latest.queries),
-            names(&current.queries)
-        ))
-        .into());
-    }
-
-    let gate_samples: Vec<noise::GateSample> = samples.iter().map(|(_, s)| s.clone()).collect();
-    let (noises, shifts, noise_summary) = noise::estimate(
-        &gate_samples,
-        k,
-        if k >= 2 { opts.run_noise_pct } else { None },
-        opts.run_noise_pct.unwrap_or(DEFAULT_RUN_NOISE_PCT),
-    );
-
-    // One-sided p-values in the direction of the observed (net) change. Two families share
-    // alpha: the query gates, and (k >= 2) the whole run's shift per metric; each is
-    // Holm-adjusted within itself and the two are Bonferroni-combined, so alpha bounds the
-    // chance that noise fails the gate as a whole.
-    let inflate = (1.0 + 1.0 / k as f64).sqrt();
-    let families = if shifts.is_empty() || !opts.gate_run_shift {
-        1.0
-    } else {
-        2.0
-    };
-    let mut pending: Vec<Pending> = Vec::new();
-    for ((idx, s), n) in samples.iter().zip(&noises) {
-        let se = n.sd * inflate;
-        // Positive = slower (for throughput, lower is worse).
-        let worse_log = if s.metric.higher_is_better() {
-            -n.net_log
-        } else {
-            n.net_log
-        };
-        let row = &mut rows[*idx];
-        row.net_change_pct = Some(n.net_log.exp_m1() * 100.0);
-        row.noise_pct = Some(noise::pct(n.sd));
-        row.noise_source = Some(n.source);
-        row.df = n.df;
-        row.method = if k >= 2 {
-            Method::RunT
-        } else {
-            Method::DefaultNoiseZ
-        };
-        pending.push(Pending::tested(*idx, worse_log, se, n.df, false));
-    }
-    for (idx, t) in &proportions {
-        let worse = rows[*idx].change_pct.map_or(f64::INFINITY, |c| c / 100.0);
-        let p = if worse >= 0.0 { t.p_greater } else { t.p_less };
-        rows[*idx].net_change_pct = rows[*idx].change_pct;
-        pending.push(Pending {
-            row: *idx,
-            worse: worse.ln_1p(),
-            p,
-            se: None,
-            df: None,
-            run_family: false,
-        });
-    }
-    for sh in &shifts {
-        let mut row = empty_row(RUN_SHIFT_QUERY, sh.metric, 1.0, sh.shift_log.exp());
-        row.change_pct = Some(sh.shift_log.exp_m1() * 100.0);
-        row.net_change_pct = row.change_pct;
-        row.noise_pct = Some(noise::pct(sh.sd));
-        row.noise_source = Some(NoiseSource::Measured);
-        row.df = Some(sh.df);
-        row.method = Method::RunT;
-        row.n_baseline = k as u64;
-        row.n_current = sh.gates as u64;
-        let worse_log = if sh.metric.higher_is_better() {
-            -sh.shift_log
-        } else {
-            sh.shift_log
-        };
-        if opts.gate_run_shift {
-            pending.push(Pending::tested(
-                rows.len(),
-                worse_log,
-                sh.sd * inflate,
-                Some(sh.df),
-                true,
-            ));
-        } else {
-            // A shift of every query at once is what a busier or slower machine looks like;
-            // baseline runs recorded together cannot say how far a machine drifts.
-            row.verdict = RowVerdict::NotGateable;
-            row.note = Some(format!(
-                "not gated: the current run's shift of every query's {} (median over {} \
-                 queries) cannot be told from a slower or busier machine by baseline runs \
-                 recorded together; the queries are judged net of it (--gate-run-shift gates \
-                 it too)",
-                sh.metric.name(),
-                sh.gates
-            ));
-            if worse_log.exp_m1() * 100.0 > opts.max_regression_pct {
-                warnings.push(format!(
-                    "every query's {} moved by {:+.1}% (median over {} queries, baseline runs \
-                     spread ±{:.1}%): a slower machine, or a regression in every query; not \
-                     gated",
-                    sh.metric.name(),
-                    sh.shift_log.exp_m1() * 100.0,
-                    sh.gates,
-                    noise::pct(sh.sd)
-                ));
-            }
-        }
-        rows.push(row);
-    }
-    let tested = pending.len();
-    for run_family in [false, true] {
-        let family: Vec<&Pending> = pending
-            .iter()
-            .filter(|p| p.run_family == run_family)
-            .collect();
-        let m = family.len().max(1);
-        let adjusted = stats::holm(&family.iter().map(|p| p.p).collect::<Vec<_>>());
-        for (p, adj) in family.iter().zip(adjusted) {
-            let row = &mut rows[p.row];
-            row.p_raw = Some(p.p);
-            decide_tested(
-                row,
-                p.worse.exp_m1(),
-                (adj * families).min(1.0),
-                opts.max_regression_pct / 100.0,
-                opts.alpha,
-            );
-            if let Some(se) = p.se {
-                let crit = stats::t_critical(opts.alpha / families / m as f64, p.df);
-                row.detectable_pct = Some((crit * se).exp_m1() * 100.0);
-            }
-        }
-    }
-
-    if tested == 0 && !rows.iter().any(ComparisonRow::failed) {
-        let reasons: Vec<String> = rows
-            .iter()
-            .take(3)
-            .map(|r| {
-                format!(
-                    "{} {}: {}",
-                    r.query,
-                    r.metric.name(),
-                    r.note.as_deref().unwrap_or("")
-                )
-            })
-            .collect();
-        return Err(BenchError::Config(format!(
-            "no gate could be tested, the comparison would check nothing ({}{})",
-            reasons.join("; "),
-            if rows.len() > 3 { "; ..." } else { "" }
-        ))
-        .into());
-    }
-    for r in &rows {
-        if r.verdict == RowVerdict::NoBaselineData {
-            warnings.push(format!(
-                "query {} has no successful query in the baseline: {} not gated (refresh the \
-                 baseline)",
-                r.query,
-                r.metric.name()
-            ));
-        }
-    }
-
-    Ok(Comparison {
-        scenario: current.scenario.name.clone(),
-        max_regression_pct: opts.max_regression_pct,
-        alpha: opts.alpha,
-        noise: noise_summary,
-        metrics,
-        rows,
-        added,
-        removed,
-        warnings,
-        confirmation_runs: 0,
-    })
-}
-
-/// Intersect `first` with the comparisons of confirmation runs (the same baseline, re-runs of
-/// the same code): a row stays a regression only when it is one in every confirmation; a row
-/// that regressed only in `first` becomes [`RowVerdict::Unconfirmed`]. A real slowdown shows
-/// in every run; a noisy neighbour rarely hits the same query twice.
-pub fn confirm(first: Comparison, confirmations: &[Comparison]) -> Comparison {
-    let mut out = first;
-    for (i, c) in confirmations.iter().enumerate() {
-        for w in &c.warnings {
-            let w = format!("confirmation run {}: {w}", i + 1);
-            if !out.warnings.contains(&w) {
-                out.warnings.push(w);
-            }
-        }
-    }
-    for row in &mut out.rows {
-        let mut not_reproduced = Vec::new();
-        for (i, c) in confirmations.iter().enumerate() {
-            let other = c
-                .rows
-                .iter()
-                .find(|r| r.query == row.query && r.metric == row.metric);
-            row.confirm_change_pct
-                .push(other.and_then(|o| o.change_pct));
-            if !other.is_some_and(ComparisonRow::failed) {
-                not_reproduced.push(match other {
-                    Some(o) => format!(
-                        "confirmation run {}: {}{}",
-                        i + 1,
-                        o.verdict.label(),
-                        o.change_pct
-                            .map(|c| format!(", {c:+.1}%"))
-                            .unwrap_or_default()
-                    ),
-                    None => format!("confirmation run {}: not compared", i + 1),
-                });
-            }
-        }
-        if row.verdict == RowVerdict::Regression && !not_reproduced.is_empty() {
-            row.verdict = RowVerdict::Unconfirmed;
-            row.note = Some(format!(
-                "regressed in the current run but not reproduced ({})",
-                not_reproduced.join("; ")
-            ));
-        }
-    }
-    out.confirmation_runs = confirmations.len();
-    out
-}
-
-/// The `[gate] metrics` of the scenario a report ran, if it names any.
-pub fn gate_metrics_of(summary: &Summary) -> Option<Vec<Metric>> {
-    summary
-        .scenario
-        .resolved
-        .get("gate")
-        .and_then(|g| g.get("metrics"))
-        .and_then(|v| v.as_array())
-        .and_then(|a| {
-            a.iter()
-                .map(|m| m.as_str().and_then(Metric::from_name))
-                .collect::<Option<Vec<_>>>()
-        })
-        .filter(|m| !m.is_empty())
-}
-
-/// One query x metric of a baseline on its own: its runs' values and measured noise.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct BaselineNoiseRow {
-    pub query: String,
-    pub metric: Metric,
-    /// Each run's whole-phase value, oldest first.
-    pub values: Vec<f64>,
-    /// The measured run-to-run standard deviation, percent; None when not gateable.
-    pub noise_pct: Option<f64>,
-    pub note: Option<String>,
-}
-
-/// The run-to-run noise the gate would measure from `baseline` for each query (of the newest
-/// run) and metric, with the same gateability rules as [`compare_baseline`].
-pub fn baseline_noise(
-    baseline: &Baseline,
-    metrics: &[Metric],
-) -> (Vec<BaselineNoiseRow>, NoiseSummary) {
-    let runs = baseline.runs();
-    let mut rows = Vec::new();
-    let mut samples = Vec::new();
-    for q in &baseline.latest().queries {
-        let qs: Option<Vec<&QueryStats>> = runs
-            .iter()
-            .map(|r| r.queries.iter().find(|x| x.name == q.name))
-            .collect();
-        let Some(qs) = qs else { continue };
-        for &metric in metrics.iter().filter(|m| **m != Metric::ErrorRate) {
-            let values: Vec<f64> = qs.iter().map(|x| metric_value(x, metric)).collect();
-            let fewest = qs.iter().map(|x| x.count).min().unwrap_or(0);
-            let note = match min_queries(metric) {
-                None => Some("not gateable: a single query's latency".to_string()),
-                Some(need) if fewest < need => Some(format!(
-                    "not gateable: needs at least {need} queries in the phase, a run has {fewest}"
-                )),
-                _ if values.iter().any(|v| *v <= 0.0) => Some("not gateable: a zero value".into()),
-                _ => None,
-            };
-            if note.is_none() {
-                samples.push((
-                    rows.len(),
-                    noise::GateSample {
-                        metric,
-                        baseline_logs: values.iter().map(|v| v.ln()).collect(),
-                        current_log: 0.0,
-                        within_baseline: 0.0,
-                        within_current: 0.0,
-                        mixed: q.name.starts_with("mix:"),
-                    },
-                ));
-            }
-            rows.push(BaselineNoiseRow {
-                query: q.name.clone(),
-                metric,
-                values,
-                noise_pct: None,
-                note,
-            });
-        }
-    }
-    let gate_samples: Vec<noise::GateSample> = samples.iter().map(|(_, s)| s.clone()).collect();
-    let (noises, _, summary) =
-        noise::estimate(&gate_samples, runs.len(), None, DEFAULT_RUN_NOISE_PCT);
-    for ((idx, _), n) in samples.iter().zip(noises) {
-        if runs.len() >= 2 {
-            rows[*idx].noise_pct = Some(noise::pct(n.sd));
-        }
-    }
-    (rows, summary)
-}
-
-fn names(queries: &[QueryStats]) -> String {
-    if queries.is_empty() {
-        return "no queries".into();
-    }
-    queries
-        .iter()
-        .map(|q| q.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 pub(crate) fn fmt_p(p: f64) -> String {

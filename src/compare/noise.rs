@@ -8,7 +8,7 @@
 //!   means (robust: a regression in a minority of queries does not move it). Each gate's own
 //!   noise is the sample variance of its residuals over the k runs (k - 1 degrees of freedom),
 //!   moderated with Smyth's empirical-Bayes prior fitted to all gates of the same metric
-//!   (`stats::fit_prior`), so three runs give a usable estimate. The gate is tested on its
+//!   (`significance::fit_prior`), so three runs give a usable estimate. The gate is tested on its
 //!   change net of the current run's shift; the shift itself is one more gate per metric, judged
 //!   against the spread of the baseline runs' shifts (k - 1 degrees of freedom, unmoderated).
 //! - **One baseline run: a default.** The assumed run-to-run standard deviation (`--run-noise`,
@@ -17,7 +17,7 @@
 
 use serde::Serialize;
 
-use super::stats::{self, Prior};
+use super::significance::{self, Prior};
 use crate::scenario::plan::Metric;
 
 /// Floor of any noise estimate: the HdrHistogram's resolution (3 significant digits).
@@ -173,7 +173,7 @@ pub fn estimate(
     // Deviations from each gate's baseline mean, per baseline run and for the current run.
     let means: Vec<f64> = gates
         .iter()
-        .map(|g| stats::mean_var(&g.baseline_logs).0)
+        .map(|g| significance::mean_var(&g.baseline_logs).0)
         .collect();
     let mut metrics: Vec<Metric> = Vec::new();
     for g in gates {
@@ -213,12 +213,12 @@ pub fn estimate(
     let s2: Vec<f64> = (0..gates.len())
         .map(|i| {
             let resid: Vec<f64> = (0..k).map(|r| dev(i, r) - loo[i].0[r]).collect();
-            stats::mean_var(&resid).1.max(RESOLUTION_SD.powi(2))
+            significance::mean_var(&resid).1.max(RESOLUTION_SD.powi(2))
         })
         .collect();
 
     // Robust fits: hypervariable gates are left out of each prior and not moderated.
-    let all_fit = stats::fit_prior_robust(&s2, d);
+    let all_fit = significance::fit_prior_robust(&s2, d);
     let all_prior = all_fit.as_ref().map(|(p, _)| *p);
     let mut hypervariable = vec![false; gates.len()];
     let mut priors = Vec::new();
@@ -235,7 +235,7 @@ pub fn estimate(
             return None;
         }
         let of: Vec<f64> = idx.iter().map(|&i| s2[i]).collect();
-        let (p, flags) = stats::fit_prior_robust(&of, d)?;
+        let (p, flags) = significance::fit_prior_robust(&of, d)?;
         for (&i, f) in idx.iter().zip(flags) {
             hv[i] = f;
         }
@@ -293,7 +293,7 @@ pub fn estimate(
         .enumerate()
         .map(|(i, g)| {
             let (base_shifts, cur_shift) = &loo[i];
-            let net_log = cur_dev(i) - (cur_shift - stats::mean_var(base_shifts).0);
+            let net_log = cur_dev(i) - (cur_shift - significance::mean_var(base_shifts).0);
             let mut prior = group_priors
                 .iter()
                 .find(|(m, mixed, _)| *m == g.metric && *mixed == g.mixed)
@@ -336,7 +336,7 @@ pub fn estimate(
                 .map(|r| median(idx.iter().map(|&i| dev(i, r)).collect()))
                 .collect();
             let cur = median(idx.iter().map(|&i| cur_dev(i)).collect());
-            let (mean, var) = stats::mean_var(&base);
+            let (mean, var) = significance::mean_var(&base);
             Some(RunShift {
                 metric: m,
                 gates: idx.len(),

@@ -5,6 +5,9 @@
 use std::fmt::Write as _;
 
 use super::{fmt_p, Comparison, ComparisonRow, NoiseSource, RowVerdict, RUN_SHIFT_QUERY};
+use crate::format::fmt_exact;
+
+mod junit;
 use crate::scenario::plan::Metric;
 
 fn fmt_value(metric: Metric, v: f64) -> String {
@@ -62,11 +65,6 @@ fn fmt_row_p(r: &ComparisonRow) -> String {
     r.p_value.map_or_else(|| "-".into(), fmt_p)
 }
 
-fn fmt_num(v: f64) -> String {
-    // Shortest round-trip form: 10 -> "10", 2.5 -> "2.5".
-    format!("{v}")
-}
-
 impl Comparison {
     fn headline(&self) -> String {
         let n = self.regressions().count();
@@ -93,13 +91,13 @@ impl Comparison {
         let mut s = match n.source {
             NoiseSource::Default => format!(
                 "baseline of 1 run: noise not measured, default {}% run-to-run (--run-noise)",
-                fmt_num(n.default_pct.unwrap_or_default())
+                fmt_exact(n.default_pct.unwrap_or_default())
             ),
             _ => format!(
                 "baseline of {} runs: noise measured per metric{}",
                 n.baseline_runs,
                 n.floor_pct
-                    .map(|f| format!(", floor {}%", fmt_num(f)))
+                    .map(|f| format!(", floor {}%", fmt_exact(f)))
                     .unwrap_or_default()
             ),
         };
@@ -141,7 +139,7 @@ impl Comparison {
             NoiseSource::Default => format!(
                 "the baseline has one run, so its noise is the assumed default of {}% \
                  run-to-run plus each run's sampling error (z-test)",
-                fmt_num(self.noise.default_pct.unwrap_or_default())
+                fmt_exact(self.noise.default_pct.unwrap_or_default())
             ),
             _ => format!(
                 "the noise is the spread of the metric over the baseline's {} runs, net of each \
@@ -158,8 +156,8 @@ impl Comparison {
              significantly worse at alpha {} than the baseline's runs allow: {noise}; \
              two-proportion z-test for error_rate; p-values Holm-adjusted over all gates. \
              Percentiles with fewer than {} queries beyond them in a phase are not gated.{}",
-            fmt_num(self.max_regression_pct),
-            fmt_num(self.alpha),
+            fmt_exact(self.max_regression_pct),
+            fmt_exact(self.alpha),
             super::MIN_TAIL_QUERIES,
             if self.confirmation_runs > 0 {
                 " A regression counts only when every confirmation run reproduces it."
@@ -177,8 +175,8 @@ impl Comparison {
             "regression gate: scenario {}, {}, max regression {}%, alpha {}: {}",
             self.scenario,
             self.baseline_line(),
-            fmt_num(self.max_regression_pct),
-            fmt_num(self.alpha),
+            fmt_exact(self.max_regression_pct),
+            fmt_exact(self.alpha),
             self.headline()
         );
         const COLS: usize = 10;
@@ -306,8 +304,8 @@ impl Comparison {
             "Scenario `{}`, {}, max regression {}%, alpha {}, metrics {}.\n",
             md_code(&self.scenario),
             self.baseline_line(),
-            fmt_num(self.max_regression_pct),
-            fmt_num(self.alpha),
+            fmt_exact(self.max_regression_pct),
+            fmt_exact(self.alpha),
             self.metrics
                 .iter()
                 .map(|m| format!("`{}`", m.name()))
@@ -386,124 +384,6 @@ impl Comparison {
         let _ = writeln!(out, "<sub>{}</sub>", self.method_line());
         out
     }
-
-    /// JUnit XML: one testsuite, one testcase per query x metric gate; a regression is a
-    /// `<failure>` whose message names the query and the metric; a gate that was not gated is
-    /// `<skipped>` with the reason.
-    pub fn to_junit(&self) -> String {
-        let failures = self.regressions().count();
-        let skipped = self.not_gated().count();
-        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        let _ = writeln!(
-            out,
-            "<testsuite name=\"esp-bench regression gate: {}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">",
-            xml(&self.scenario),
-            self.rows.len()
-        );
-        out.push_str("  <properties>\n");
-        let mut props = vec![
-            ("max_regression_pct", fmt_num(self.max_regression_pct)),
-            ("alpha", fmt_num(self.alpha)),
-            ("baseline_runs", self.noise.baseline_runs.to_string()),
-            ("noise", self.noise.source.label().to_string()),
-        ];
-        if let Some(d) = self.noise.default_pct {
-            props.push(("default_run_noise_pct", fmt_num(d)));
-        }
-        if let Some(f) = self.noise.floor_pct {
-            props.push(("run_noise_floor_pct", fmt_num(f)));
-        }
-        if self.confirmation_runs > 0 {
-            props.push(("confirmation_runs", self.confirmation_runs.to_string()));
-        }
-        props.push((
-            "metrics",
-            self.metrics
-                .iter()
-                .map(|m| m.name())
-                .collect::<Vec<_>>()
-                .join(","),
-        ));
-        for (k, v) in props {
-            let _ = writeln!(out, "    <property name=\"{k}\" value=\"{}\"/>", xml(&v));
-        }
-        out.push_str("  </properties>\n");
-        for r in &self.rows {
-            let summary = format!(
-                "{} {}: baseline {}, current {}, change {}, net {}, noise {}, detectable {}, p {}: {}{}",
-                r.query,
-                r.metric.name(),
-                fmt_cell_value(r, r.baseline),
-                fmt_cell_value(r, r.current),
-                fmt_change(r),
-                fmt_net(r),
-                fmt_noise(r),
-                fmt_detectable(r),
-                fmt_row_p(r),
-                r.verdict.label(),
-                r.note
-                    .as_deref()
-                    .map(|n| format!(" ({n})"))
-                    .unwrap_or_default()
-            );
-            let _ = write!(
-                out,
-                "  <testcase classname=\"esp-bench.{}\" name=\"{} {}\"",
-                xml(&self.scenario),
-                xml(&r.query),
-                r.metric.name()
-            );
-            match r.verdict {
-                RowVerdict::Regression => {
-                    let _ = writeln!(
-                        out,
-                        ">\n    <failure type=\"regression\" message=\"regression in query {} metric {}: {} (max {}%)\">{}</failure>\n  </testcase>",
-                        xml(&r.query),
-                        r.metric.name(),
-                        xml(&fmt_change(r)),
-                        fmt_num(self.max_regression_pct),
-                        xml(&summary)
-                    );
-                }
-                v if v.not_gated() => {
-                    let _ = writeln!(
-                        out,
-                        ">\n    <skipped message=\"{}\"/>\n  </testcase>",
-                        xml(&summary)
-                    );
-                }
-                _ => {
-                    let _ = writeln!(
-                        out,
-                        ">\n    <system-out>{}</system-out>\n  </testcase>",
-                        xml(&summary)
-                    );
-                }
-            }
-        }
-        let mut notes = Vec::new();
-        if let Some(p) = self.priors_line() {
-            notes.push(format!("noise priors: {p}"));
-        }
-        if !self.added.is_empty() {
-            notes.push(format!(
-                "added queries (not gated): {}",
-                self.added.join(", ")
-            ));
-        }
-        if !self.removed.is_empty() {
-            notes.push(format!(
-                "removed queries (not gated): {}",
-                self.removed.join(", ")
-            ));
-        }
-        notes.extend(self.warnings.iter().map(|w| format!("warning: {w}")));
-        if !notes.is_empty() {
-            let _ = writeln!(out, "  <system-out>{}</system-out>", xml(&notes.join("\n")));
-        }
-        out.push_str("</testsuite>\n");
-        out
-    }
 }
 
 /// `bench baseline show`: the runs of a baseline and each gate's measured noise.
@@ -543,7 +423,7 @@ pub fn render_baseline(
             out,
             "one run: the gate cannot measure run-to-run noise and assumes {}% (--run-noise); \
              add runs with `bench baseline add`",
-            fmt_num(super::DEFAULT_RUN_NOISE_PCT)
+            fmt_exact(super::DEFAULT_RUN_NOISE_PCT)
         );
     }
     for r in &rows {
@@ -574,23 +454,6 @@ pub fn render_baseline(
     out
 }
 
-fn xml(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Characters XML 1.0 cannot carry at all.
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => out.push('?'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Inside a markdown table cell: pipes would split the cell, newlines end the row.
 fn md_cell(s: &str) -> String {
     s.replace('|', "\\|").replace(['\n', '\r'], " ")
@@ -602,17 +465,4 @@ fn md_code(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn xml_escapes_markup_and_control_characters() {
-        assert_eq!(xml("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;?");
-    }
-
-    #[test]
-    fn markdown_cells_cannot_break_the_table() {
-        assert_eq!(md_cell("a|b\nc"), "a\\|b c");
-        assert_eq!(md_code("x`y"), "x'y");
-    }
-}
+mod tests;

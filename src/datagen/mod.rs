@@ -23,10 +23,8 @@ use crate::scenario::{DirtyRates, FaultRates};
 pub use episodes::{Episode, EpisodeKind};
 pub use model::{Blocks, Fleet};
 
-/// Target table of telemetry rows.
-pub const TELEMETRY_TABLE: &str = "esp_telemetry";
-/// Target table of diagnostic rows.
-pub const DIAGNOSTICS_TABLE: &str = "diagnostic_results";
+/// The tables and channel names are schema facts, defined once in `model::tables`.
+pub use crate::model::tables::{CHANNELS, CHANNEL_NAMES, DIAGNOSTICS_TABLE, TELEMETRY_TABLE};
 
 /// COPY column list of `esp_telemetry`, in encoding order (the identity `id` is not sent).
 pub const TELEMETRY_COLUMNS: &[&str] = &[
@@ -56,22 +54,6 @@ pub const DIAGNOSTIC_COLUMNS: &[&str] = &[
 /// Samples per work block (per well). A constant of the model: changing it changes where late
 /// rows may land, so it is part of the determinism contract.
 pub const BLOCK_SAMPLES: u64 = 4096;
-
-/// Number of telemetry value channels.
-pub const CHANNELS: usize = 9;
-
-/// Channel names in column order (the value columns of `TELEMETRY_COLUMNS`).
-pub const CHANNEL_NAMES: [&str; CHANNELS] = [
-    "frequency_hz",
-    "motor_current_a",
-    "motor_voltage_v",
-    "intake_pressure_psi",
-    "discharge_pressure_psi",
-    "motor_temp_f",
-    "intake_temp_f",
-    "vibration_g",
-    "flow_rate",
-];
 
 /// Resolution (quantisation step) of each channel, in column order.
 /// Pressures and flow are whole numbers, as SCADA historians commonly store them; whole numbers
@@ -282,27 +264,13 @@ impl Block {
 
 /// Recommended `[faults]` defaults: episodes per well per day (see docs/telemetry-model.md).
 pub fn default_faults() -> FaultRates {
-    FaultRates {
-        gas_lock_per_day: 0.05,
-        pump_off_per_day: 0.08,
-        sand_per_day: 0.02,
-        trip_per_day: 0.03,
-    }
+    crate::scenario::defaults::faults()
 }
 
-/// Recommended `[dirty]` defaults (see docs/telemetry-model.md).
+/// Recommended `[dirty]` defaults (see docs/telemetry-model.md); defined once, in
+/// `scenario::defaults`, which fills them in when a scenario leaves `[dirty]` out.
 pub fn default_dirty() -> DirtyRates {
-    DirtyRates {
-        dropout_rate: 1e-4,
-        dropout_mean: Duration::from_secs(60),
-        stuck_rate: 2e-5,
-        stuck_mean: Duration::from_secs(600),
-        spike_rate: 1e-5,
-        duplicate_rate: 1e-4,
-        late_rate: 1e-4,
-        dead_sensor_fraction: 0.12,
-        missing_sensor_fraction: 0.28,
-    }
+    crate::scenario::defaults::dirty()
 }
 
 /// No faults at all (tests, clean baselines).

@@ -14,7 +14,8 @@
 
 use tokio_postgres::Client;
 
-use super::{pg_error_text, quote_ident, quote_literal};
+use super::{quote_ident, quote_literal};
+use crate::error::pg_error_text;
 
 /// Runs opened by a leader.
 pub const RUNS_TABLE: &str = "esp_bench_shard_runs";

@@ -357,9 +357,42 @@ pub const BENCHMARK_SETTINGS: &[&str] = &[
     "timescaledb.enable_chunk_skipping",
 ];
 
+/// The settings summary.json's `environment.settings` records (what baselines were recorded
+/// with, so the list stays as it is; `bench info` shows [`BENCHMARK_SETTINGS`]).
+pub const REPORTED_SETTINGS: [&str; 14] = [
+    "shared_buffers",
+    "work_mem",
+    "maintenance_work_mem",
+    "effective_cache_size",
+    "max_connections",
+    "max_worker_processes",
+    "max_parallel_workers",
+    "max_parallel_workers_per_gather",
+    "jit",
+    "random_page_cost",
+    "synchronous_commit",
+    "fsync",
+    "timescaledb.max_background_workers",
+    "timescaledb.license",
+];
+
 /// The benchmark-relevant settings (those of [`BENCHMARK_SETTINGS`] this server knows).
 pub async fn benchmark_settings(client: &Client) -> anyhow::Result<Vec<Setting>> {
-    let names: Vec<String> = BENCHMARK_SETTINGS.iter().map(|s| s.to_string()).collect();
+    read_settings(client, BENCHMARK_SETTINGS).await
+}
+
+/// [`REPORTED_SETTINGS`] this server knows, name -> human-readable value.
+pub async fn reported_settings(client: &Client) -> anyhow::Result<BTreeMap<String, String>> {
+    Ok(read_settings(client, &REPORTED_SETTINGS)
+        .await?
+        .into_iter()
+        .map(|s| (s.name, s.value))
+        .collect())
+}
+
+/// The settings of `names` this server knows, in that order: the one settings query.
+pub async fn read_settings(client: &Client, names: &[&str]) -> anyhow::Result<Vec<Setting>> {
+    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
     let rows = client
         .query(
             "SELECT s.name::text, s.setting::text, coalesce(s.unit, '')::text, \

@@ -20,7 +20,8 @@
 use anyhow::Context as _;
 use tokio_postgres::Client;
 
-use super::{pg_error_text, quote_ident, Target};
+use super::{quote_ident, Target};
+use crate::error::pg_error_text;
 use crate::error::BenchError;
 
 /// The table (in bench's schema) that records the policy jobs bench paused.

@@ -3,7 +3,7 @@
 //!
 //! [`Target`] is where a command works: an existing server (`--database-url` /
 //! `DATABASE_URL`) or an embedded throwaway cluster, plus bench's own schema in it. Every
-//! message that may carry a URL goes through [`redact`].
+//! message that may carry a URL goes through [`crate::format::redact`].
 
 pub mod catalog;
 pub mod coord;
@@ -16,18 +16,65 @@ pub mod schema;
 pub mod steady;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio_postgres::NoTls;
 
-use crate::cli::ServerArgs;
+use crate::error::{pg_error_text, BenchError};
+use crate::format::redact;
 
 /// A connection's I/O, to be polled by whoever uses its client (until the connection closes).
 pub type ConnectionFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-use crate::error::BenchError;
+
 use crate::server::{EmbeddedOptions, EmbeddedServer};
+
+/// Where bench is to work, as plain values: an existing server's URL or how to start the
+/// embedded one, bench's schema, and what bench may do with that schema. The command layer
+/// builds it from `--database-url`, `--pg-setting`, `--schema` and friends.
+/// `Debug` is hand-written so the URL's password never reaches a log or report.
+#[derive(Clone, Default)]
+pub struct TargetSpec {
+    /// Connection URL of an existing server; `None` (or empty) starts the embedded server.
+    pub database_url: Option<String>,
+    /// Keep the embedded cluster's data directory here instead of a temporary one.
+    pub data_dir: Option<PathBuf>,
+    /// Directory of the PostgreSQL server binaries for the embedded server.
+    pub pg_bin_dir: Option<PathBuf>,
+    /// `NAME=VALUE` settings for the embedded server, over the scenario's.
+    pub pg_settings: Vec<String>,
+    /// Bench's own schema in the target database.
+    pub schema: String,
+    /// Allow working in schema `public`.
+    pub allow_public_schema: bool,
+    /// Take over an existing schema bench did not create.
+    pub adopt_schema: bool,
+}
+
+impl TargetSpec {
+    /// The fields, password redacted, into a `Debug` builder (also used by the CLI's flags).
+    pub fn debug_fields<'a, 'b>(
+        &self,
+        mut d: std::fmt::DebugStruct<'a, 'b>,
+    ) -> std::fmt::DebugStruct<'a, 'b> {
+        d.field("database_url", &self.database_url.as_deref().map(redact))
+            .field("data_dir", &self.data_dir)
+            .field("pg_bin_dir", &self.pg_bin_dir)
+            .field("pg_settings", &self.pg_settings)
+            .field("schema", &self.schema)
+            .field("allow_public_schema", &self.allow_public_schema)
+            .field("adopt_schema", &self.adopt_schema);
+        d
+    }
+}
+
+impl std::fmt::Debug for TargetSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.debug_fields(f.debug_struct("TargetSpec")).finish()
+    }
+}
 
 /// Where bench works: a server URL, bench's schema in it, and the embedded server if bench
 /// started one.
@@ -57,7 +104,7 @@ impl Target {
     /// clear message if not) and applies the namespace flags (`--allow-public-schema`,
     /// `--adopt-schema`).
     pub async fn open(
-        args: &ServerArgs,
+        args: &TargetSpec,
         scenario_settings: &BTreeMap<String, String>,
     ) -> anyhow::Result<Target> {
         validate_schema_name(&args.schema)?;
@@ -301,108 +348,9 @@ pub fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// A PostgreSQL error as one readable line: severity, message, detail and hint for server
-/// errors; the error and its causes otherwise.
-pub fn pg_error_text(e: &tokio_postgres::Error) -> String {
-    if let Some(db) = e.as_db_error() {
-        let mut s = format!("{}: {}", db.severity(), db.message());
-        if let Some(d) = db.detail() {
-            s.push_str(&format!(" (detail: {d})"));
-        }
-        if let Some(h) = db.hint() {
-            s.push_str(&format!(" (hint: {h})"));
-        }
-        return s;
-    }
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(cause) = src {
-        let c = cause.to_string();
-        if !s.contains(&c) {
-            s.push_str(&format!(": {c}"));
-        }
-        src = cause.source();
-    }
-    s
-}
-
-/// Replace any password in a connection URL or key=value connection string inside `text`
-/// with `***`. Used on every message that may carry a URL.
-pub fn redact(text: &str) -> String {
-    // postgres://user:secret@host -> postgres://user:***@host
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(pos) = rest.find("://") {
-        let (head, tail) = rest.split_at(pos + 3);
-        out.push_str(head);
-        let end = tail
-            .find(|c: char| c.is_whitespace() || c == '"' || c == '\'')
-            .unwrap_or(tail.len());
-        let authority_end = tail[..end].find('/').unwrap_or(end);
-        let auth = &tail[..authority_end];
-        if let Some(at) = auth.rfind('@') {
-            let userinfo = &auth[..at];
-            if let Some(colon) = userinfo.find(':') {
-                out.push_str(&userinfo[..colon]);
-                out.push_str(":***");
-                out.push_str(&tail[at..end]);
-            } else {
-                out.push_str(&tail[..end]);
-            }
-        } else {
-            out.push_str(&tail[..end]);
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    // password=secret in key/value strings and URL query parameters (?password=...), with
-    // or without quotes, any case.
-    redact_password_params(&out)
-}
-
-fn redact_password_params(text: &str) -> String {
-    const KEY: &str = "password=";
-    let lower = text.to_ascii_lowercase();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while let Some(found) = lower[i..].find(KEY) {
-        let key_start = i + found;
-        let value_start = key_start + KEY.len();
-        out.push_str(&text[i..value_start]);
-        let rest = &text[value_start..];
-        let value_len = match rest.chars().next() {
-            Some(q @ ('\'' | '"')) => {
-                // Quoted value: up to the closing quote (backslash escapes allowed).
-                let mut len = q.len_utf8();
-                let mut escaped = false;
-                for c in rest[len..].chars() {
-                    len += c.len_utf8();
-                    if escaped {
-                        escaped = false;
-                    } else if c == '\\' {
-                        escaped = true;
-                    } else if c == q {
-                        break;
-                    }
-                }
-                len
-            }
-            _ => rest
-                .find(|c: char| {
-                    c.is_whitespace() || matches!(c, '&' | '"' | '\'' | ',' | ';' | ')')
-                })
-                .unwrap_or(rest.len()),
-        };
-        out.push_str("***");
-        i = value_start + value_len;
-    }
-    out.push_str(&text[i..]);
-    out
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{pgpass_lookup, redact, validate_schema_name};
+    use super::{pgpass_lookup, validate_schema_name};
 
     #[test]
     fn pgpass_matches_fields_and_wildcards() {
@@ -436,28 +384,5 @@ mod tests {
             assert!(validate_schema_name(bad).is_err(), "{bad}");
         }
         assert!(validate_schema_name(&"a".repeat(64)).is_err());
-    }
-
-    #[test]
-    fn redacts_url_password() {
-        assert_eq!(
-            redact("failed postgres://u:s3cret@127.0.0.1:5432/db here"),
-            "failed postgres://u:***@127.0.0.1:5432/db here"
-        );
-        assert_eq!(
-            redact("host=x password=hunter2 user=y"),
-            "host=x password=*** user=y"
-        );
-        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(
-            redact("postgres://u@h/db?sslmode=disable&password=abc&x=1"),
-            "postgres://u@h/db?sslmode=disable&password=***&x=1"
-        );
-        assert_eq!(
-            redact("host=h PASSWORD='a b\\'c' user=u"),
-            "host=h PASSWORD=*** user=u"
-        );
-        assert_eq!(redact("password="), "password=***");
-        assert_eq!(redact("no secrets here"), "no secrets here");
     }
 }

@@ -11,14 +11,13 @@ use serde::Serialize;
 use tokio_postgres::Client;
 
 use super::detect::ServerInfo;
-use super::{pg_error_text, quote_ident, quote_literal, validate_schema_name};
+use super::{quote_ident, quote_literal, validate_schema_name};
+use crate::error::pg_error_text;
 use crate::error::BenchError;
+use crate::model::tables::TABLE_NAMES;
 
 /// The production schema, embedded at build time from the top-level `schema.sql`.
 pub const SCHEMA_SQL: &str = include_str!("../../schema.sql");
-
-/// The tables schema.sql creates.
-pub const TABLES: &[&str] = &["esp_telemetry", "diagnostic_results"];
 
 /// Prefix of the comment bench puts on schemas it owns.
 pub const SCHEMA_MARKER: &str = "esp-bench owned schema";
@@ -32,120 +31,11 @@ const TABLE_COMMENT: &str =
 
 const COMMUNITY_ONLY_MARK: &str = "-- requires: community";
 
-/// One statement of schema.sql.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Statement {
-    pub sql: String,
-    /// Preceded by `-- requires: community`.
-    pub community_only: bool,
-    /// 1-based line where the statement starts in schema.sql.
-    pub line: usize,
-}
+mod ownership;
+mod statements;
 
-impl Statement {
-    /// A short human description, e.g. "compression policy on esp_telemetry (7 days)".
-    pub fn summary(&self) -> String {
-        describe(&self.sql)
-    }
-}
-
-/// Split schema.sql into statements: a statement ends with a line ending in `;`; comment lines
-/// are dropped, and `-- requires: community` tags the next statement.
-pub fn parse(sql: &str) -> Vec<Statement> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut start = 0;
-    let mut community = false;
-    for (i, line) in sql.lines().enumerate() {
-        let t = line.trim();
-        if cur.is_empty() {
-            if t.is_empty() {
-                continue;
-            }
-            if t.starts_with("--") {
-                if t.eq_ignore_ascii_case(COMMUNITY_ONLY_MARK) {
-                    community = true;
-                }
-                continue;
-            }
-            start = i + 1;
-        } else if t.starts_with("--") {
-            continue;
-        }
-        cur.push_str(line);
-        cur.push('\n');
-        if t.ends_with(';') {
-            out.push(Statement {
-                sql: cur.trim().trim_end_matches(';').trim().to_string(),
-                community_only: community,
-                line: start,
-            });
-            cur.clear();
-            community = false;
-        }
-    }
-    if !cur.trim().is_empty() {
-        out.push(Statement {
-            sql: cur.trim().to_string(),
-            community_only: community,
-            line: start,
-        });
-    }
-    out
-}
-
-/// The statements of the embedded schema.sql.
-pub fn statements() -> Vec<Statement> {
-    parse(SCHEMA_SQL)
-}
-
-fn words(sql: &str) -> Vec<String> {
-    sql.split(|c: char| c.is_whitespace() || c == '(' || c == ',' || c == ')')
-        .filter(|w| !w.is_empty())
-        .map(|w| w.trim_matches('\'').to_string())
-        .collect()
-}
-
-/// Text between `INTERVAL '` and the next quote.
-fn interval_of(sql: &str) -> Option<String> {
-    let i = sql.find("INTERVAL '")? + "INTERVAL '".len();
-    let rest = &sql[i..];
-    Some(rest[..rest.find('\'')?].to_string())
-}
-
-fn describe(sql: &str) -> String {
-    let w = words(sql);
-    let upper: Vec<String> = w.iter().map(|s| s.to_ascii_uppercase()).collect();
-    let at = |i: usize| w.get(i).cloned().unwrap_or_default();
-    let iv = interval_of(sql).unwrap_or_default();
-    if upper.starts_with(&["CREATE".into(), "TABLE".into()]) {
-        return format!("table {}", at(5));
-    }
-    if upper.starts_with(&["CREATE".into(), "INDEX".into()]) {
-        return format!("index {} on {}", at(5), at(7));
-    }
-    if upper.starts_with(&["ALTER".into(), "TABLE".into()]) && sql.contains("timescaledb.compress")
-    {
-        return format!("compression settings on {}", at(2));
-    }
-    for (f, what) in [
-        ("create_hypertable", "hypertable"),
-        ("add_compression_policy", "compression policy on"),
-        ("add_columnstore_policy", "compression policy on"),
-        ("add_retention_policy", "retention policy on"),
-    ] {
-        if let Some(pos) = w.iter().position(|x| x == f) {
-            let table = at(pos + 1);
-            return if f == "create_hypertable" {
-                format!("hypertable {table} ({iv} chunks)")
-            } else {
-                format!("{what} {table} (after {iv})")
-            };
-        }
-    }
-    let one_line = w.join(" ");
-    one_line.chars().take(80).collect()
-}
+pub use ownership::*;
+pub use statements::*;
 
 /// What [`apply`] did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -176,236 +66,6 @@ impl SchemaReport {
             .map(|s| format!("skipped: {} ({})", s.what, s.reason))
             .collect()
     }
-}
-
-/// Who owns a schema or table, judged by bench's marker comment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ownership {
-    Absent,
-    Owned,
-    /// Exists without bench's marker; the comment found, if any.
-    Foreign {
-        comment: Option<String>,
-    },
-}
-
-/// Ownership of schema `schema`.
-pub async fn schema_ownership(client: &Client, schema: &str) -> anyhow::Result<Ownership> {
-    let row = client
-        .query_opt(
-            "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1",
-            &[&schema],
-        )
-        .await
-        .with_context(|| format!("looking up schema {schema}"))?;
-    Ok(match row {
-        None => Ownership::Absent,
-        Some(r) => classify(r.get::<_, Option<String>>(0), SCHEMA_MARKER),
-    })
-}
-
-/// Ownership of relation `schema.table` (any kind: a view of that name is foreign too).
-pub async fn table_ownership(
-    client: &Client,
-    schema: &str,
-    table: &str,
-) -> anyhow::Result<Ownership> {
-    let row = client
-        .query_opt(
-            "SELECT obj_description(c.oid, 'pg_class') FROM pg_class c \
-             JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = $1 AND c.relname = $2",
-            &[&schema, &table],
-        )
-        .await
-        .with_context(|| format!("looking up table {schema}.{table}"))?;
-    Ok(match row {
-        None => Ownership::Absent,
-        Some(r) => classify(r.get::<_, Option<String>>(0), TABLE_MARKER),
-    })
-}
-
-fn classify(comment: Option<String>, marker: &str) -> Ownership {
-    match comment {
-        Some(c) if c.starts_with(marker) => Ownership::Owned,
-        comment => Ownership::Foreign { comment },
-    }
-}
-
-fn found(comment: &Option<String>) -> String {
-    match comment {
-        Some(c) => format!("its comment is {c:?}"),
-        None => "it has no esp-bench marker comment".to_string(),
-    }
-}
-
-async fn relation_names(client: &Client, schema: &str) -> anyhow::Result<Vec<String>> {
-    let rows = client
-        .query(
-            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f') ORDER BY 1",
-            &[&schema],
-        )
-        .await
-        .with_context(|| format!("listing tables in schema {schema}"))?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
-}
-
-fn foreign_schema_error(
-    schema: &str,
-    comment: &Option<String>,
-    tables: &[String],
-) -> anyhow::Error {
-    let held = if tables.is_empty() {
-        "no tables".to_string()
-    } else {
-        let mut list = tables
-            .iter()
-            .take(5)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ");
-        if tables.len() > 5 {
-            list.push_str(", ...");
-        }
-        format!("{} table(s): {list}", tables.len())
-    };
-    BenchError::Config(format!(
-        "schema \"{schema}\" already exists and was not created by esp-bench ({}; it holds {held}); \
-         bench will not write into it. Use another --schema NAME, or pass --adopt-schema to let \
-         bench use it (bench still never touches tables it did not create)",
-        found(comment)
-    ))
-    .into()
-}
-
-fn foreign_table_error(schema: &str, table: &str, comment: &Option<String>) -> anyhow::Error {
-    BenchError::Config(format!(
-        "table \"{schema}\".\"{table}\" already exists and was not created by esp-bench ({}); \
-         bench will not create into, load into or reset it. Use another --schema NAME",
-        found(comment)
-    ))
-    .into()
-}
-
-/// Fail unless `schema` exists and is bench's, and each bench table in it is absent or bench's.
-/// Loaders call this (or [`apply`], which implies it) before writing.
-pub async fn ensure_owned(client: &Client, schema: &str) -> anyhow::Result<()> {
-    validate_schema_name(schema)?;
-    match schema_ownership(client, schema).await? {
-        Ownership::Owned => {}
-        Ownership::Absent => {
-            return Err(BenchError::Config(format!(
-                "schema \"{schema}\" does not exist; run `bench schema apply` first"
-            ))
-            .into())
-        }
-        Ownership::Foreign { comment } => {
-            let tables = relation_names(client, schema).await?;
-            return Err(foreign_schema_error(schema, &comment, &tables));
-        }
-    }
-    for table in TABLES {
-        if let Ownership::Foreign { comment } = table_ownership(client, schema, table).await? {
-            return Err(foreign_table_error(schema, table, &comment));
-        }
-    }
-    Ok(())
-}
-
-/// Mark an existing schema as bench's (`--adopt-schema`, or `--allow-public-schema` for
-/// `public`); creates it when missing. Tables in it stay foreign unless bench created them.
-pub async fn adopt(client: &Client, schema: &str) -> anyhow::Result<()> {
-    validate_schema_name(schema)?;
-    match schema_ownership(client, schema).await? {
-        Ownership::Owned => Ok(()),
-        Ownership::Absent => create_schema(client, schema).await,
-        Ownership::Foreign { .. } => client
-            .batch_execute(&format!(
-                "COMMENT ON SCHEMA {} IS {}",
-                quote_ident(schema),
-                quote_literal(SCHEMA_ADOPTED)
-            ))
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot mark schema {schema} as bench's: {}",
-                    pg_error_text(&e)
-                )
-            }),
-    }
-}
-
-/// Make sure `schema` is bench's: create and mark it when missing (returns true), accept it
-/// when it carries bench's marker, refuse it otherwise. For tools that keep their own tables
-/// beside schema.sql's (e.g. `bench realism`).
-pub async fn claim(client: &Client, schema: &str) -> anyhow::Result<bool> {
-    validate_schema_name(schema)?;
-    match schema_ownership(client, schema).await? {
-        Ownership::Owned => Ok(false),
-        Ownership::Absent => {
-            create_schema(client, schema).await?;
-            Ok(true)
-        }
-        Ownership::Foreign { comment } => {
-            let tables = relation_names(client, schema).await?;
-            Err(foreign_schema_error(schema, &comment, &tables))
-        }
-    }
-}
-
-/// Drop `schema` if bench created it (not adopted, not public) and nothing is left in it.
-pub async fn drop_if_created_and_empty(client: &Client, schema: &str) -> anyhow::Result<bool> {
-    validate_schema_name(schema)?;
-    let comment: Option<String> = client
-        .query_opt(
-            "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1",
-            &[&schema],
-        )
-        .await
-        .with_context(|| format!("looking up schema {schema}"))?
-        .and_then(|r| r.get(0));
-    if comment.as_deref() != Some(SCHEMA_CREATED) || schema == "public" {
-        return Ok(false);
-    }
-    if !relation_names(client, schema).await?.is_empty() {
-        return Ok(false);
-    }
-    // RESTRICT: anything else still in it keeps the schema.
-    Ok(client
-        .batch_execute(&format!("DROP SCHEMA {} RESTRICT", quote_ident(schema)))
-        .await
-        .is_ok())
-}
-
-async fn create_schema(client: &Client, schema: &str) -> anyhow::Result<()> {
-    client
-        .batch_execute(&format!(
-            "CREATE SCHEMA IF NOT EXISTS {q}; COMMENT ON SCHEMA {q} IS {c}",
-            q = quote_ident(schema),
-            c = quote_literal(SCHEMA_CREATED)
-        ))
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot create schema {schema}: {}", pg_error_text(&e)))
-}
-
-/// Mark a table bench created in its schema (for tables created outside schema.sql, such as
-/// the loader's ledger), so that [`reset`] drops it and nobody mistakes it for a user's.
-pub async fn mark_table(client: &Client, schema: &str, table: &str) -> anyhow::Result<()> {
-    client
-        .batch_execute(&format!(
-            "COMMENT ON TABLE {}.{} IS {}",
-            quote_ident(schema),
-            quote_ident(table),
-            quote_literal(TABLE_COMMENT)
-        ))
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot mark table {schema}.{table} as bench's: {}",
-                pg_error_text(&e)
-            )
-        })
 }
 
 /// Apply schema.sql in `schema` (created and marked when missing). Idempotent. Refuses a
@@ -469,7 +129,7 @@ async fn apply_inner(
             return Err(foreign_schema_error(schema, &comment, &tables));
         }
     }
-    for table in TABLES {
+    for table in TABLE_NAMES {
         if let Ownership::Foreign { comment } = table_ownership(client, schema, table).await? {
             return Err(foreign_table_error(schema, table, &comment));
         }
@@ -556,7 +216,7 @@ async fn apply_statements(
         })?;
         report.applied.push(what);
     }
-    for table in TABLES {
+    for table in TABLE_NAMES {
         mark_table(client, schema, table).await?;
     }
     Ok(())
@@ -663,7 +323,7 @@ pub async fn reset(client: &Client, schema: &str) -> anyhow::Result<ResetReport>
 /// Empty bench's data tables (TRUNCATE drops their chunks); refuses unless bench owns them.
 pub async fn truncate(client: &Client, schema: &str) -> anyhow::Result<()> {
     ensure_owned(client, schema).await?;
-    let list = TABLES
+    let list = TABLE_NAMES
         .iter()
         .map(|t| format!("{}.{}", quote_ident(schema), quote_ident(t)))
         .collect::<Vec<_>>()
@@ -705,72 +365,4 @@ pub async fn set_jobs_scheduled(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn schema_sql_parses_into_tagged_statements() {
-        let st = statements();
-        let community: Vec<String> = st
-            .iter()
-            .filter(|s| s.community_only)
-            .map(|s| s.summary())
-            .collect();
-        assert_eq!(
-            community,
-            vec![
-                "compression settings on esp_telemetry",
-                "compression settings on diagnostic_results",
-                "compression policy on esp_telemetry (after 7 days)",
-                "compression policy on diagnostic_results (after 14 days)",
-                "retention policy on esp_telemetry (after 30 days)",
-                "retention policy on diagnostic_results (after 90 days)",
-            ]
-        );
-        let general: Vec<String> = st
-            .iter()
-            .filter(|s| !s.community_only)
-            .map(|s| s.summary())
-            .collect();
-        assert_eq!(
-            general,
-            vec![
-                "table esp_telemetry",
-                "table diagnostic_results",
-                "hypertable esp_telemetry (1 day chunks)",
-                "hypertable diagnostic_results (7 days chunks)",
-                "index idx_telemetry_well_time on esp_telemetry",
-                "index idx_esp_telemetry_time on esp_telemetry",
-                "index idx_diagnostic_well_time on diagnostic_results",
-                "index idx_diagnostic_severity on diagnostic_results",
-            ]
-        );
-        assert!(st.iter().all(|s| !s.sql.ends_with(';')));
-    }
-
-    #[test]
-    fn parse_handles_tags_and_multiline() {
-        let st = parse("-- c\n-- requires: community\nSELECT 1,\n 2;\n\nSELECT 3;\n");
-        assert_eq!(st.len(), 2);
-        assert!(st[0].community_only);
-        assert_eq!(st[0].line, 3);
-        assert!(!st[1].community_only);
-        assert_eq!(st[1].sql, "SELECT 3");
-    }
-
-    #[test]
-    fn ownership_classification() {
-        assert_eq!(
-            classify(Some(SCHEMA_CREATED.into()), SCHEMA_MARKER),
-            Ownership::Owned
-        );
-        assert_eq!(
-            classify(None, SCHEMA_MARKER),
-            Ownership::Foreign { comment: None }
-        );
-        assert!(matches!(
-            classify(Some("standard public schema".into()), SCHEMA_MARKER),
-            Ownership::Foreign { .. }
-        ));
-    }
-}
+mod tests;

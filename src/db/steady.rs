@@ -15,7 +15,7 @@ use tokio_postgres::Client;
 
 use super::detect::ServerInfo;
 use super::measure;
-use crate::report::model::{Preparation, TablePreparation};
+use crate::model::report::{Preparation, TablePreparation};
 
 /// The windows one hypertable's policies keep, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +147,7 @@ pub async fn analyze(client: &Client, schema: &str, windows: &[Windows]) -> anyh
         client
             .batch_execute(&format!("ANALYZE {name}"))
             .await
-            .map_err(|e| anyhow::anyhow!("ANALYZE {name}: {}", super::pg_error_text(&e)))?;
+            .map_err(|e| anyhow::anyhow!("ANALYZE {name}: {}", crate::error::pg_error_text(&e)))?;
     }
     Ok(t.elapsed().as_secs_f64())
 }
@@ -172,7 +172,7 @@ async fn table_chunks(
     client: &Client,
     schema: &str,
     table: &str,
-) -> anyhow::Result<Vec<crate::checks::facts::ChunkInfo>> {
+) -> anyhow::Result<Vec<crate::model::facts::ChunkInfo>> {
     Ok(measure::chunks(client, schema)
         .await?
         .into_iter()

@@ -35,7 +35,7 @@ use crate::db::measure::{self, PlanCounts};
 use crate::db::ConnectionFuture;
 use crate::exec::pacing::Pacer;
 use crate::exec::queries::{params_for, rng_for, sql_for, ParamContext};
-use crate::report::model::{PlanEvidence, QueryStats};
+use crate::model::report::{PlanEvidence, QueryStats};
 use crate::scenario::plan::{LoadMode, PlanCacheMode, QueryPlan, StopCondition};
 use crate::stats::{query_stats, Batch, Collector, PhaseShape, Recorder};
 
@@ -147,7 +147,7 @@ pub struct PhaseOutcome {
     /// One entry per query of the phase (with at least one execution or error).
     pub stats: Vec<QueryStats>,
     /// Parallel to `stats`: the histograms a merge of shards needs (`bench merge`).
-    pub details: Vec<crate::report::model::ShardQueryDetail>,
+    pub details: Vec<crate::model::report::ShardQueryDetail>,
     /// Cancelled before its stop condition.
     pub interrupted: bool,
 }

@@ -181,7 +181,7 @@ pub async fn stored_per_well(
             anyhow::anyhow!(
                 "counting the rows of {schema}.{} per well: {}",
                 table.name(),
-                crate::db::pg_error_text(&e)
+                crate::error::pg_error_text(&e)
             )
         })?;
     Ok(rows
@@ -235,8 +235,8 @@ pub fn judge_table(
     from: chrono::DateTime<chrono::Utc>,
     to: chrono::DateTime<chrono::Utc>,
     whole_span: bool,
-) -> crate::report::model::TableVerification {
-    use crate::report::model::{TableVerification, WellMismatch};
+) -> crate::model::report::TableVerification {
+    use crate::model::report::{TableVerification, WellMismatch};
     let mut mismatches = Vec::new();
     let mut missing = Vec::new();
     let mut short = Vec::new();

@@ -201,7 +201,7 @@ impl TableJob<'_> {
                     if self.verbose {
                         eprintln!(
                             "load: {what}: {}{}; retry {attempt}/{} in {:.1}s",
-                            crate::db::redact(&format!("{err:#}")),
+                            crate::format::redact(&format!("{err:#}")),
                             if commit_unknown {
                                 " (COMMIT outcome unknown; the ledger decides)"
                             } else {

@@ -63,7 +63,7 @@ impl From<&QueryStats> for QueryRow {
             rate: q.rate,
             count: q.count,
             errors: q.errors,
-            error_rate: crate::checks::eval::error_rate(q),
+            error_rate: q.error_rate(),
             rows_returned: q.rows_returned,
             duration_s: q.duration_s,
             throughput_qps: q.throughput_qps,
@@ -274,19 +274,26 @@ fn config_err(msg: String) -> anyhow::Error {
     anyhow::Error::new(BenchError::Config(msg))
 }
 
-/// Read a `summary.json` written by `bench run`. Foreign JSON (another `format`), another
-/// `schema_version` and malformed files are configuration errors (exit 2) that name the file.
-pub fn read_summary(path: &Path) -> Result<Summary> {
+/// Read a JSON file (`what`: "report", "baseline", ... for the message). An unreadable file or
+/// malformed JSON is a configuration error (exit 2) naming the file, line and column.
+pub fn read_json_file(path: &Path, what: &str) -> Result<serde_json::Value> {
     let shown = path.display();
     let text = fs::read_to_string(path)
-        .map_err(|e| config_err(format!("failed to read report {shown}: {e}")))?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        .map_err(|e| config_err(format!("failed to read {what} {shown}: {e}")))?;
+    serde_json::from_str(&text).map_err(|e| {
         config_err(format!(
             "{shown} is not valid JSON: line {}, column {}: {e}",
             e.line(),
             e.column()
         ))
-    })?;
+    })
+}
+
+/// Read a `summary.json` written by `bench run`. Foreign JSON (another `format`), another
+/// `schema_version` and malformed files are configuration errors (exit 2) that name the file.
+pub fn read_summary(path: &Path) -> Result<Summary> {
+    let shown = path.display();
+    let value = read_json_file(path, "report")?;
     let format = value.get("format").and_then(|f| f.as_str());
     if format != Some(FORMAT_NAME) {
         let found = match value.get("format") {

@@ -5,7 +5,7 @@
 pub mod console;
 pub mod files;
 pub mod html;
-pub mod model;
+pub use crate::model::report as model;
 pub mod plot;
 pub mod timeseries;
 pub mod units;

@@ -5,6 +5,7 @@
 //! that turns a bad scenario into a `BenchError::Config` (exit code 2), and `fingerprint` gives
 //! the stable hash `compare` uses to refuse comparing different configurations.
 
+pub mod defaults;
 mod error;
 pub mod plan;
 mod raw;
@@ -17,7 +18,7 @@ use chrono::{DateTime, Utc};
 
 pub use error::{location_of, ErrorKind, Location, ScenarioError};
 pub use plan::*;
-pub use validate::{defaults, MAX_SPAN, MAX_TELEMETRY_ROWS};
+pub use validate::{MAX_SPAN, MAX_TELEMETRY_ROWS};
 
 use crate::error::BenchError;
 

@@ -232,7 +232,7 @@ pub struct QueryPlan {
     /// Weight in the `[mix]` phase (0 = not in the mix).
     pub weight: u32,
     /// Latency/throughput targets, each checked after the run.
-    pub targets: Vec<Target>,
+    pub targets: Vec<Threshold>,
     /// Chunk-pruning check for this query: max chunks scanned (EXPLAIN), or None.
     pub max_chunks_scanned: Option<u64>,
     /// Minimum speedup of the pruned query against the same query with pruning defeated.
@@ -373,67 +373,17 @@ pub enum StopCondition {
     Count { count: u64 },
 }
 
-/// A latency/throughput target, e.g. `p95_ms <= 10`.
+/// A latency/throughput target, e.g. `p95_ms <= 10` (named `Threshold` so it is not confused
+/// with `db::Target`, the server bench works on).
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Target {
+pub struct Threshold {
     pub metric: Metric,
     /// Upper bound for latency/error metrics, lower bound for throughput.
     pub threshold: f64,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
-pub enum Metric {
-    MeanMs,
-    P50Ms,
-    P90Ms,
-    P95Ms,
-    P99Ms,
-    P999Ms,
-    MaxMs,
-    /// errors / (count + errors), upper bound.
-    ErrorRate,
-    /// Lower bound.
-    ThroughputQps,
-}
-
-impl Metric {
-    pub const ALL: [Metric; 9] = [
-        Metric::MeanMs,
-        Metric::P50Ms,
-        Metric::P90Ms,
-        Metric::P95Ms,
-        Metric::P99Ms,
-        Metric::P999Ms,
-        Metric::MaxMs,
-        Metric::ErrorRate,
-        Metric::ThroughputQps,
-    ];
-
-    /// The name used in scenario files and check names, e.g. "p95_ms".
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::MeanMs => "mean_ms",
-            Metric::P50Ms => "p50_ms",
-            Metric::P90Ms => "p90_ms",
-            Metric::P95Ms => "p95_ms",
-            Metric::P99Ms => "p99_ms",
-            Metric::P999Ms => "p999_ms",
-            Metric::MaxMs => "max_ms",
-            Metric::ErrorRate => "error_rate",
-            Metric::ThroughputQps => "throughput_qps",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Metric> {
-        Metric::ALL.into_iter().find(|m| m.name() == name)
-    }
-
-    /// True when larger measured values are better (the threshold is a minimum).
-    pub fn higher_is_better(self) -> bool {
-        matches!(self, Metric::ThroughputQps)
-    }
-}
+/// The metric vocabulary lives in `model` (the report model needs it too).
+pub use crate::model::Metric;
 
 /// `[mix]`: one phase where each client picks the next query by weight.
 #[derive(Debug, Clone, Serialize, PartialEq)]

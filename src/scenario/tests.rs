@@ -530,28 +530,28 @@ fn targets_and_metric_names() {
     let t = &p.queries[0].targets;
     assert_eq!(
         t[0],
-        Target {
+        Threshold {
             metric: Metric::P95Ms,
             threshold: 10.0
         }
     );
     assert_eq!(
         t[1],
-        Target {
+        Threshold {
             metric: Metric::P99Ms,
             threshold: 20.0
         }
     );
     assert_eq!(
         t[2],
-        Target {
+        Threshold {
             metric: Metric::ErrorRate,
             threshold: 0.0
         }
     );
     assert_eq!(
         t[3],
-        Target {
+        Threshold {
             metric: Metric::ThroughputQps,
             threshold: 5.5
         }

@@ -128,13 +128,7 @@ pub fn parse_setting(s: &str) -> Result<(String, String), BenchError> {
     let name = name.trim().to_ascii_lowercase();
     validate_setting_name(&name)
         .map_err(|e| BenchError::Config(format!("--pg-setting {s:?}: {e}")))?;
-    let fixed = [
-        "port",
-        "listen_addresses",
-        "unix_socket_directories",
-        "data_directory",
-    ];
-    if fixed.contains(&name.as_str()) {
+    if crate::model::settings::is_managed(&name) {
         return Err(BenchError::Config(format!(
             "--pg-setting {s:?}: {name} is managed by bench for the embedded server"
         )));
@@ -142,14 +136,9 @@ pub fn parse_setting(s: &str) -> Result<(String, String), BenchError> {
     Ok((name, value.trim().to_string()))
 }
 
-/// A GUC name: starts with a letter or `_`, then letters, digits, `_` or `.`.
+/// A GUC name, by the one rule of [`crate::model::settings::is_setting_name`].
 pub fn validate_setting_name(name: &str) -> Result<(), String> {
-    let mut chars = name.chars();
-    let ok_first = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    let ok_rest = chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
-    if ok_first && ok_rest && name.len() <= 63 {
+    if crate::model::settings::is_setting_name(name) {
         Ok(())
     } else {
         Err(format!("{name:?} is not a valid PostgreSQL setting name"))

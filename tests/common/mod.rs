@@ -5,6 +5,8 @@
 //! `close()` on the target) at the end so the test also proves the cleanup.
 #![allow(dead_code)]
 
+pub mod summary;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

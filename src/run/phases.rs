@@ -1,0 +1,198 @@
+//! The query phases of a run: every query's phase in file order, then the mix, each on its
+//! own connections; optionally under live ingest of the shard's wells. The leader and the
+//! followers of a sharded run share this.
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::datagen::Fleet;
+use crate::db::Target;
+use crate::error::is_interrupt;
+use crate::exec::queries::ParamContext;
+use crate::exec::runner::{run_phase_dedicated, ExecSettings, Phase};
+use crate::model::report::{LoadResult, QueryStats, ShardQueryDetail};
+use crate::scenario::plan::Plan;
+use crate::shard::coord::Coordinator;
+
+/// `table` of the load row that reports live ingest during the query phase.
+pub const LIVE_INGEST_TABLE: &str = "esp_telemetry (live ingest)";
+
+/// `application_name` of the query connections; fault tests terminate backends by it.
+pub const QUERY_APPLICATION_NAME: &str = "esp-bench-query";
+
+/// What the query phases measured, and live ingest's figures when it ran.
+pub(crate) struct QueryRun {
+    pub queries: Vec<QueryStats>,
+    pub details: Vec<ShardQueryDetail>,
+    /// The live-ingest load row, when the scenario has `[ingest]`.
+    pub ingest: Option<LoadResult>,
+    /// Batches live ingest failed to write.
+    pub ingest_errors: u64,
+    pub interrupted: bool,
+}
+
+/// The query phases of `part` (the whole plan, or one shard's part of it), under live ingest
+/// of `wells` when the scenario has `[ingest]` (through the run's write `gate` in a sharded
+/// run). Ingest is stopped, and its figures kept, whatever the phases returned. An
+/// interruption is not an error: it comes back as `interrupted`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn queries_under_ingest(
+    part: &Plan,
+    target: &Target,
+    fleet: &Fleet,
+    wells: std::ops::Range<u32>,
+    gate: Option<String>,
+    cancel: &CancellationToken,
+    say: &impl Fn(&str),
+    coord: Option<&mut Coordinator>,
+) -> anyhow::Result<QueryRun> {
+    let ingest = match &part.ingest {
+        Some(_) => Some(
+            crate::load::LiveIngest::start_partition(
+                target,
+                part,
+                fleet,
+                wells,
+                gate,
+                cancel.clone(),
+            )
+            .context("starting live ingest")?,
+        ),
+        None => None,
+    };
+    let mut run = QueryRun {
+        queries: Vec::new(),
+        details: Vec::new(),
+        ingest: None,
+        ingest_errors: 0,
+        interrupted: false,
+    };
+    let result = query_phases(
+        part,
+        target,
+        cancel,
+        say,
+        &mut run.queries,
+        &mut run.details,
+        coord,
+    )
+    .await;
+    if let Some(ingest) = ingest {
+        let st = ingest.stop().await;
+        run.ingest_errors = st.errors;
+        run.ingest = Some(LoadResult {
+            table: LIVE_INGEST_TABLE.to_string(),
+            rows: st.rows,
+            seconds: st.seconds,
+            rows_per_sec: st.rows_per_sec,
+            workers: 1,
+            batch_size: part.ingest.as_ref().map_or(0, |i| i.batch_size),
+            retries: st.errors,
+        });
+    }
+    match result {
+        Ok(was_interrupted) => run.interrupted = was_interrupted,
+        Err(e) if is_interrupt(&e, cancel) => run.interrupted = true,
+        Err(e) => return Err(e),
+    }
+    Ok(run)
+}
+
+/// The loader's options for a run: progress bars when the run reports progress.
+pub(crate) fn load_options(progress: bool, cancel: &CancellationToken) -> crate::load::LoadOptions {
+    crate::load::LoadOptions {
+        progress: if progress {
+            crate::load::ProgressMode::Auto
+        } else {
+            crate::load::ProgressMode::Quiet
+        },
+        cancel: cancel.clone(),
+        fault: None,
+    }
+}
+
+/// Every per-query phase in file order, then the mix. Returns true when interrupted.
+///
+/// With a coordinator (a sharded run) every phase starts at a barrier, so all shards measure
+/// the same window; a shard whose share of a phase is nothing (0 clients, or a count of 0)
+/// records no phase for it but still meets the barrier.
+pub(crate) async fn query_phases(
+    plan: &Plan,
+    target: &Target,
+    cancel: &CancellationToken,
+    say: &impl Fn(&str),
+    out: &mut Vec<QueryStats>,
+    details: &mut Vec<ShardQueryDetail>,
+    mut coord: Option<&mut Coordinator>,
+) -> anyhow::Result<bool> {
+    let settings = ExecSettings {
+        seed: plan.fleet.seed,
+        ctx: ParamContext::from_plan(plan),
+        stats_interval: plan.run.stats_interval,
+        statement_timeout: plan.run.statement_timeout,
+        application_name: QUERY_APPLICATION_NAME.to_string(),
+        read_only: true,
+    };
+    let offset = coord
+        .as_ref()
+        .map_or(0, |c| crate::shard::stream_offset(c.spec));
+    let mut phases: Vec<Phase> = plan
+        .queries
+        .iter()
+        .enumerate()
+        .map(|(i, q)| Phase::single(q, i))
+        .collect();
+    if let Some(mix) = &plan.mix {
+        let weighted: Vec<_> = plan
+            .queries
+            .iter()
+            .filter(|q| q.weight > 0)
+            .cloned()
+            .collect();
+        if !weighted.is_empty() {
+            phases.push(Phase {
+                label: "mix:".into(),
+                queries: weighted,
+                mode: mix.mode.clone(),
+                warmup: mix.warmup,
+                stop: mix.stop.clone(),
+                stream: plan.queries.len() as u64,
+                plan_cache_mode: mix.plan_cache_mode,
+            });
+        }
+    }
+    for mut phase in phases {
+        if cancel.is_cancelled() {
+            return Ok(true);
+        }
+        let name = match phase.queries.as_slice() {
+            [one] if phase.label.is_empty() => one.name.clone(),
+            _ => "mix".to_string(),
+        };
+        if let Some(c) = coord.as_deref_mut() {
+            match c.pass(&format!("phase {name}"), None).await {
+                Err(e) if is_interrupt(&e, cancel) => return Ok(true),
+                r => r?,
+            }
+            if !crate::shard::runs_anything(&phase.mode, &phase.stop) {
+                say(&format!("query phase {name}: no clients on this shard"));
+                continue;
+            }
+            phase.stream += offset;
+        }
+        say(&format!("query phase {name}"));
+        // The phase runs on its own thread, on its own connections to the same target.
+        let conn = Target::for_url(&target.url, &target.schema)?;
+        let mut phase_settings = settings.clone();
+        phase_settings.read_only = !phase.queries.iter().any(|q| q.writes);
+        let outcome = run_phase_dedicated(conn, phase.clone(), phase_settings, cancel.clone())
+            .await
+            .with_context(|| format!("query phase `{name}`"))?;
+        out.extend(outcome.stats);
+        details.extend(outcome.details);
+        if outcome.interrupted {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
