@@ -15,6 +15,7 @@ pub mod error;
 pub mod exec;
 pub mod load;
 pub mod plan;
+pub mod probe;
 pub mod realism;
 pub mod report;
 pub mod scenario;

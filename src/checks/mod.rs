@@ -5,6 +5,7 @@
 //! `db::measure`; `phase` runs it in order after the query phase.
 
 pub mod eval;
+pub mod explain;
 pub mod facts;
 pub mod phase;
 pub mod pruning;

@@ -34,6 +34,9 @@ pub struct ChecksOutcome {
     /// Both plans of every query (EXPLAIN ANALYZE, custom and generic), by query name, measured
     /// before compression and retention changed the data.
     pub plans: Vec<(String, QueryPlans)>,
+    /// The same plans as EXPLAIN returned them (JSON), by query name: what the report saves
+    /// under `plans/` (`probe::evidence`).
+    pub plan_documents: Vec<(String, crate::db::plans::PlanDocuments)>,
 }
 
 impl ChecksOutcome {
@@ -134,8 +137,10 @@ async fn phase(
     let chunks = measure::chunks(client, schema).await?;
 
     let mut plans = Vec::with_capacity(plan.queries.len());
+    let mut plan_documents = Vec::with_capacity(plan.queries.len());
     for (i, q) in plan.queries.iter().enumerate() {
-        let probes = query_plans(client, schema, plan, q, i as u64, &chunks).await;
+        let (probes, docs) = query_plans(client, schema, plan, q, i as u64, &chunks).await;
+        plan_documents.push((q.name.clone(), docs));
         if q.max_chunks_scanned.is_some() || q.min_pruning_speedup.is_some() {
             let ran = queries
                 .iter()
@@ -223,6 +228,7 @@ async fn phase(
         checks,
         storage,
         plans,
+        plan_documents,
     })
 }
 
@@ -275,7 +281,7 @@ pub fn literal_sql(plan: &Plan, q: &QueryPlan, stream: u64) -> String {
 
 /// Both plans of `q`'s prepared statement, run with EXPLAIN ANALYZE on one deterministic draw
 /// of its parameters (the custom plan only when it has parameters: without them PostgreSQL
-/// always uses the generic plan).
+/// always uses the generic plan). Also returns the plans' JSON documents.
 async fn query_plans(
     client: &Client,
     schema: &str,
@@ -283,27 +289,35 @@ async fn query_plans(
     q: &QueryPlan,
     index: u64,
     chunks: &[ChunkInfo],
-) -> QueryPlans {
+) -> (QueryPlans, crate::db::plans::PlanDocuments) {
     let (sql, values) = sql_and_values(plan, q, index);
     let literals: Vec<String> = values.iter().map(|v| v.sql_literal()).collect();
     let probe = |mode| {
         let (sql, literals) = (&sql, &literals);
         async move {
             match measure::explain_analyze_prepared(client, sql, literals, mode).await {
-                Ok(p) => PlanProbe::Measured(plan_chunks(&p, chunks, schema)),
-                Err(e) => PlanProbe::Failed(error_text(&e)),
+                Ok(p) => (
+                    PlanProbe::Measured(plan_chunks(&p, chunks, schema)),
+                    Some(p),
+                ),
+                Err(e) => (PlanProbe::Failed(error_text(&e)), None),
             }
         }
     };
-    let custom = if values.is_empty() {
-        None
+    let (custom, custom_doc) = if values.is_empty() {
+        (None, None)
     } else {
-        Some(probe(PlanCacheMode::ForceCustomPlan).await)
+        let (p, d) = probe(PlanCacheMode::ForceCustomPlan).await;
+        (Some(p), d)
     };
-    QueryPlans {
-        custom,
-        generic: probe(PlanCacheMode::ForceGenericPlan).await,
-    }
+    let (generic, generic_doc) = probe(PlanCacheMode::ForceGenericPlan).await;
+    (
+        QueryPlans { custom, generic },
+        crate::db::plans::PlanDocuments {
+            custom: custom_doc,
+            generic: generic_doc,
+        },
+    )
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -277,6 +277,15 @@ async fn run_locked(
         fleet: &fleet,
     };
     let result = measure(&ctx, coordinator.as_mut()).await;
+    // Evidence capture (issue 13): a cold phase restarted the embedded server, which closed
+    // the writer lock's session; take it again so the paused jobs are switched back on.
+    if !plan.run.cache.is_hot() && target.is_embedded() {
+        if let Err(e) = guard.reconnect(target).await {
+            if result.is_ok() {
+                return Err(e);
+            }
+        }
+    }
     if let Some(c) = &coordinator {
         match &result {
             Ok(s) if !s.interrupted => c.close().await.context("closing the sharded run")?,
@@ -486,7 +495,15 @@ async fn measure(
     let mut queries: Vec<QueryStats> = Vec::new();
     let mut details = Vec::new();
     let mut ingest_errors = 0;
+    // Evidence capture (issue 13): pg_stat_statements, resource samples, cold phases.
+    let mut capture = crate::probe::capture::Capture::off();
+    let mut resources = None;
     if !interrupted && !cancel.is_cancelled() {
+        capture = crate::probe::capture::Capture::start(plan, target).await;
+        capture.plan_cache(plan, target, part.ingest.is_some(), coord.is_some());
+        for n in capture.cache_notes() {
+            say(n);
+        }
         let ingest = match &part.ingest {
             Some(ip) => {
                 say(&format!(
@@ -510,6 +527,7 @@ async fn measure(
             }
             None => None,
         };
+        capture.set_ingest(ingest.as_ref().map(|i| i.committed_rows()));
         let result = query_phases(
             &part,
             target,
@@ -518,6 +536,7 @@ async fn measure(
             &mut queries,
             &mut details,
             coord.as_deref_mut(),
+            &mut capture,
         )
         .await;
         if let Some(ingest) = ingest {
@@ -539,6 +558,10 @@ async fn measure(
             Err(e) => return Err(e),
         }
         refuse_writes_seen(&queries)?;
+    }
+    let cache_notes: Vec<String> = capture.cache_notes().to_vec();
+    if capture.enabled() {
+        resources = capture.finish(&mut queries);
     }
     interrupted |= cancel.is_cancelled();
     let offset = coord.as_ref().map_or(0.0, |c| c.clock_offset_ms);
@@ -580,6 +603,10 @@ async fn measure(
         {
             Ok(o) => {
                 o.annotate(&mut queries);
+                // Evidence capture (issue 13): the plans as evidence and report files.
+                if plan.run.capture {
+                    crate::probe::evidence::attach_plans(&o.plan_documents, &mut queries);
+                }
                 (o.checks, o.storage)
             }
             Err(e) if is_interrupt(&e, &cancel) => {
@@ -589,6 +616,18 @@ async fn measure(
             Err(e) => return Err(e.context("checks phase")),
         }
     };
+    // Evidence capture (issue 13): what-if alternatives, then one explanation per failed check.
+    let (what_if, explanations) = if interrupted {
+        (Vec::new(), Vec::new())
+    } else {
+        crate::probe::whatif::run_and_explain(
+            plan, target, info, &checks, &queries, &storage, &cancel, &say,
+        )
+        .await
+    };
+    if let Some(p) = preparation.as_mut() {
+        p.notes.extend(cache_notes);
+    }
     let degraded = ingest_errors > 0 || queries.iter().any(|q| q.errors > 0);
     let verdict = verdict(
         interrupted,
@@ -622,9 +661,9 @@ async fn measure(
         comparison: None,
         verdict,
         shard: coord.as_deref().map(|c| shard_report(c, plan, &details)),
-        resources: None,
-        explanations: Vec::new(),
-        what_if: Vec::new(),
+        resources,
+        explanations,
+        what_if,
     })
 }
 
@@ -779,6 +818,7 @@ async fn preflight_read_only(plan: &Plan, target: &Target) -> anyhow::Result<()>
 /// With a coordinator (a sharded run) every phase starts at a barrier, so all shards measure
 /// the same window; a shard whose share of a phase is nothing (0 clients, or a count of 0)
 /// records no phase for it but still meets the barrier.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn query_phases(
     plan: &Plan,
     target: &Target,
@@ -787,6 +827,7 @@ pub(crate) async fn query_phases(
     out: &mut Vec<QueryStats>,
     details: &mut Vec<crate::report::model::ShardQueryDetail>,
     mut coord: Option<&mut Coordinator>,
+    capture: &mut crate::probe::capture::Capture,
 ) -> anyhow::Result<bool> {
     let settings = ExecSettings {
         seed: plan.fleet.seed,
@@ -843,18 +884,29 @@ pub(crate) async fn query_phases(
             }
             phase.stream += offset;
         }
-        say(&format!("query phase {name}"));
-        // The phase runs on its own thread, on its own connections to the same target.
-        let conn = Target::for_url(&target.url, &target.schema)?;
-        let mut phase_settings = settings.clone();
-        phase_settings.read_only = !phase.queries.iter().any(|q| q.writes);
-        let outcome = run_phase_dedicated(conn, phase.clone(), phase_settings, cancel.clone())
-            .await
-            .with_context(|| format!("query phase `{name}`"))?;
-        out.extend(outcome.stats);
-        details.extend(outcome.details);
-        if outcome.interrupted {
-            return Ok(true);
+        // Evidence capture (issue 13): each cache state the scenario asks for (cold first).
+        for run in capture.cache_runs() {
+            if cancel.is_cancelled() {
+                return Ok(true);
+            }
+            let (phase, name) = capture
+                .prepare_phase(target, &phase, &name, run, say)
+                .await?;
+            say(&format!("query phase {name}"));
+            let probe = capture.begin(target, &phase, &name).await;
+            // The phase runs on its own thread, on its own connections to the same target.
+            let conn = Target::for_url(&target.url, &target.schema)?;
+            let mut phase_settings = settings.clone();
+            phase_settings.read_only = !phase.queries.iter().any(|q| q.writes);
+            let outcome = run_phase_dedicated(conn, phase.clone(), phase_settings, cancel.clone())
+                .await
+                .with_context(|| format!("query phase `{name}`"))?;
+            capture.end(probe, &outcome.stats).await;
+            out.extend(outcome.stats);
+            details.extend(outcome.details);
+            if outcome.interrupted {
+                return Ok(true);
+            }
         }
     }
     Ok(false)

@@ -136,6 +136,8 @@ async fn follow(
             &mut queries,
             &mut details,
             Some(&mut *coord),
+            // Evidence capture (issue 13) is the leader's: its server figures cover every shard.
+            &mut crate::probe::capture::Capture::off(),
         )
         .await;
         if let Some(ingest) = ingest {

@@ -155,6 +155,9 @@ pub fn write_reports(dir: &Path, summary: &Summary) -> Result<ReportFiles> {
         hgrm.push(path);
     }
 
+    // Evidence capture (issue 13): the saved plans.
+    crate::report::evidence::write_plan_files(dir, summary)?;
+
     let plots = crate::report::plot::write_run_plots(dir, summary)?;
     let title = format!(
         "esp-bench: {} ({:?})",

@@ -2,6 +2,7 @@
 //! results.csv, checks.csv, one .hgrm per query, and reading summary.json back), `console`
 //! (the summary table) and `plot` (SVG plots).
 pub mod console;
+pub mod evidence;
 pub mod files;
 pub mod model;
 pub mod plot;
