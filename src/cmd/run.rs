@@ -88,6 +88,11 @@ pub struct RunArgs {
     /// Effect of checks this server cannot measure. Default: the scenario's [checks] unsupported.
     #[arg(long, value_enum, value_name = "skip|fail")]
     pub unsupported: Option<UnsupportedArg>,
+
+    /// Skip the evidence capture (saved plans, pg_stat_statements deltas, resource samples),
+    /// as `[run] capture = false` does: to measure what the capture costs.
+    #[arg(long)]
+    pub no_capture: bool,
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
@@ -97,6 +102,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             UnsupportedArg::Skip => UnsupportedEffect::Skip,
             UnsupportedArg::Fail => UnsupportedEffect::Fail,
         };
+    }
+    if args.no_capture {
+        plan.run.capture = false;
     }
     // Read the baseline before spending minutes on a run that could not be gated.
     let baseline = match &args.baseline {
@@ -245,6 +253,17 @@ fn apply_gate(
         note: Some(gate_note(&cmp)),
     });
     summary.comparison = Some(cmp.to_json());
+    // Evidence capture (issue 13): the failed gate's explanation.
+    if cmp.failed() {
+        summary.explanations.push(crate::report::model::Explanation {
+            check: "gate.regression".into(),
+            reason: gate_note(&cmp),
+            next_step: Some(
+                "compare the queries' evidence (plans/, server time) with the baseline's report;                  `bench compare BASELINE summary.json` lists every gate with its interval"
+                    .into(),
+            ),
+        });
+    }
     if cmp.failed() && summary.verdict == Verdict::Pass {
         summary.verdict = Verdict::Fail;
     }

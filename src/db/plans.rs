@@ -216,8 +216,12 @@ pub fn render_text(doc: &Value) -> String {
 }
 
 fn render_node(node: &serde_json::Map<String, Value>, depth: usize, out: &mut String) {
-    let pad = "  ".repeat(depth);
-    let arrow = if depth == 0 { "" } else { "->  " };
+    // EXPLAIN's text layout: a child's arrow under its parent's details, 6 columns per level.
+    let (pad, arrow) = if depth == 0 {
+        (String::new(), "")
+    } else {
+        (" ".repeat(6 * (depth - 1) + 2), "->  ")
+    };
     let mut line = format!("{pad}{arrow}{}", node_label(node));
     let s = |k: &str| node.get(k).and_then(Value::as_str);
     if let Some(rel) = s("Relation Name") {
@@ -248,7 +252,7 @@ fn render_node(node: &serde_json::Map<String, Value>, depth: usize, out: &mut St
     }
     out.push_str(&line);
     out.push('\n');
-    let detail = format!("{pad}{}", if depth == 0 { "  " } else { "      " });
+    let detail = " ".repeat(6 * depth + 2);
     for key in [
         "Index Cond",
         "Filter",
@@ -414,10 +418,12 @@ mod tests {
         let t = render_text(&doc());
         let lines: Vec<&str> = t.lines().collect();
         assert!(lines[0].starts_with("Finalize GroupAggregate (actual time=1.000..118.000"));
-        assert!(t.contains("  ->  Gather Merge"));
-        assert!(
-            t.contains("    ->  Custom Scan (ChunkAppend) on esp_bench.esp_telemetry (actual time")
-        );
+        assert!(lines[1].starts_with("  Group Key: well_id"), "{t}");
+        assert!(t.contains("\n  ->  Gather Merge"));
+        assert!(t.contains("\n              ->  Seq Scan"), "{t}");
+        assert!(t.contains(
+            "        ->  Custom Scan (ChunkAppend) on esp_bench.esp_telemetry (actual time"
+        ));
         assert!(
             t.contains("->  Seq Scan on _timescaledb_internal._hyper_1_3_chunk (never executed)")
         );
