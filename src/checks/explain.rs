@@ -197,7 +197,10 @@ fn latency(input: &Input, c: &CheckResult, query: &str) -> (String, Option<Strin
                 .into(),
         )
     } else {
-        Some("read the saved plan (plans/) for the node that takes the time".into())
+        match ev.and_then(|e| e.plan_files.iter().find(|f| f.ends_with(".txt"))) {
+            Some(f) => Some(format!("read {f} for the plan node that takes the time")),
+            None => Some("run with [run] capture = true to save the query's plan".into()),
+        }
     };
     (why.join("; "), next)
 }
@@ -267,7 +270,14 @@ fn speedup(input: &Input, c: &CheckResult, query: &str) -> (String, Option<Strin
             .trim()
             .parse()
             .unwrap_or(0.0);
-        if min > 0.0 && bound < min {
+        if min > 0.0 && bound >= min {
+            next = Some(format!(
+                "the plan prunes (a bound of about {}x), but skipping the other chunks saves \
+                 little at this data size: each one is cheap next to the query's fixed cost; \
+                 measure on a larger fleet (more wells, a shorter sample_interval)",
+                fmt_num((bound * 10.0).round() / 10.0)
+            ));
+        } else if min > 0.0 && bound < min {
             next = Some(format!(
                 "a {}x speedup needs the data to span at least {} times the chunks the query \
                  reads: lengthen [fleet] span or shorten the chunk interval, or lower \
@@ -282,8 +292,8 @@ fn speedup(input: &Input, c: &CheckResult, query: &str) -> (String, Option<Strin
     }
     if next.is_none() {
         next = Some(
-            "compare the saved plans (plans/): chunks the unpruned query reads compressed are \
-             cheap, which shrinks the speedup"
+            "compare the pruned and unpruned plans: chunks the unpruned query reads compressed \
+             are cheap, which shrinks the speedup"
                 .into(),
         );
     }
@@ -533,6 +543,33 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("lengthen [fleet] span"));
+    }
+
+    #[test]
+    fn speedup_with_room_in_the_bound_points_at_the_data_size() {
+        let c = check(
+            "pruning_speedup.latest_24h",
+            "pruning_speedup",
+            ">= 1",
+            0.72,
+        );
+        let mut q = stats("latest_24h", 2.0);
+        q.plan.as_mut().unwrap().custom = Some(PlanChunks {
+            chunks_total: 31,
+            chunks_executed: 2,
+            ..Default::default()
+        });
+        let ex = explain(&input(std::slice::from_ref(&c), &[q], &[], &[]));
+        assert!(
+            ex[0].reason.contains("a bound of about 15.5x"),
+            "{}",
+            ex[0].reason
+        );
+        assert!(
+            ex[0].next_step.as_deref().unwrap().contains("larger fleet"),
+            "{:?}",
+            ex[0].next_step
+        );
     }
 
     #[test]
