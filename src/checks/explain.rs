@@ -146,9 +146,20 @@ fn latency(input: &Input, c: &CheckResult, query: &str) -> (String, Option<Strin
         }
     }
     let chunks = ran_chunks(q);
+    let label = ev
+        .and_then(|e| e.plan.as_ref())
+        .map_or("the", |p| p.plan.as_str());
     if let Some(p) = chunks {
-        why.push(chunks_text(p));
+        why.push(format!("{label} plan {}", chunks_text(p)));
     }
+    // The phase ran a generic plan that executes more chunks than the custom plan would.
+    let generic_worse = match (label, q.plan.as_ref()) {
+        ("generic", Some(pe)) => match (&pe.custom, &pe.generic) {
+            (Some(c), Some(g)) if c.chunks_executed < g.chunks_executed => Some((c, g)),
+            _ => None,
+        },
+        _ => None,
+    };
     if let Some(p) = ev.and_then(|e| e.plan.as_ref()) {
         why.push(format!(
             "top node {}, {} rows, {} parallel worker{}",
@@ -159,7 +170,14 @@ fn latency(input: &Input, c: &CheckResult, query: &str) -> (String, Option<Strin
         ));
     }
 
-    let next = if input.cagg_candidates.iter().any(|n| n == query) {
+    let next = if let Some((c, g)) = generic_worse {
+        Some(format!(
+            "the phase ran the generic plan, which executes {} of {} chunks where the custom \
+             plan executes {}: set plan_cache_mode = \"force_custom_plan\" on the query (or \
+             send the time bound as a literal)",
+            g.chunks_executed, g.chunks_total, c.chunks_executed
+        ))
+    } else if input.cagg_candidates.iter().any(|n| n == query) {
         match input
             .what_if
             .iter()
@@ -473,7 +491,7 @@ mod tests {
         );
         assert!(
             e.reason
-                .contains("executes 31 of 33 chunks (29 compressed)"),
+                .contains("custom plan executes 31 of 33 chunks (29 compressed)"),
             "{}",
             e.reason
         );
@@ -499,6 +517,38 @@ mod tests {
                 .contains("measured p95 3.20 ms against 145 ms"),
             "{:?}",
             ex[0].next_step
+        );
+    }
+
+    #[test]
+    fn latency_of_a_generic_plan_that_scans_everything_suggests_custom_plans() {
+        let checks = [check("latency.last_value.p95_ms", "latency", "<= 10", 78.0)];
+        let mut q = stats("last_value", 70.0);
+        let pe = q.plan.as_mut().unwrap();
+        pe.custom = Some(PlanChunks {
+            chunks_total: 32,
+            chunks_executed: 1,
+            ..Default::default()
+        });
+        pe.generic = Some(PlanChunks {
+            chunks_total: 32,
+            chunks_executed: 32,
+            chunks_executed_compressed: 25,
+            ..Default::default()
+        });
+        q.evidence.as_mut().unwrap().plan.as_mut().unwrap().plan = "generic".into();
+        let ex = explain(&input(&checks, &[q], &[], &[]));
+        assert!(
+            ex[0]
+                .reason
+                .contains("generic plan executes 32 of 32 chunks (25 compressed)"),
+            "{}",
+            ex[0].reason
+        );
+        let next = ex[0].next_step.as_deref().unwrap();
+        assert!(
+            next.contains("force_custom_plan") && next.contains("executes 1"),
+            "{next}"
         );
     }
 

@@ -36,6 +36,13 @@ pub struct Capture {
     /// `[run] cache` as it can run here (cold refused: hot).
     cache: CacheMode,
     cache_notes: Vec<String>,
+    /// Time spent in `begin` and `end` (bench's own capture work around the phases).
+    spent: Duration,
+    phases: u32,
+    /// The capture's own connection, kept across phases (a cold restart closes it).
+    conn: Option<Arc<Client>>,
+    /// Query identifiers by SQL text (the mix and cold runs reuse their query's).
+    query_ids: std::collections::BTreeMap<String, Option<i64>>,
 }
 
 /// One run of a phase in one cache state.
@@ -74,7 +81,21 @@ impl Capture {
             ingested: None,
             cache: CacheMode::Hot,
             cache_notes: Vec::new(),
+            spent: Duration::ZERO,
+            phases: 0,
+            conn: None,
+            query_ids: Default::default(),
         }
+    }
+
+    /// The capture's connection, opened (again) when missing or closed.
+    async fn connection(&mut self, target: &Target) -> anyhow::Result<Arc<Client>> {
+        if let Some(c) = self.conn.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(c.clone());
+        }
+        let c = Arc::new(target.connect().await?);
+        self.conn = Some(c.clone());
+        Ok(c)
     }
 
     /// Decide how `[run] cache` runs here: cold phases need bench's embedded server, no live
@@ -117,6 +138,7 @@ impl Capture {
         let mut phase = phase.clone();
         let mut name = name.to_string();
         if run == CacheRun::Cold {
+            self.conn = None;
             say(&format!(
                 "cold caches for phase {name}: restarting the embedded server"
             ));
@@ -185,8 +207,10 @@ impl Capture {
         if !self.enabled {
             return probe;
         }
-        let client = match target.connect().await {
-            Ok(c) => Some(Arc::new(c)),
+        let started = std::time::Instant::now();
+        self.phases += 1;
+        let client = match self.connection(target).await {
+            Ok(c) => Some(c),
             Err(e) => {
                 self.notes
                     .push(format!("phase {phase_name}: no capture connection: {e:#}"));
@@ -196,15 +220,22 @@ impl Capture {
         if let (Some(c), Some(Availability::Ready { view })) = (&client, &self.stat) {
             for (i, q) in phase.queries.iter().enumerate() {
                 let sql = queries::sql_for(q);
-                let mut rng = queries::rng_for(self.seed, QUERY_ID_STREAM + i as u64, 0);
-                let literals: Vec<String> = queries::values_for(q, &self.ctx, &mut rng)
-                    .iter()
-                    .map(|v| v.sql_literal())
-                    .collect();
-                let query_id = crate::db::plans::query_identifier(c, &sql, &literals)
-                    .await
-                    .ok()
-                    .flatten();
+                let query_id = match self.query_ids.get(&sql) {
+                    Some(id) => *id,
+                    None => {
+                        let mut rng = queries::rng_for(self.seed, QUERY_ID_STREAM + i as u64, 0);
+                        let literals: Vec<String> = queries::values_for(q, &self.ctx, &mut rng)
+                            .iter()
+                            .map(|v| v.sql_literal())
+                            .collect();
+                        let id = crate::db::plans::query_identifier(c, &sql, &literals)
+                            .await
+                            .ok()
+                            .flatten();
+                        self.query_ids.insert(sql.clone(), id);
+                        id
+                    }
+                };
                 probe.names.push(format!("{}{}", phase.label, q.name));
                 probe.watched.push(Watched { sql, query_id });
             }
@@ -231,11 +262,18 @@ impl Capture {
             },
         ));
         probe.client = client;
+        self.spent += started.elapsed();
         probe
     }
 
     /// After a phase: the counters' deltas against the phase's statistics, and the samples.
     pub async fn end(&mut self, probe: PhaseProbe, stats: &[QueryStats]) {
+        let started = std::time::Instant::now();
+        self.end_inner(probe, stats).await;
+        self.spent += started.elapsed();
+    }
+
+    async fn end_inner(&mut self, probe: PhaseProbe, stats: &[QueryStats]) {
         if let Some(s) = probe.sampler {
             self.samples.extend(s.stop().await);
         }
@@ -282,6 +320,13 @@ impl Capture {
             }
         }
         let mut notes = self.notes;
+        notes.push(format!(
+            "capture overhead: {:.0} ms around {} phase(s) (query identifiers, \
+             pg_stat_statements snapshots, sampler start and stop); the plans come from the \
+             checks phase's EXPLAIN ANALYZE",
+            self.spent.as_secs_f64() * 1000.0,
+            self.phases
+        ));
         if self.samples.iter().all(|s| s.wal_bytes.is_none()) && !self.samples.is_empty() {
             notes.push("WAL bytes: pg_current_wal_lsn() not readable on this server".into());
         }
