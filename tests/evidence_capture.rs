@@ -123,8 +123,13 @@ async fn run_writes_plans_server_time_resources_and_explanations() {
             .as_ref()
             .unwrap_or_else(|| panic!("server time of {name}: {:?}", ev.server_note));
         assert!(server.calls > 0, "{server:?}");
-        // The warmup's executions are in the server's delta, not in the client's count.
-        assert!(server.calls >= q.count, "{server:?} vs {}", q.count);
+        // The deltas start when the warmup ends, timed from before the phase's connections
+        // open: about the client's count (the boundary moves with the set-up time).
+        assert!(
+            server.calls * 2 >= q.count && server.calls <= q.count * 3 / 2 + 20,
+            "{server:?} vs {}",
+            q.count
+        );
         assert!(server.mean_exec_ms > 0.0 && server.stddev_exec_ms >= 0.0);
         assert!(server.client_minus_server_ms.is_some());
         assert!(server.shared_blks_hit + server.shared_blks_read > 0);

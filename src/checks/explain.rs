@@ -364,7 +364,25 @@ fn compression(input: &Input, c: &CheckResult, table: &str) -> (String, Option<S
     } else if index_share.is_some_and(|s| s > 30.0) {
         Some("the indexes of the compressed chunks dominate: review compress_segmentby and the indexes kept".into())
     } else {
-        Some("see docs/guarantees.md for what the target assumes".into())
+        let min: f64 = c
+            .target
+            .trim_start_matches(">=")
+            .trim()
+            .parse()
+            .unwrap_or(0.0);
+        match d.ratio {
+            Some(r) if min > 0.0 && min < 100.0 => Some(format!(
+                "a {}% reduction needs a {}x ratio and this data compresses {}x: review \
+                 compress_segmentby and compress_orderby, and how noisy the value columns are \
+                 (they compress {}x alone)",
+                fmt_num(min),
+                fmt_num((1000.0 / (100.0 - min)).round() / 10.0),
+                fmt_num((r * 10.0).round() / 10.0),
+                d.values_ratio
+                    .map_or("?".to_string(), |v| fmt_num((v * 10.0).round() / 10.0))
+            )),
+            _ => Some("see docs/guarantees.md for what the target assumes".into()),
+        }
     };
     (why.join("; "), next)
 }
@@ -622,6 +640,51 @@ mod tests {
         );
     }
 
+    fn storage_with(d: CompressionDetails) -> TableStorage {
+        TableStorage {
+            table: "esp_telemetry".into(),
+            rows: 0,
+            rows_exact: true,
+            chunks: 12,
+            chunk_interval_s: 86400,
+            total_bytes: 0,
+            heap_bytes: 0,
+            index_bytes: 0,
+            toast_bytes: 0,
+            compressed_before_bytes: None,
+            compressed_after_bytes: None,
+            compressed_chunks: None,
+            compression: Some(d),
+        }
+    }
+
+    #[test]
+    fn compression_with_full_batches_names_the_ratio_the_target_needs() {
+        let c = check(
+            "compression.esp_telemetry.reduction_pct",
+            "compression",
+            ">= 90",
+            87.9,
+        );
+        let d = CompressionDetails {
+            chunks: 23,
+            ratio: Some(8.28),
+            values_ratio: Some(2.3),
+            rows_per_segment: Some(720.0),
+            ..Default::default()
+        };
+        let storage = [storage_with(d)];
+        let checks = [c];
+        let mut i = input(&checks, &[], &[], &[]);
+        i.storage = &storage;
+        let ex = explain(&i);
+        let next = ex[0].next_step.as_deref().unwrap();
+        assert!(
+            next.contains("a 90% reduction needs a 10x ratio and this data compresses 8.3x"),
+            "{next}"
+        );
+    }
+
     #[test]
     fn compression_reason_gives_ratio_and_index_share() {
         let c = check(
@@ -639,21 +702,7 @@ mod tests {
         };
         d.after.total_bytes = 100;
         d.after.index_bytes = 40;
-        let storage = [TableStorage {
-            table: "esp_telemetry".into(),
-            rows: 0,
-            rows_exact: true,
-            chunks: 12,
-            chunk_interval_s: 86400,
-            total_bytes: 0,
-            heap_bytes: 0,
-            index_bytes: 0,
-            toast_bytes: 0,
-            compressed_before_bytes: None,
-            compressed_after_bytes: None,
-            compressed_chunks: None,
-            compression: Some(d),
-        }];
+        let storage = [storage_with(d)];
         let checks = [c];
         let mut i = input(&checks, &[], &[], &[]);
         i.storage = &storage;

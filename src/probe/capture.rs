@@ -43,6 +43,8 @@ pub struct Capture {
     conn: Option<Arc<Client>>,
     /// Query identifiers by SQL text (the mix and cold runs reuse their query's).
     query_ids: std::collections::BTreeMap<String, Option<i64>>,
+    /// The first failure to read pg_stat_statements (the servers' notes name it).
+    stat_error: Option<String>,
 }
 
 /// One run of a phase in one cache state.
@@ -57,7 +59,8 @@ pub struct PhaseProbe {
     client: Option<Arc<Client>>,
     names: Vec<String>,
     watched: Vec<Watched>,
-    before: Option<Vec<Counters>>,
+    /// The counters at the end of the phase's warmup (a task that waits for it).
+    before: Option<tokio::task::JoinHandle<anyhow::Result<Vec<Counters>>>>,
     sampler: Option<Sampler>,
 }
 
@@ -85,6 +88,7 @@ impl Capture {
             phases: 0,
             conn: None,
             query_ids: Default::default(),
+            stat_error: None,
         }
     }
 
@@ -239,12 +243,14 @@ impl Capture {
                 probe.names.push(format!("{}{}", phase.label, q.name));
                 probe.watched.push(Watched { sql, query_id });
             }
-            match stat_statements::snapshot(c, view, &probe.watched).await {
-                Ok(b) => probe.before = Some(b),
-                Err(e) => self
-                    .notes
-                    .push(format!("phase {phase_name}: pg_stat_statements: {e:#}")),
-            }
+            // The first snapshot waits for the end of the warmup (timed from here, just
+            // before the phase opens its connections), so the deltas cover the measured stage.
+            let (c, view, watched, warmup) =
+                (c.clone(), view.clone(), probe.watched.clone(), phase.warmup);
+            probe.before = Some(tokio::spawn(async move {
+                tokio::time::sleep(warmup).await;
+                stat_statements::snapshot(&c, &view, &watched).await
+            }));
         }
         let server_pid = target
             .server
@@ -277,10 +283,24 @@ impl Capture {
         if let Some(s) = probe.sampler {
             self.samples.extend(s.stop().await);
         }
-        let (Some(c), Some(before), Some(Availability::Ready { view })) =
-            (&probe.client, &probe.before, &self.stat)
+        let (Some(c), Some(task), Some(Availability::Ready { view })) =
+            (&probe.client, probe.before, &self.stat)
         else {
             return;
+        };
+        let before = match task.await {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => {
+                let why = format!("pg_stat_statements could not be read: {e:#}");
+                self.notes.push(why.clone());
+                self.stat_error.get_or_insert(why);
+                return;
+            }
+            Err(e) => {
+                self.notes
+                    .push(format!("pg_stat_statements snapshot task failed: {e}"));
+                return;
+            }
         };
         match stat_statements::snapshot(c, view, &probe.watched).await {
             Ok(after) => {
@@ -295,7 +315,11 @@ impl Capture {
                     }
                 }
             }
-            Err(e) => self.notes.push(format!("pg_stat_statements: {e:#}")),
+            Err(e) => {
+                let why = format!("pg_stat_statements could not be read: {e:#}");
+                self.notes.push(why.clone());
+                self.stat_error.get_or_insert(why);
+            }
         }
     }
 
@@ -310,8 +334,9 @@ impl Capture {
             match self.server.iter().find(|(n, _)| n == &q.name) {
                 Some((_, t)) => ev.server = Some(t.clone()),
                 None => {
-                    ev.server_note = Some(match &self.stat {
-                        Some(Availability::Missing(why)) => why.clone(),
+                    ev.server_note = Some(match (&self.stat, &self.stat_error) {
+                        (Some(Availability::Missing(why)), _) => why.clone(),
+                        (_, Some(why)) => why.clone(),
                         _ => "pg_stat_statements recorded no execution of this statement in \
                               the phase"
                             .into(),
