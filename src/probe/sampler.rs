@@ -78,7 +78,7 @@ pub struct SamplerConfig {
 /// A running sampler; [`Sampler::stop`] returns its samples.
 pub struct Sampler {
     stop: CancellationToken,
-    task: JoinHandle<Vec<ResourceSample>>,
+    task: Option<JoinHandle<Vec<ResourceSample>>>,
 }
 
 impl Sampler {
@@ -86,12 +86,25 @@ impl Sampler {
     pub fn start(client: Option<Arc<Client>>, cfg: SamplerConfig) -> Sampler {
         let stop = CancellationToken::new();
         let task = tokio::spawn(run(client, cfg, stop.clone()));
-        Sampler { stop, task }
+        Sampler {
+            stop,
+            task: Some(task),
+        }
     }
 
-    pub async fn stop(self) -> Vec<ResourceSample> {
+    pub async fn stop(mut self) -> Vec<ResourceSample> {
         self.stop.cancel();
-        self.task.await.unwrap_or_default()
+        match self.task.take() {
+            Some(t) => t.await.unwrap_or_default(),
+            None => Vec::new(),
+        }
+    }
+}
+
+/// A phase that failed never reaches `stop`: the task ends with it.
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.stop.cancel();
     }
 }
 
@@ -171,5 +184,43 @@ fn sample(phase: &str, t_s: f64, dt: f64, a: &Reading, b: &Reading) -> ResourceS
                 0.0
             }
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without a server connection the sampler still records /proc figures (here bench's own
+    /// process stands in for the postmaster) and the ingest counter's rate.
+    #[tokio::test]
+    async fn samples_proc_figures_and_the_ingest_rate_without_a_server() {
+        let rows = Arc::new(AtomicU64::new(0));
+        let s = Sampler::start(
+            None,
+            SamplerConfig {
+                phase: "p".into(),
+                interval: Duration::from_millis(20),
+                warmup: Duration::from_millis(10),
+                server_pid: Some(std::process::id()),
+                ingested: Some(rows.clone()),
+            },
+        );
+        for _ in 0..10 {
+            rows.fetch_add(100, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let samples = s.stop().await;
+        assert!(!samples.is_empty());
+        for x in &samples {
+            assert_eq!(x.phase, "p");
+            assert!(x.server_cpu_pct.is_some() && x.bench_rss_bytes > 0, "{x:?}");
+            assert!(x.wal_bytes.is_none() && x.checkpoints.is_none(), "{x:?}");
+            assert!(x.ingest_rows_per_s.is_some(), "{x:?}");
+        }
+        assert!(samples
+            .iter()
+            .any(|x| x.ingest_rows_per_s.unwrap_or(0.0) > 0.0));
+        assert!(samples.windows(2).all(|w| w[1].t_s > w[0].t_s));
     }
 }
