@@ -5,6 +5,8 @@
 #    Debian's `postgresql` package (needs root). No system cluster is created or started:
 #    bench runs its own throwaway clusters.
 # 2. TimescaleDB for that PostgreSQL major: scripts/install-timescaledb.sh (idempotent).
+# 3. Optional: Debian's `chromium`, which the report-page screenshot test (tests/report_page.rs)
+#    uses when present. A failure here never fails setup (the test then prints SKIPPED).
 #
 # Quick and silent-ish when everything is present; prints what it did otherwise.
 set -euo pipefail
@@ -34,3 +36,17 @@ else
 fi
 
 scripts/install-timescaledb.sh
+
+# Optional: headless Chromium for the report-page screenshot test. Never fatal.
+if command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; then
+  log "chromium present (report-page screenshot test)"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  log "installing chromium (optional, for the report-page screenshot test)"
+  if { apt-get update -qq || true; } && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1; then
+    log "installed chromium"
+  else
+    log "chromium could not be installed (optional): the screenshot test will print SKIPPED"
+  fi
+else
+  log "chromium not installed (optional; \`sudo apt-get install chromium\` enables the report-page screenshot test)"
+fi

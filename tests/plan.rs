@@ -449,11 +449,15 @@ fn run_report_plots_are_valid_svg_and_indexed_offline() {
     let text = std::fs::read_to_string(&plots[0]).unwrap();
     assert!(text.contains("99.9%"), "log percentile axis labels");
 
-    let index = esp_bench::report::plot::write_index(
+    let index = esp_bench::report::html::tables::write_tables_page(
         dir.path(),
+        "index.html",
         "run <ci>",
+        "",
+        vec![],
         &plots,
-        "<table><tr><td>x</td></tr></table>",
+        vec![],
+        vec![],
     )
     .unwrap();
     let html = std::fs::read_to_string(index).unwrap();

@@ -98,6 +98,11 @@ pub struct CompareArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = CompareFormat::Text)]
     pub format: CompareFormat,
+
+    /// Also write the comparison as an offline HTML page to FILE (any --format still goes to
+    /// stdout).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 pub async fn run(args: CompareArgs) -> anyhow::Result<Outcome> {
@@ -134,6 +139,10 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<Outcome> {
             .map(|(c, p)| judge(c, p))
             .collect::<anyhow::Result<Vec<_>>>()?;
         cmp = compare::confirm(cmp, &others);
+    }
+    if let Some(path) = &args.html {
+        report::html::compare::write_compare_page(path, &cmp.to_json(), Vec::new())
+            .with_context(|| format!("writing the comparison page {}", path.display()))?;
     }
     let text = match args.format {
         CompareFormat::Text => cmp.to_text(),

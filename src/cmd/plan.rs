@@ -17,7 +17,6 @@ pub enum Indexes {
     /// No index on the hypertable.
     None,
 }
-use crate::report::plot::{html_escape, write_index_named};
 
 /// Arguments of `bench plan`.
 #[derive(Args, Debug)]
@@ -132,16 +131,12 @@ pub async fn run(args: PlanArgs) -> anyhow::Result<Outcome> {
     let rendered = table::plan_table(&projections);
     print!("{rendered}");
     if let Some(out) = &args.output {
-        write_outputs(out, &projections, &rendered)?;
+        write_outputs(out, &projections)?;
     }
     Ok(Outcome::Pass)
 }
 
-fn write_outputs(
-    out: &Path,
-    projections: &[plan::Projection],
-    rendered: &str,
-) -> anyhow::Result<()> {
+fn write_outputs(out: &Path, projections: &[plan::Projection]) -> anyhow::Result<()> {
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -156,13 +151,27 @@ fn write_outputs(
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "plan".into());
     let plots = plots::write_plan_plots(&dir, &stem, projections)?;
-    let tables = format!("<pre>{}</pre>", html_escape(rendered));
-    let index = write_index_named(
+    let (grid, notes) = table::plan_grid(projections);
+    let csv_name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let index = crate::report::html::tables::write_tables_page(
         &dir,
         &format!("{stem}.html"),
         "esp-bench capacity plan",
+        "one column per fleet size; the CSV holds the exact figures",
+        vec![crate::report::html::Table::from_grid(
+            "plan",
+            "Projection per fleet size",
+            &grid,
+        )],
         &plots,
-        &tables,
+        vec![crate::report::html::Link {
+            href: csv_name.clone(),
+            label: csv_name,
+        }],
+        notes,
     )?;
     eprintln!("wrote {}", out.display());
     for p in plots.iter().chain(std::iter::once(&index)) {

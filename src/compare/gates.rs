@@ -214,6 +214,7 @@ pub(super) fn prepare_row(
         } else {
             0.0
         },
+        mixed: c.name.starts_with("mix:"),
     };
     (row, Prepared::Sample(sample))
 }

@@ -663,6 +663,7 @@ pub fn baseline_noise(
                         current_log: 0.0,
                         within_baseline: 0.0,
                         within_current: 0.0,
+                        mixed: q.name.starts_with("mix:"),
                     },
                 ));
             }

@@ -63,6 +63,8 @@ pub struct GateSample {
     /// (one-run baselines only; 0 when unknown).
     pub within_baseline: f64,
     pub within_current: f64,
+    /// The query was measured in the mixed phase (`mix:` names), not alone.
+    pub mixed: bool,
 }
 
 /// The noise of one gate.
@@ -215,28 +217,75 @@ pub fn estimate(
         })
         .collect();
 
-    let all_prior = stats::fit_prior(&s2, d);
+    // Robust fits: hypervariable gates are left out of each prior and not moderated.
+    let all_fit = stats::fit_prior_robust(&s2, d);
+    let all_prior = all_fit.as_ref().map(|(p, _)| *p);
+    let mut hypervariable = vec![false; gates.len()];
     let mut priors = Vec::new();
     if let Some(p) = all_prior {
         priors.push(prior_info("all", gates.len(), &p));
     }
+    // One prior per metric and kind of phase: a query measured alone and a query measured in
+    // the mix (sharing the clients with the others, so its tail moves with its neighbours)
+    // have noise of different kinds, and one prior over both would be wide enough for neither.
+    // With too few gates of a group, the metric's prior over both kinds; with too few of
+    // those, the prior of all gates.
+    let fit_group = |idx: &[usize], hv: &mut Vec<bool>| -> Option<Prior> {
+        if idx.len() < MIN_GATES_PER_PRIOR {
+            return None;
+        }
+        let of: Vec<f64> = idx.iter().map(|&i| s2[i]).collect();
+        let (p, flags) = stats::fit_prior_robust(&of, d)?;
+        for (&i, f) in idx.iter().zip(flags) {
+            hv[i] = f;
+        }
+        Some(p)
+    };
+    let mut group_priors: Vec<(Metric, bool, Option<Prior>)> = Vec::new();
     let mut metric_priors: Vec<(Metric, Option<Prior>)> = Vec::new();
     for &m in &metrics {
-        let of_metric: Vec<f64> = gates
-            .iter()
-            .zip(&s2)
-            .filter(|(x, _)| x.metric == m)
-            .map(|(_, v)| *v)
-            .collect();
-        let p = if of_metric.len() >= MIN_GATES_PER_PRIOR {
-            stats::fit_prior(&of_metric, d)
-        } else {
-            None
-        };
+        let idx: Vec<usize> = (0..gates.len()).filter(|&i| gates[i].metric == m).collect();
+        let mut hv_metric = vec![false; gates.len()];
+        let p = fit_group(&idx, &mut hv_metric);
         if let Some(p) = &p {
-            priors.push(prior_info(m.name(), of_metric.len(), p));
+            priors.push(prior_info(m.name(), idx.len(), p));
         }
         metric_priors.push((m, p));
+        for mixed in [false, true] {
+            let gi: Vec<usize> = idx
+                .iter()
+                .copied()
+                .filter(|&i| gates[i].mixed == mixed)
+                .collect();
+            if gi.is_empty() {
+                continue;
+            }
+            let mut hv_group = vec![false; gates.len()];
+            let gp = if gi.len() < idx.len() {
+                fit_group(&gi, &mut hv_group)
+            } else {
+                None
+            };
+            let (prior, hv) = match gp {
+                Some(gp) => {
+                    let label = format!("{} ({})", m.name(), if mixed { "mix" } else { "alone" });
+                    priors.push(prior_info(&label, gi.len(), &gp));
+                    (Some(gp), &hv_group)
+                }
+                None => match p {
+                    Some(p) => (Some(p), &hv_metric),
+                    None => (None, &vec![false; gates.len()]),
+                },
+            };
+            for &i in &gi {
+                hypervariable[i] = match (&prior, &all_fit) {
+                    (Some(_), _) => hv[i],
+                    (None, Some((_, flags))) => flags[i],
+                    (None, None) => false,
+                };
+            }
+            group_priors.push((m, mixed, prior));
+        }
     }
 
     let out = gates
@@ -245,10 +294,10 @@ pub fn estimate(
         .map(|(i, g)| {
             let (base_shifts, cur_shift) = &loo[i];
             let net_log = cur_dev(i) - (cur_shift - stats::mean_var(base_shifts).0);
-            let mut prior = metric_priors
+            let mut prior = group_priors
                 .iter()
-                .find(|(m, _)| *m == g.metric)
-                .and_then(|(_, p)| *p)
+                .find(|(m, mixed, _)| *m == g.metric && *mixed == g.mixed)
+                .and_then(|(_, _, p)| *p)
                 .or(all_prior);
             if peers[i].len() + 1 < MIN_GATES_FOR_SHIFT {
                 // No shift removed: the gates' variances share the runs' shifts, so together
@@ -258,8 +307,8 @@ pub fn estimate(
                 }
             }
             let (var, df) = match prior {
-                Some(p) => p.moderate(s2[i], d),
-                None => (s2[i], Some(d)),
+                Some(p) if !hypervariable[i] => p.moderate(s2[i], d),
+                _ => (s2[i], Some(d)),
             };
             let sd = var.sqrt();
             let (sd, source) = if sd < floor && floor_pct.is_some() {
@@ -374,6 +423,7 @@ mod tests {
             current_log: logs.iter().sum::<f64>() / logs.len() as f64,
             within_baseline: 0.0,
             within_current: 0.0,
+            mixed: false,
         }
     }
 

@@ -25,6 +25,9 @@ use anyhow::Context;
 use tokio_postgres::NoTls;
 
 use crate::cli::ServerArgs;
+
+/// A connection's I/O, to be polled by whoever uses its client (until the connection closes).
+pub type ConnectionFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 use crate::error::BenchError;
 use crate::server::{EmbeddedOptions, EmbeddedServer};
 
@@ -144,9 +147,12 @@ impl Target {
         Ok(t)
     }
 
-    /// A new connection (its connection task is spawned on the current runtime) with
-    /// `search_path = <schema>, public` and `application_name = esp-bench`.
-    pub async fn connect(&self) -> anyhow::Result<tokio_postgres::Client> {
+    /// A new connection with `search_path = <schema>, public` and `application_name =
+    /// esp-bench`, and the future that performs its I/O: the caller polls it alongside its
+    /// calls on the client (the query runner does, as pgbench's single loop does), or spawns it.
+    pub async fn connect_driven(
+        &self,
+    ) -> anyhow::Result<(tokio_postgres::Client, ConnectionFuture)> {
         let mut cfg = self.config.clone();
         cfg.application_name("esp-bench");
         let search_path = format!("-c search_path={},public", self.schema);
@@ -166,10 +172,14 @@ impl Target {
                 redact(&pg_error_text(&e))
             ))
         })?;
-        tokio::spawn(async move {
-            // Errors surface on the client's next call; nothing to do with them here.
-            let _ = conn.await;
-        });
+        // Errors surface on the client's next call; nothing to do with them here.
+        Ok((client, Box::pin(async move { drop(conn.await) })))
+    }
+
+    /// [`Target::connect_driven`] with the connection's I/O on a task of its own.
+    pub async fn connect(&self) -> anyhow::Result<tokio_postgres::Client> {
+        let (client, conn) = self.connect_driven().await?;
+        tokio::spawn(conn);
         Ok(client)
     }
 

@@ -32,21 +32,54 @@ use tokio_postgres::{Client, Statement};
 use tokio_util::sync::CancellationToken;
 
 use crate::db::measure::{self, PlanCounts};
+use crate::db::ConnectionFuture;
+use crate::exec::pacing::Pacer;
 use crate::exec::queries::{params_for, rng_for, sql_for, ParamContext};
 use crate::report::model::{PlanEvidence, QueryStats};
 use crate::scenario::plan::{LoadMode, PlanCacheMode, QueryPlan, StopCondition};
 use crate::stats::{query_stats, Batch, Collector, PhaseShape, Recorder};
 
-/// Opens a new database session (already in bench's schema). Implemented by the pipeline for
-/// `db::Target`, and by tests.
+impl Session {
+    /// Close the connection politely: dropping the client makes the connection send
+    /// Terminate, and polling it (briefly) lets it do so.
+    async fn close(mut self) {
+        self.client = None;
+        if let Some(conn) = self.conn.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
+        }
+    }
+}
+
+/// Opens a new database session (already in bench's schema): the client and its connection's
+/// I/O, which the worker using the client polls itself (see [`drive`]). Implemented for
+/// `db::Target`.
 pub trait Connect {
-    fn connect(&self) -> impl Future<Output = anyhow::Result<Client>> + Send;
+    fn connect(&self) -> impl Future<Output = anyhow::Result<(Client, ConnectionFuture)>> + Send;
 }
 
 impl Connect for crate::db::Target {
-    fn connect(&self) -> impl Future<Output = anyhow::Result<Client>> + Send {
-        crate::db::Target::connect(self)
+    fn connect(&self) -> impl Future<Output = anyhow::Result<(Client, ConnectionFuture)>> + Send {
+        crate::db::Target::connect_driven(self)
     }
+}
+
+/// Await `call` (a call on the session's client) while polling the connection's I/O in the
+/// same task: a reply is read from the socket and handed to the call in one poll, with no hop
+/// through a connection task of its own (tokio-postgres's default, which costs two task
+/// wake-ups per query: a tenth of a `SELECT 1` on loopback). When the connection ends first,
+/// it is dropped (`None`) and the call then fails promptly.
+async fn drive<F: Future>(conn: &mut Option<ConnectionFuture>, call: F) -> F::Output {
+    let Some(c) = conn.as_mut() else {
+        return call.await;
+    };
+    tokio::pin!(call);
+    tokio::select! {
+        biased;
+        () = c => {}
+        r = &mut call => return r,
+    }
+    *conn = None;
+    call.await
 }
 
 /// Settings shared by every phase of a run.
@@ -122,6 +155,9 @@ pub struct PhaseOutcome {
 /// One connection with its prepared statements.
 struct Session {
     client: Option<Client>,
+    /// The connection's I/O, polled by [`drive`] during every call on `client` (None once the
+    /// connection has ended).
+    conn: Option<ConnectionFuture>,
     stmts: Vec<Statement>,
     /// Plan counters of each statement when the measured stage started (zero for a
     /// connection opened after that: a new connection starts from zero).
@@ -135,30 +171,29 @@ async fn open_session<C: Connect>(
     settings: &ExecSettings,
     mode: PlanCacheMode,
 ) -> anyhow::Result<Session> {
-    let client = connector.connect().await?;
+    let (client, conn) = connector.connect().await?;
+    let mut conn = Some(conn);
     let timeout_ms = settings.statement_timeout.as_millis();
     let app = settings.application_name.replace('\'', "");
     let read_only = if settings.read_only { "on" } else { "off" };
-    client
-        .batch_execute(&format!(
-            "SET application_name = '{app}'; SET statement_timeout = {timeout_ms}; \
-             SET default_transaction_read_only = {read_only}; SET plan_cache_mode = {}",
-            mode.name()
-        ))
-        .await
-        .context(
-            "setting application_name, statement_timeout, read-only transactions and plan_cache_mode",
-        )?;
+    let set = format!(
+        "SET application_name = '{app}'; SET statement_timeout = {timeout_ms}; \
+         SET default_transaction_read_only = {read_only}; SET plan_cache_mode = {}",
+        mode.name()
+    );
+    drive(&mut conn, client.batch_execute(&set)).await.context(
+        "setting application_name, statement_timeout, read-only transactions and plan_cache_mode",
+    )?;
     let mut stmts = Vec::with_capacity(sqls.len());
     for (sql, name) in sqls.iter().zip(names) {
-        let stmt = client
-            .prepare(sql)
+        let stmt = drive(&mut conn, client.prepare(sql))
             .await
             .with_context(|| format!("preparing query `{name}`: {sql}"))?;
         stmts.push(stmt);
     }
     Ok(Session {
         client: Some(client),
+        conn,
         base: vec![PlanCounts::default(); stmts.len()],
         stmts,
     })
@@ -166,14 +201,19 @@ async fn open_session<C: Connect>(
 
 /// The plan counters of a session's statements (`sqls`, in preparation order); None when the
 /// server does not report them (PostgreSQL before 14) or the connection is gone.
-async fn plan_counts(s: &Session, sqls: &[String]) -> Option<Vec<PlanCounts>> {
+async fn plan_counts(s: &mut Session, sqls: &[String]) -> Option<Vec<PlanCounts>> {
     let client = s.client.as_ref().filter(|c| !c.is_closed())?;
-    measure::prepared_plan_counts(client, sqls).await.ok()
+    drive(&mut s.conn, measure::prepared_plan_counts(client, sqls))
+        .await
+        .ok()
 }
 
 /// Plans of the measured stage per statement, summed over the sessions (each session's counters
 /// now minus when the stage started). None when no session could report them.
-async fn measured_plan_counts(sessions: &[Session], sqls: &[String]) -> Option<Vec<PlanCounts>> {
+async fn measured_plan_counts(
+    sessions: &mut [Session],
+    sqls: &[String],
+) -> Option<Vec<PlanCounts>> {
     let mut sum = vec![PlanCounts::default(); sqls.len()];
     let mut any = false;
     for s in sessions {
@@ -203,31 +243,6 @@ pub fn classify(err: &tokio_postgres::Error) -> String {
         }
         None => "connection".to_string(),
     }
-}
-
-/// Tokio's timer fires on 1 ms ticks, so `sleep_until(t)` wakes up to 1-2 ms late, and in
-/// fixed-rate mode that lateness would count as latency (a 1 ms bias on sub-millisecond
-/// queries). So: sleep with the timer until `SPIN_WINDOW` before the intended start, then
-/// yield until it (other workers on the thread keep running meanwhile).
-const SPIN_WINDOW: Duration = Duration::from_millis(2);
-
-/// Wait until `t`; false when cancelled first.
-async fn wait_until(t: Instant, cancel: &CancellationToken) -> bool {
-    if let Some(coarse) = t.checked_sub(SPIN_WINDOW) {
-        if coarse > Instant::now() {
-            tokio::select! {
-                _ = tokio::time::sleep_until(coarse.into()) => {}
-                _ = cancel.cancelled() => return false,
-            }
-        }
-    }
-    while Instant::now() < t {
-        if cancel.is_cancelled() {
-            return false;
-        }
-        tokio::task::yield_now().await;
-    }
-    true
 }
 
 /// State shared by the workers of one stage (warmup or measured). The workers of a stage are
@@ -265,6 +280,11 @@ impl<C: Connect> Stage<'_, C> {
 
     /// Run until the stop condition or cancellation; returns the session for the next stage.
     async fn work(&self, mut s: Session, mut rec: Option<Recorder>) -> Session {
+        let pacer = Pacer::new();
+        // One cancellation future for the whole stage: it registers with the token once,
+        // instead of once per query (a lock and an allocation a `SELECT 1` would pay).
+        let cancelled = self.cancel.cancelled();
+        tokio::pin!(cancelled);
         loop {
             if self.cancel.is_cancelled() {
                 break;
@@ -282,7 +302,7 @@ impl<C: Connect> Stage<'_, C> {
                 if self.deadline.is_some_and(|d| t >= d) {
                     break;
                 }
-                if !wait_until(t, &self.cancel).await {
+                if !pacer.wait_until(t, &self.cancel).await {
                     break;
                 }
             }
@@ -314,20 +334,25 @@ impl<C: Connect> Stage<'_, C> {
                         // Back off a little so a dead server does not spin a core.
                         tokio::select! {
                             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                            _ = self.cancel.cancelled() => break,
+                            _ = &mut cancelled => break,
                         }
                         continue;
                     }
                 }
             }
             let client = s.client.as_ref().expect("session connected above");
+            let conn = &mut s.conn;
             let refs: Vec<&(dyn ToSql + Sync)> = params
                 .iter()
                 .map(|p| p.as_ref() as &(dyn ToSql + Sync))
                 .collect();
+            // `execute` runs the same Bind/Execute as `query` but skips the data rows instead
+            // of building `Row`s (the count comes from the server's CommandComplete tag): the
+            // rows cross the wire and are read, without bench paying per-row allocations that
+            // a 1,440-row result makes a third of the server's CPU.
             let result = tokio::select! {
-                r = client.query(&s.stmts[q], &refs) => r,
-                _ = self.cancel.cancelled() => {
+                r = drive(conn, client.execute(&s.stmts[q], &refs)) => r,
+                _ = &mut cancelled => {
                     // Best effort: stop the server-side work of the abandoned query.
                     let _ = tokio::time::timeout(
                         Duration::from_secs(2),
@@ -342,7 +367,7 @@ impl<C: Connect> Stage<'_, C> {
             match result {
                 Ok(rows) => {
                     if let Some(r) = rec.as_mut() {
-                        r.record_ok(q, done, latency, lag, rows.len() as u64).await;
+                        r.record_ok(q, done, latency, lag, rows).await;
                     }
                 }
                 Err(e) => {
@@ -502,8 +527,11 @@ pub async fn run_phase<C: Connect>(
     // Sessions close when dropped.
     let (sessions, merged) = tokio::join!(workers.collect::<Vec<Session>>(), collector);
     let duration_s = stage.t0.elapsed().as_secs_f64();
-    let counts = measured_plan_counts(&sessions, &sqls).await;
-    drop(sessions);
+    let mut sessions = sessions;
+    let counts = measured_plan_counts(&mut sessions, &sqls).await;
+    for s in sessions {
+        s.close().await;
+    }
 
     let shape = PhaseShape {
         mode: if phase.rate().is_some() {

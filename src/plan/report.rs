@@ -9,9 +9,9 @@ use anyhow::Context;
 use super::io::write_csv;
 use super::plots::write_sweep_plots;
 use super::sweep::{fit_rows, sweep_rows, FitRow, SweepRow};
-use super::table::{fit_table, sweep_table};
+use super::table::{fit_grid, fit_table, sweep_grid, sweep_table};
+use crate::report::html::{tables::write_tables_page, Link, Table};
 use crate::report::model::Summary;
-use crate::report::plot::{html_escape, write_index};
 
 /// What a sweep wrote.
 #[derive(Debug, Clone)]
@@ -49,11 +49,29 @@ pub fn write_sweep_outputs(dir: &Path, runs: &[(u32, Summary)]) -> anyhow::Resul
         .first()
         .map(|(_, s)| s.scenario.name.clone())
         .unwrap_or_default();
-    let index = write_index(
+    let link = |f: &str| Link {
+        href: f.into(),
+        label: f.into(),
+    };
+    let index = write_tables_page(
         dir,
+        "index.html",
         &format!("esp-bench sweep: {name}"),
+        &format!(
+            "{} sizes measured; each size's own report is in its folder",
+            runs.len()
+        ),
+        vec![
+            Table::from_grid("sweep", "Measurements per size", &sweep_grid(&rows)),
+            Table::from_grid(
+                "fit",
+                "Growth of p95 with rows (fitted, p95 ~ rows^k)",
+                &fit_grid(&fits),
+            ),
+        ],
         &plots,
-        &format!("<pre>{}</pre>", html_escape(&text)),
+        vec![link("sweep.csv"), link("fit.csv")],
+        Vec::new(),
     )?;
     Ok(SweepOutputs {
         rows,

@@ -5,7 +5,7 @@
 use super::project::Projection;
 use super::sweep::{FitRow, SweepRow};
 use super::units::duration_label;
-use crate::report::plot::format_bytes;
+use crate::report::units::{bytes as format_bytes, thousands as group_thousands};
 
 /// Lay out rows of cells as a left-aligned first column and right-aligned others.
 pub fn render(rows: &[Vec<String>]) -> String {
@@ -44,24 +44,23 @@ fn count(v: f64) -> String {
     }
 }
 
-fn group_thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 fn opt<T>(v: Option<T>, f: impl Fn(T) -> String) -> String {
     v.map(f).unwrap_or_else(|| "-".to_string())
 }
 
 /// The plan as a table: one column per fleet size.
 pub fn plan_table(projections: &[Projection]) -> String {
+    let (rows, notes) = plan_grid(projections);
+    let mut out = render(&rows);
+    for n in notes {
+        out.push_str(&n);
+        out.push('\n');
+    }
+    out
+}
+
+/// The plan's cells (first row: the fleet sizes) and the lines printed under them.
+pub fn plan_grid(projections: &[Projection]) -> (Vec<Vec<String>>, Vec<String>) {
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut line = |label: &str, f: &dyn Fn(&Projection) -> String| {
         let mut r = vec![label.to_string()];
@@ -150,18 +149,18 @@ pub fn plan_table(projections: &[Projection]) -> String {
             });
         }
     }
-    let mut out = render(&rows);
+    let mut notes = Vec::new();
     if let Some(first) = projections.first() {
         if first.row.compression_ratio_measured.is_none() {
-            out.push_str(&format!("compression: {}\n", first.row.compression_note));
+            notes.push(format!("compression: {}", first.row.compression_note));
         }
-        out.push_str(&format!(
-            "assumed: memory from {}, chunk interval from {}; latency: {}\n",
+        notes.push(format!(
+            "assumed: memory from {}, chunk interval from {}; latency: {}",
             first.row.memory_source, first.row.chunk_interval_source, first.row.latency_model
         ));
         let r = &first.row;
-        out.push_str(&format!(
-            "bytes/row: heap {:.1} + index {:.1} (indexes {}; measured index {:.1}){}; split from {}\n",
+        notes.push(format!(
+            "bytes/row: heap {:.1} + index {:.1} (indexes {}; measured index {:.1}){}; split from {}",
             r.heap_bytes_per_row,
             r.index_bytes_per_row,
             r.index_model,
@@ -173,11 +172,16 @@ pub fn plan_table(projections: &[Projection]) -> String {
             r.split_source
         ));
     }
-    out
+    (rows, notes)
 }
 
 /// The sweep measurements as a table: one line per (size, query).
 pub fn sweep_table(rows: &[SweepRow]) -> String {
+    render(&sweep_grid(rows))
+}
+
+/// The cells of [`sweep_table`], header first.
+pub fn sweep_grid(rows: &[SweepRow]) -> Vec<Vec<String>> {
     let mut t = vec![vec![
         "wells".to_string(),
         "rows".into(),
@@ -204,11 +208,16 @@ pub fn sweep_table(rows: &[SweepRow]) -> String {
             format!("{:.1}", r.bytes_per_row),
         ]);
     }
-    render(&t)
+    t
 }
 
 /// The fitted growth exponents as a table.
 pub fn fit_table(fits: &[FitRow]) -> String {
+    render(&fit_grid(fits))
+}
+
+/// The cells of [`fit_table`], header first.
+pub fn fit_grid(fits: &[FitRow]) -> Vec<Vec<String>> {
     let mut t = vec![vec![
         "query".to_string(),
         "sizes".into(),
@@ -231,7 +240,7 @@ pub fn fit_table(fits: &[FitRow]) -> String {
             opt(f.r_squared, |r| format!("{r:.3}")),
         ]);
     }
-    render(&t)
+    t
 }
 
 #[cfg(test)]

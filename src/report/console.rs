@@ -1,4 +1,5 @@
-//! The console summary: a table of queries, a table of checks, then the verdict line.
+//! The console summary: a table of queries, a table of checks (targets and measured values in
+//! the human units of `units`, as on the HTML page), then the verdict line.
 
 use std::fmt::Write as _;
 
@@ -80,15 +81,10 @@ pub fn render(summary: &Summary) -> String {
     if !summary.checks.is_empty() {
         let mut t = Table::new(&["check", "target", "measured", "status", "note"]);
         for c in &summary.checks {
-            let measured = match (c.measured, &c.measured_text) {
-                (Some(v), _) => measured_num(v),
-                (None, Some(text)) => text.clone(),
-                (None, None) => "-".to_string(),
-            };
             t.row(vec![
                 c.name.clone(),
-                c.target.clone(),
-                measured,
+                super::units::check_target(c),
+                super::units::check_measured(c),
                 status_word(c.status).to_string(),
                 c.note.clone().unwrap_or_default(),
             ]);
@@ -148,14 +144,6 @@ pub fn verdict_line(summary: &Summary) -> String {
 
 fn num(v: f64, decimals: usize) -> String {
     format!("{v:.decimals$}")
-}
-
-/// Measured values span ratios, percentages and counts: up to 3 decimals, no trailing zeros.
-fn measured_num(v: f64) -> String {
-    if !v.is_finite() {
-        return v.to_string();
-    }
-    crate::checks::eval::fmt_num(v)
 }
 
 /// Column alignment: text left, numbers right.

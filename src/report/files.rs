@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use super::html;
 use super::model::{CheckResult, CheckStatus, QueryStats, Summary, FORMAT_NAME, SCHEMA_VERSION};
 use crate::error::BenchError;
 
@@ -21,8 +22,12 @@ pub struct ReportFiles {
     pub hgrm: Vec<PathBuf>,
     /// One latency percentile-distribution SVG per query.
     pub plots: Vec<PathBuf>,
-    /// Offline page showing the tables and plots.
+    /// One stacked time-series SVG per phase with interval samples (`timeseries-<phase>.svg`).
+    pub phase_plots: Vec<PathBuf>,
+    /// Offline page: verdict, failed checks with their evidence, plots and tables.
     pub index_html: PathBuf,
+    /// The regression gate's page, when the run was compared against a baseline.
+    pub compare_html: Option<PathBuf>,
 }
 
 /// One row of `results.csv`: one query.
@@ -159,11 +164,39 @@ pub fn write_reports(dir: &Path, summary: &Summary) -> Result<ReportFiles> {
     crate::report::evidence::write_plan_files(dir, summary)?;
 
     let plots = crate::report::plot::write_run_plots(dir, summary)?;
-    let title = format!(
-        "esp-bench: {} ({:?})",
-        summary.scenario.name, summary.verdict
-    );
-    let index_html = crate::report::plot::write_index(dir, &title, &plots, &tables_html(summary))?;
+    let phase_plots = crate::report::timeseries::write_phase_plots(dir, summary)?;
+    let mut links = vec![
+        html::Link {
+            href: "summary.json".into(),
+            label: "summary.json".into(),
+        },
+        html::Link {
+            href: "results.csv".into(),
+            label: "results.csv".into(),
+        },
+        html::Link {
+            href: "checks.csv".into(),
+            label: "checks.csv".into(),
+        },
+    ];
+    // A run gated against a baseline also gets the comparison's own page.
+    let compare_html = match &summary.comparison {
+        Some(cmp) => {
+            let path = dir.join("compare.html");
+            let back = vec![html::Link {
+                href: "index.html".into(),
+                label: "the run's report (index.html)".into(),
+            }];
+            html::compare::write_compare_page(&path, cmp, back)?;
+            links.push(html::Link {
+                href: "compare.html".into(),
+                label: "regression gate (compare.html)".into(),
+            });
+            Some(path)
+        }
+        None => None,
+    };
+    let index_html = html::run::write_index(dir, summary, &plots, &phase_plots, links)?;
 
     Ok(ReportFiles {
         summary_json,
@@ -171,54 +204,10 @@ pub fn write_reports(dir: &Path, summary: &Summary) -> Result<ReportFiles> {
         checks_csv,
         hgrm,
         plots,
+        phase_plots: phase_plots.into_iter().map(|(_, p)| p).collect(),
         index_html,
+        compare_html,
     })
-}
-
-/// The query and check tables of the offline index.html.
-fn tables_html(summary: &Summary) -> String {
-    use crate::report::plot::html_escape as esc;
-    let mut h = String::from(
-        "<h2>Queries</h2><table><tr><th>query</th><th>count</th><th>qps</th><th>p50 ms</th>\
-         <th>p95 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>max ms</th><th>errors</th></tr>",
-    );
-    for q in &summary.queries {
-        let l = &q.latency_ms;
-        h.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td>\
-             <td>{:.3}</td><td>{:.3}</td><td>{}</td></tr>",
-            esc(&q.name),
-            q.count,
-            q.throughput_qps,
-            l.p50,
-            l.p95,
-            l.p99,
-            l.p999,
-            l.max,
-            q.errors
-        ));
-    }
-    h.push_str(
-        "</table><h2>Checks</h2><table><tr><th>check</th><th>target</th><th>measured</th>\
-         <th>status</th><th>note</th></tr>",
-    );
-    for c in &summary.checks {
-        let measured = match (c.measured, &c.measured_text) {
-            (Some(v), _) => format!("{v:.3}"),
-            (None, Some(t)) => t.clone(),
-            (None, None) => String::new(),
-        };
-        h.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:?}</td><td>{}</td></tr>",
-            esc(&c.name),
-            esc(&c.target),
-            esc(&measured),
-            c.status,
-            esc(c.note.as_deref().unwrap_or(""))
-        ));
-    }
-    h.push_str("</table>");
-    h
 }
 
 /// Write rows with a header. The header comes from the row type's fields; when there are no

@@ -1,11 +1,11 @@
-//! Plots (SVG) and the offline `index.html` of a report folder.
+//! Plots (SVG): the latency percentile distribution of each query, and the x/y charts of
+//! `bench sweep` and `bench plan`. The pages that show them are `report::html`'s.
 //!
 //! Rendering goes through plotters' SVG backend, which writes text as SVG `<text>` elements and
 //! lays labels out with its built-in size estimate, so no font file or font feature is needed:
-//! the viewer (browser) picks the font. Every plot is one self-contained SVG file; `write_index`
-//! inlines them into one HTML page that needs no network and no other file.
+//! the viewer (browser) picks the font. Every plot is one self-contained SVG file, which the
+//! HTML pages inline so they need no network and no other file.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
@@ -13,6 +13,7 @@ use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
 use plotters::prelude::*;
 
 use super::model::{QueryStats, Summary};
+use super::units;
 
 const WIDTH: u32 = 960;
 const HEIGHT: u32 = 540;
@@ -88,67 +89,6 @@ pub fn write_run_plots(dir: &Path, summary: &Summary) -> anyhow::Result<Vec<Path
     Ok(written)
 }
 
-/// Write `dir/index.html`: `title`, then `tables_html` as given (trusted HTML written by the
-/// caller), then every plot inlined, so the page shows offline without other files. Plot paths
-/// may be absolute or relative to `dir`.
-pub fn write_index(
-    dir: &Path,
-    title: &str,
-    plots: &[PathBuf],
-    tables_html: &str,
-) -> anyhow::Result<PathBuf> {
-    write_index_named(dir, "index.html", title, plots, tables_html)
-}
-
-/// `write_index` with a chosen file name (e.g. `plan.html` beside a plan CSV).
-pub fn write_index_named(
-    dir: &Path,
-    file_name: &str,
-    title: &str,
-    plots: &[PathBuf],
-    tables_html: &str,
-) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("failed to create report directory {}", dir.display()))?;
-    let mut html = String::new();
-    let t = html_escape(title);
-    let _ = write!(
-        html,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <title>{t}</title>\n\
-         <style>\nbody {{ font-family: sans-serif; margin: 2em; color: #222; }}\n\
-         table {{ border-collapse: collapse; margin: 1em 0; }}\n\
-         th, td {{ border: 1px solid #bbb; padding: 0.25em 0.6em; text-align: right; }}\n\
-         th {{ background: #eee; }}\nfigure {{ margin: 1.5em 0; }}\n\
-         figure svg {{ max-width: 100%; height: auto; }}\n</style>\n</head>\n<body>\n<h1>{t}</h1>\n"
-    );
-    html.push_str(tables_html);
-    html.push('\n');
-    for plot in plots {
-        let path = if plot.is_absolute() || plot.exists() {
-            plot.clone()
-        } else {
-            dir.join(plot)
-        };
-        let svg = std::fs::read_to_string(&path)
-            .with_context(|| format!("failed to read plot {}", path.display()))?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let _ = write!(
-            html,
-            "<figure>\n{}\n<figcaption>{}</figcaption>\n</figure>\n",
-            strip_xml_prolog(&svg),
-            html_escape(&name)
-        );
-    }
-    html.push_str("</body>\n</html>\n");
-    let out = dir.join(file_name);
-    std::fs::write(&out, html).with_context(|| format!("failed to write {}", out.display()))?;
-    Ok(out)
-}
-
 /// Render `series` as lines with points into an SVG file at `path`.
 pub fn write_chart(path: &Path, chart: &Chart, series: &[Series]) -> anyhow::Result<()> {
     let pts = || series.iter().flat_map(|s| s.points.iter().copied());
@@ -218,7 +158,7 @@ where
         .draw()
         .map_err(plot_err)?;
     for (i, s) in series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+        let color = series_color(i).to_rgba();
         ctx.draw_series(LineSeries::new(
             s.points.iter().copied(),
             color.stroke_width(2),
@@ -252,6 +192,19 @@ where
     }
     root.present().map_err(plot_err)?;
     Ok(())
+}
+
+/// Colours that keep at least 4.5:1 contrast on white (WCAG AA), in a fixed order.
+pub fn series_color(i: usize) -> RGBColor {
+    const COLORS: [RGBColor; 6] = [
+        RGBColor(0, 90, 181),   // blue
+        RGBColor(196, 60, 0),   // vermilion
+        RGBColor(0, 120, 80),   // green
+        RGBColor(120, 60, 160), // purple
+        RGBColor(150, 90, 0),   // ochre
+        RGBColor(80, 80, 80),   // grey
+    ];
+    COLORS[i % COLORS.len()]
 }
 
 fn plot_err<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> anyhow::Error {
@@ -358,10 +311,9 @@ fn log_base(format: AxisFormat, lo: f64, hi: f64) -> f64 {
 /// Format an axis value for tick labels.
 pub fn format_value(v: f64, format: AxisFormat) -> String {
     match format {
-        AxisFormat::Number => format_si(v),
-        AxisFormat::Millis if v.abs() >= 1000.0 => format!("{} s", format_si(v / 1000.0)),
-        AxisFormat::Millis => format!("{} ms", trim_float(v)),
-        AxisFormat::Bytes => format_bytes(v),
+        AxisFormat::Number => units::si(v),
+        AxisFormat::Millis => units::ms(v),
+        AxisFormat::Bytes => units::bytes(v),
         AxisFormat::Percentile => {
             // plotters puts intermediate ticks between the decades of a log axis; only the
             // decades (0%, 90%, 99%, 99.9%, ...) get a label, or the labels run together.
@@ -378,70 +330,10 @@ pub fn format_value(v: f64, format: AxisFormat) -> String {
     }
 }
 
-fn trim_float(v: f64) -> String {
-    let a = v.abs();
-    let s = if a >= 100.0 || v == 0.0 {
-        format!("{v:.0}")
-    } else if a >= 10.0 {
-        format!("{v:.1}")
-    } else if a >= 1.0 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.3}")
-    };
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
-}
-
-fn format_si(v: f64) -> String {
-    let a = v.abs();
-    for (scale, suffix) in [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")] {
-        if a >= scale {
-            return format!("{}{suffix}", trim_float(v / scale));
-        }
-    }
-    trim_float(v)
-}
-
-/// Bytes in binary units, e.g. "1.5 GiB".
-pub fn format_bytes(v: f64) -> String {
-    let a = v.abs();
-    for (scale, suffix) in [
-        (1024f64.powi(5), "PiB"),
-        (1024f64.powi(4), "TiB"),
-        (1024f64.powi(3), "GiB"),
-        (1024f64.powi(2), "MiB"),
-        (1024.0, "KiB"),
-    ] {
-        if a >= scale {
-            return format!("{} {suffix}", trim_float(v / scale));
-        }
-    }
-    format!("{} B", trim_float(v))
-}
-
 pub use crate::report::files::file_stem;
 
-/// Escape text for HTML element content and attribute values.
-pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-fn strip_xml_prolog(svg: &str) -> &str {
+/// An SVG file's text without its XML prolog, for inlining into an HTML page.
+pub fn strip_xml_prolog(svg: &str) -> &str {
     let s = svg.trim_start();
     if s.starts_with("<?xml") {
         if let Some(end) = s.find("?>") {
@@ -468,12 +360,11 @@ mod tests {
 
     #[test]
     fn byte_and_number_labels() {
-        assert_eq!(format_bytes(1536.0), "1.5 KiB");
-        assert_eq!(format_bytes(3.0 * 1024f64.powi(3)), "3 GiB");
-        assert_eq!(format_si(2500.0), "2.5k");
+        assert_eq!(format_value(1536.0, AxisFormat::Bytes), "1.5 KiB");
+        assert_eq!(format_value(2500.0, AxisFormat::Number), "2.5k");
         assert_eq!(format_value(12.5, AxisFormat::Millis), "12.5 ms");
         assert_eq!(format_value(2500.0, AxisFormat::Millis), "2.5 s");
-        assert_eq!(format_value(1e6, AxisFormat::Millis), "1k s");
+        assert_eq!(format_value(1e6, AxisFormat::Millis), "16.7 min");
     }
 
     #[test]
