@@ -139,6 +139,26 @@ pub fn xml_escape(s: &str) -> String {
     out
 }
 
+/// A query name as a file name: characters other than ASCII letters, digits, `_`, `-` and `.`
+/// become `_` (scenario validation already restricts names; this is a second guard).
+pub fn file_stem(query: &str) -> String {
+    let s: String = query
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() || s.starts_with('.') {
+        format!("_{s}")
+    } else {
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

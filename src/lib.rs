@@ -18,6 +18,7 @@ pub mod exec;
 pub mod format;
 pub mod load;
 pub mod model;
+pub mod probe;
 pub mod realism;
 pub mod report;
 pub mod run;

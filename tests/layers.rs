@@ -11,7 +11,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Lowest layer first. A module may import any module listed before it, never one after it.
-/// `probe` (evidence capture) has its place before it exists.
 const LAYERS: &[&str] = &[
     "error",    // error kinds, exit codes, how an error is printed
     "shutdown", // the process-wide cancellation token
@@ -23,10 +22,10 @@ const LAYERS: &[&str] = &[
     "stats",    // per-worker histograms and their merge
     "server",   // the embedded cluster
     "db",       // the only code that talks to PostgreSQL
-    "probe",    // evidence capture on the server (statements, resources, plans)
     "load",     // COPY workers, ledger, live ingest
     "exec",     // query running only
     "checks",   // pure evaluation and the verdict
+    "probe",    // evidence capture: statements, resources, plans, cold caches, what-if
     "report",   // writers of the report model
     "compare",  // the regression gate
     "capacity", // pure capacity model (`bench plan`)
@@ -37,7 +36,7 @@ const LAYERS: &[&str] = &[
 ];
 
 /// Modules that may be missing from the tree (placed in the order ahead of their code).
-const NOT_YET: &[&str] = &["probe"];
+const NOT_YET: &[&str] = &[];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Import {

@@ -172,6 +172,7 @@ fn failing_summary() -> Summary {
             client_minus_server_ms: Some(2.9),
         }),
         server_note: None,
+        documents: Vec::new(),
     };
     let latest_evidence = QueryEvidence {
         plan: Some(PlanSummary {
@@ -193,6 +194,7 @@ fn failing_summary() -> Summary {
              shared_preload_libraries and CREATE EXTENSION pg_stat_statements"
                 .into(),
         ),
+        documents: Vec::new(),
     };
     let mut queries = vec![
         query("latest_24h", 1.9, 900.0, Some(latest_evidence)),

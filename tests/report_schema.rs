@@ -258,6 +258,8 @@ fn full_summary() -> Summary {
                     client_minus_server_ms: Some(0.3),
                 }),
                 server_note: Some("x".into()),
+                // Not serialised: the plan files' contents.
+                documents: Vec::new(),
             }),
         }],
         checks: vec![CheckResult {

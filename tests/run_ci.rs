@@ -156,4 +156,29 @@ async fn ci_scenario_end_to_end() {
         }
     }
     assert!(esp_bench::report::console::render(&summary).contains("latest_24h"));
+
+    // Evidence capture (issue 13): plans, server time and resource series for every query.
+    for q in &summary.queries {
+        let ev = q
+            .evidence
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: no evidence", q.name));
+        assert!(ev.plan.is_some(), "{}: no plan summary", q.name);
+        for f in &ev.plan_files {
+            assert!(dir.path().join(f).is_file(), "{}: {f} not written", q.name);
+        }
+        let server = ev
+            .server
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: no server time: {:?}", q.name, ev.server_note));
+        assert!(server.calls > 0, "{}: {server:?}", q.name);
+    }
+    let r = summary.resources.as_ref().expect("resource series");
+    assert!(!r.samples.is_empty());
+    assert!(r.samples.iter().all(|x| x.server_cpu_pct.is_some()));
+    // ci.toml has live ingest: its rate is sampled.
+    assert!(r
+        .samples
+        .iter()
+        .any(|x| x.ingest_rows_per_s.unwrap_or(0.0) > 0.0));
 }

@@ -7,6 +7,7 @@
 //! (compression, retention) and judges in order is part of the run pipeline (`run::checks`).
 
 pub mod eval;
+pub mod explain;
 pub mod pruning;
 pub mod verdict;
 

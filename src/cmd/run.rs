@@ -89,6 +89,11 @@ pub struct RunArgs {
     /// Effect of checks this server cannot measure. Default: the scenario's [checks] unsupported.
     #[arg(long, value_enum, value_name = "skip|fail")]
     pub unsupported: Option<UnsupportedArg>,
+
+    /// Skip the evidence capture (saved plans, pg_stat_statements deltas, resource samples),
+    /// as `[run] capture = false` does: to measure what the capture costs.
+    #[arg(long)]
+    pub no_capture: bool,
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
@@ -98,6 +103,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             UnsupportedArg::Skip => UnsupportedEffect::Skip,
             UnsupportedArg::Fail => UnsupportedEffect::Fail,
         };
+    }
+    if args.no_capture {
+        plan.run.capture = false;
     }
     // Read the baseline before spending minutes on a run that could not be gated.
     let baseline = match &args.baseline {

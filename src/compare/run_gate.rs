@@ -45,6 +45,20 @@ pub fn apply_gate(
         note: Some(gate_note(&cmp)),
     });
     summary.comparison = Some(cmp.to_json());
+    // The failed gate's explanation, like every failed check's.
+    if cmp.failed() {
+        summary
+            .explanations
+            .push(crate::model::report::Explanation {
+            check: "gate.regression".into(),
+            reason: gate_note(&cmp),
+            next_step: Some(
+                "compare the queries' evidence (plans/, server time) with the baseline's report; \
+                 `bench compare BASELINE summary.json` lists every gate with its interval"
+                    .into(),
+            ),
+        });
+    }
     if cmp.failed() && summary.verdict == Verdict::Pass {
         summary.verdict = Verdict::Fail;
     }

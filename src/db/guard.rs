@@ -161,6 +161,43 @@ impl WriteGuard {
         Ok(guard)
     }
 
+    /// Take the lock again on a new connection when its session is gone: a cold-cache phase
+    /// (`[run] cache = "cold"`, `probe::cache`) restarts the embedded server, which closes
+    /// every session. The paused jobs stay paused (their state is in the database).
+    pub async fn reconnect(&mut self, target: &Target) -> anyhow::Result<()> {
+        if self.client.simple_query("SELECT 1").await.is_ok() {
+            return Ok(());
+        }
+        let client = target
+            .connect()
+            .await
+            .context("reconnecting for the schema's writer lock after a server restart")?;
+        client
+            .batch_execute(&format!(
+                "SET application_name = '{WRITER_APPLICATION_NAME}: {}'",
+                self.command.replace('\'', "")
+            ))
+            .await
+            .context("naming the writer connection")?;
+        let got: bool = client
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, $2)",
+                &[&LOCK_CLASS, &lock_key(&self.schema)],
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("taking the writer lock again: {}", pg_error_text(&e)))?
+            .get(0);
+        if !got {
+            return Err(BenchError::Environment(format!(
+                "another session took the writer lock of schema {} while the server restarted",
+                self.schema
+            ))
+            .into());
+        }
+        self.client = client;
+        Ok(())
+    }
+
     /// The schema this guard holds.
     pub fn schema(&self) -> &str {
         &self.schema

@@ -117,7 +117,9 @@ pub async fn explain_analyze_prepared(
                 mode.name()
             ))
             .await?;
-        let explain = format!("EXPLAIN (ANALYZE, VERBOSE, FORMAT JSON) EXECUTE {NAME}{args}");
+        let explain = format!(
+            "EXPLAIN (ANALYZE, VERBOSE, BUFFERS, SETTINGS, FORMAT JSON) EXECUTE {NAME}{args}"
+        );
         let row = client.query_one(explain.as_str(), &[]).await?;
         Ok::<Value, anyhow::Error>(row.try_get::<_, Value>(0)?)
     };

@@ -11,8 +11,10 @@ pub mod copy;
 pub mod detect;
 pub mod guard;
 pub mod measure;
+pub mod plans;
 pub mod realism;
 pub mod schema;
+pub mod stat_statements;
 pub mod steady;
 
 use std::collections::BTreeMap;

@@ -2,6 +2,9 @@
 //! the workers that drive them in closed loop or at a fixed rate (`runner`). The `bench run`
 //! pipeline that uses them is `run`.
 pub mod pacing;
+
+/// `application_name` of the query connections; fault tests terminate backends by it.
+pub const QUERY_APPLICATION_NAME: &str = "esp-bench-query";
 pub mod queries;
 pub mod runner;
 

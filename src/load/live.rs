@@ -56,6 +56,8 @@ pub struct IngestStats {
 pub struct LiveIngest {
     stop: CancellationToken,
     task: JoinHandle<IngestStats>,
+    /// Rows committed so far (the resource sampler's ingest rate, `probe::sampler`).
+    committed: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl LiveIngest {
@@ -90,6 +92,7 @@ impl LiveIngest {
         let conn_target = Target::for_url(&target.url, &target.schema)?;
         let pacing = Pacing::for_wells(fleet, &ingest, wells);
         let stop = cancel.child_token();
+        let committed = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let task = tokio::spawn(run(
             conn_target,
             Arc::new(fleet.clone()),
@@ -97,8 +100,18 @@ impl LiveIngest {
             ingest.batch_size.max(1) as usize,
             gate,
             stop.clone(),
+            committed.clone(),
         ));
-        Ok(LiveIngest { stop, task })
+        Ok(LiveIngest {
+            stop,
+            task,
+            committed,
+        })
+    }
+
+    /// Rows committed so far, updated after every batch.
+    pub fn committed_rows(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        self.committed.clone()
     }
 
     /// Stop ingesting (the batch in flight completes) and return the figures.
@@ -187,6 +200,7 @@ async fn run(
     batch_size: usize,
     gate: Option<String>,
     stop: CancellationToken,
+    committed: Arc<std::sync::atomic::AtomicU64>,
 ) -> IngestStats {
     let table = Table::Telemetry;
     let columns = table.columns();
@@ -249,6 +263,7 @@ async fn run(
         {
             break;
         }
+        committed.store(stats.rows, std::sync::atomic::Ordering::Relaxed);
         if stats.refused {
             break;
         }

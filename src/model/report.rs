@@ -344,6 +344,10 @@ pub struct QueryEvidence {
     pub server: Option<ServerTime>,
     /// Why `server` is missing (e.g. pg_stat_statements not installed, and how to enable it).
     pub server_note: Option<String>,
+    /// The contents of `plan_files` (report-relative path, text), which `report::files`
+    /// writes; not part of summary.json (a summary read back has none).
+    #[serde(skip)]
+    pub documents: Vec<(String, String)>,
 }
 
 /// One line of plan facts (`queries[].evidence.plan`).

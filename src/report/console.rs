@@ -75,6 +75,8 @@ pub fn render(summary: &Summary) -> String {
         out.push_str(&t.render(&[L, R, R, R, R, R, R, R, R]));
         out.push('\n');
     }
+    // Evidence capture (issue 13): plan and server time per query.
+    out.push_str(&super::evidence::console_lines(summary));
 
     if !summary.checks.is_empty() {
         let mut t = Table::new(&["check", "target", "measured", "status", "note"]);
@@ -92,6 +94,8 @@ pub fn render(summary: &Summary) -> String {
         out.push('\n');
     }
 
+    // Evidence capture (issue 13): why each failed check failed, and what-if results.
+    out.push_str(&super::evidence::console_explanations(summary));
     out.push_str(&verdict_line(summary));
     out.push('\n');
     out

@@ -105,25 +105,7 @@ impl From<&CheckResult> for CheckRow {
     }
 }
 
-/// A query name as a file name: characters other than ASCII letters, digits, `_`, `-` and `.`
-/// become `_` (scenario validation already restricts names; this is a second guard).
-pub fn file_stem(query: &str) -> String {
-    let s: String = query
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.is_empty() || s.starts_with('.') {
-        format!("_{s}")
-    } else {
-        s
-    }
-}
+pub use crate::format::file_stem;
 
 /// Write every report file of `summary` into `dir` (created if missing).
 pub fn write_reports(dir: &Path, summary: &Summary) -> Result<ReportFiles> {
@@ -159,6 +141,9 @@ pub fn write_reports(dir: &Path, summary: &Summary) -> Result<ReportFiles> {
             .with_context(|| format!("failed to write {}", path.display()))?;
         hgrm.push(path);
     }
+
+    // Evidence capture (issue 13): the saved plans.
+    crate::report::evidence::write_plan_files(dir, summary)?;
 
     let plots = crate::report::plot::write_run_plots(dir, summary)?;
     let phase_plots = crate::report::timeseries::write_phase_plots(dir, summary)?;

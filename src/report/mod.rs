@@ -3,6 +3,7 @@
 //! (the summary table), `plot` and `timeseries` (SVG plots), `html` (the pages, from
 //! templates) and `units` (the human units every page and plot uses).
 pub mod console;
+pub mod evidence;
 pub mod files;
 pub mod html;
 pub use crate::model::report as model;

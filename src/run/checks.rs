@@ -41,6 +41,9 @@ pub struct ChecksOutcome {
     /// Both plans of every query (EXPLAIN ANALYZE, custom and generic), by query name, measured
     /// before compression and retention changed the data.
     pub plans: Vec<(String, QueryPlans)>,
+    /// The same plans as EXPLAIN returned them (JSON), by query name: what the report saves
+    /// under `plans/` (`probe::evidence`).
+    pub plan_documents: Vec<(String, crate::db::plans::PlanDocuments)>,
 }
 
 impl ChecksOutcome {
@@ -141,8 +144,10 @@ async fn phase(
     let chunks = measure::chunks(client, schema).await?;
 
     let mut plans = Vec::with_capacity(plan.queries.len());
+    let mut plan_documents = Vec::with_capacity(plan.queries.len());
     for (i, q) in plan.queries.iter().enumerate() {
-        let probes = query_plans(client, schema, plan, q, i as u64, &chunks).await;
+        let (probes, docs) = query_plans(client, schema, plan, q, i as u64, &chunks).await;
+        plan_documents.push((q.name.clone(), docs));
         if q.max_chunks_scanned.is_some() || q.min_pruning_speedup.is_some() {
             let ran = queries
                 .iter()
@@ -230,6 +235,7 @@ async fn phase(
         checks,
         storage,
         plans,
+        plan_documents,
     })
 }
 

@@ -111,6 +111,8 @@ async fn follow(
             &cancel,
             &say,
             Some(&mut *coord),
+            // Evidence capture (issue 13) is the leader's: its server figures cover every shard.
+            &mut crate::probe::capture::Capture::off(),
         )
         .await?;
         queries = run.queries;
@@ -135,6 +137,9 @@ async fn follow(
         checks: Vec::new(),
         verdict: crate::checks::verdict(interrupted, degraded, &[], plan.checks.unsupported),
         shard: Some(shard_report(coord, plan, &details)),
+        resources: None,
+        explanations: Vec::new(),
+        what_if: Vec::new(),
     };
     let summary = summary(plan, env, started_at, measured)?;
     if !interrupted {

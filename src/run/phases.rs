@@ -17,8 +17,7 @@ use crate::shard::coord::Coordinator;
 /// `table` of the load row that reports live ingest during the query phase.
 pub const LIVE_INGEST_TABLE: &str = "esp_telemetry (live ingest)";
 
-/// `application_name` of the query connections; fault tests terminate backends by it.
-pub const QUERY_APPLICATION_NAME: &str = "esp-bench-query";
+pub use crate::exec::QUERY_APPLICATION_NAME;
 
 /// What the query phases measured, and live ingest's figures when it ran.
 pub(crate) struct QueryRun {
@@ -45,6 +44,7 @@ pub(crate) async fn queries_under_ingest(
     cancel: &CancellationToken,
     say: &impl Fn(&str),
     coord: Option<&mut Coordinator>,
+    capture: &mut crate::probe::capture::Capture,
 ) -> anyhow::Result<QueryRun> {
     let ingest = match &part.ingest {
         Some(_) => Some(
@@ -60,6 +60,7 @@ pub(crate) async fn queries_under_ingest(
         ),
         None => None,
     };
+    capture.set_ingest(ingest.as_ref().map(|i| i.committed_rows()));
     let mut run = QueryRun {
         queries: Vec::new(),
         details: Vec::new(),
@@ -75,6 +76,7 @@ pub(crate) async fn queries_under_ingest(
         &mut run.queries,
         &mut run.details,
         coord,
+        capture,
     )
     .await;
     if let Some(ingest) = ingest {
@@ -116,6 +118,7 @@ pub(crate) fn load_options(progress: bool, cancel: &CancellationToken) -> crate:
 /// With a coordinator (a sharded run) every phase starts at a barrier, so all shards measure
 /// the same window; a shard whose share of a phase is nothing (0 clients, or a count of 0)
 /// records no phase for it but still meets the barrier.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn query_phases(
     plan: &Plan,
     target: &Target,
@@ -124,6 +127,7 @@ pub(crate) async fn query_phases(
     out: &mut Vec<QueryStats>,
     details: &mut Vec<ShardQueryDetail>,
     mut coord: Option<&mut Coordinator>,
+    capture: &mut crate::probe::capture::Capture,
 ) -> anyhow::Result<bool> {
     let settings = ExecSettings {
         seed: plan.fleet.seed,
@@ -180,18 +184,30 @@ pub(crate) async fn query_phases(
             }
             phase.stream += offset;
         }
-        say(&format!("query phase {name}"));
-        // The phase runs on its own thread, on its own connections to the same target.
-        let conn = Target::for_url(&target.url, &target.schema)?;
-        let mut phase_settings = settings.clone();
-        phase_settings.read_only = !phase.queries.iter().any(|q| q.writes);
-        let outcome = run_phase_dedicated(conn, phase.clone(), phase_settings, cancel.clone())
-            .await
-            .with_context(|| format!("query phase `{name}`"))?;
-        out.extend(outcome.stats);
-        details.extend(outcome.details);
-        if outcome.interrupted {
-            return Ok(true);
+        // Each cache state the scenario asks for (cold first), with the evidence capture
+        // around each.
+        for run in capture.cache_runs() {
+            if cancel.is_cancelled() {
+                return Ok(true);
+            }
+            let (phase, name) = capture
+                .prepare_phase(target, &phase, &name, run, say)
+                .await?;
+            say(&format!("query phase {name}"));
+            let probe = capture.begin(target, &phase, &name).await;
+            // The phase runs on its own thread, on its own connections to the same target.
+            let conn = Target::for_url(&target.url, &target.schema)?;
+            let mut phase_settings = settings.clone();
+            phase_settings.read_only = !phase.queries.iter().any(|q| q.writes);
+            let outcome = run_phase_dedicated(conn, phase.clone(), phase_settings, cancel.clone())
+                .await
+                .with_context(|| format!("query phase `{name}`"))?;
+            capture.end(probe, &outcome.stats).await;
+            out.extend(outcome.stats);
+            details.extend(outcome.details);
+            if outcome.interrupted {
+                return Ok(true);
+            }
         }
     }
     Ok(false)

@@ -175,6 +175,15 @@ async fn run_locked(
         fleet: &fleet,
     };
     let result = measure(&ctx, coordinator.as_mut()).await;
+    // A cold phase restarted the embedded server, which closed the writer lock's session:
+    // take it again so the paused jobs are switched back on.
+    if !plan.run.cache.is_hot() && target.is_embedded() {
+        if let Err(e) = guard.reconnect(target).await {
+            if result.is_ok() {
+                return Err(e);
+            }
+        }
+    }
     if let Some(c) = &coordinator {
         match &result {
             Ok(s) if !s.interrupted => c.close().await.context("closing the sharded run")?,
@@ -376,7 +385,15 @@ async fn measure(
     let mut queries: Vec<QueryStats> = Vec::new();
     let mut details = Vec::new();
     let mut ingest_errors = 0;
+    // Evidence capture: pg_stat_statements, resource samples, cold phases.
+    let mut capture = crate::probe::capture::Capture::off();
+    let mut resources = None;
     if !interrupted && !cancel.is_cancelled() {
+        capture = crate::probe::capture::Capture::start(plan, target).await;
+        capture.plan_cache(plan, target, part.ingest.is_some(), coord.is_some());
+        for n in capture.cache_notes() {
+            say(n);
+        }
         if let Some(ip) = &part.ingest {
             say(&format!(
                 "live ingest during the query phase: {}",
@@ -395,6 +412,7 @@ async fn measure(
             &cancel,
             &say,
             coord.as_deref_mut(),
+            &mut capture,
         )
         .await?;
         queries = run.queries;
@@ -403,6 +421,10 @@ async fn measure(
         load.extend(run.ingest);
         interrupted |= run.interrupted;
         refuse_writes_seen(&queries)?;
+    }
+    let cache_notes: Vec<String> = capture.cache_notes().to_vec();
+    if capture.enabled() {
+        resources = capture.finish(&mut queries);
     }
     interrupted |= cancel.is_cancelled();
     let offset = coord.as_ref().map_or(0.0, |c| c.clock_offset_ms);
@@ -444,6 +466,9 @@ async fn measure(
         {
             Ok(o) => {
                 o.annotate(&mut queries);
+                if plan.run.capture {
+                    crate::probe::evidence::attach_plans(&o.plan_documents, &mut queries);
+                }
                 (o.checks, o.storage)
             }
             Err(e) if is_interrupt(&e, &cancel) => {
@@ -453,6 +478,18 @@ async fn measure(
             Err(e) => return Err(e.context("checks phase")),
         }
     };
+    // What-if alternatives, then one explanation per failed check.
+    let (what_if, explanations) = if interrupted {
+        (Vec::new(), Vec::new())
+    } else {
+        crate::probe::whatif::run_and_explain(
+            plan, target, info, &checks, &queries, &storage, &cancel, &say,
+        )
+        .await
+    };
+    if let Some(p) = preparation.as_mut() {
+        p.notes.extend(cache_notes);
+    }
     let degraded = ingest_errors > 0 || queries.iter().any(|q| q.errors > 0);
     let verdict = crate::checks::verdict(
         interrupted,
@@ -472,6 +509,9 @@ async fn measure(
         checks,
         verdict,
         shard: coord.as_deref().map(|c| shard_report(c, plan, &details)),
+        resources,
+        explanations,
+        what_if,
     };
     summary(plan, ctx.environment.clone(), ctx.started_at, measured)
 }

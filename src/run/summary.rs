@@ -5,8 +5,9 @@ use anyhow::Context as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::model::report::{
-    CheckResult, Environment, LoadResult, Preparation, QueryStats, ScenarioEcho, ShardReport,
-    Summary, TableStorage, Verdict, Verification, FORMAT_NAME, SCHEMA_VERSION,
+    CheckResult, Environment, Explanation, LoadResult, Preparation, QueryStats, ResourceSeries,
+    ScenarioEcho, ShardReport, Summary, TableStorage, Verdict, Verification, WhatIf, FORMAT_NAME,
+    SCHEMA_VERSION,
 };
 use crate::scenario::plan::Plan;
 
@@ -22,6 +23,11 @@ pub(crate) struct Measured {
     pub checks: Vec<CheckResult>,
     pub verdict: Verdict,
     pub shard: Option<ShardReport>,
+    /// The evidence capture's resource series, and the failed checks' explanations and
+    /// measured alternatives (empty for a follower shard).
+    pub resources: Option<ResourceSeries>,
+    pub explanations: Vec<Explanation>,
+    pub what_if: Vec<WhatIf>,
 }
 
 /// The summary of `plan`'s run, finished now.
@@ -56,8 +62,8 @@ pub(crate) fn summary(
         comparison: None,
         verdict: m.verdict,
         shard: m.shard,
-        resources: None,
-        explanations: Vec::new(),
-        what_if: Vec::new(),
+        resources: m.resources,
+        explanations: m.explanations,
+        what_if: m.what_if,
     })
 }

@@ -153,6 +153,62 @@ pub struct RunPlan {
     pub state: DataState,
     /// `[run] plan_cache_mode`: the default of every query phase and of the mix.
     pub plan_cache_mode: PlanCacheMode,
+    /// `[run] cache`: measure with hot caches, cold ones, or both (`probe::cache`). Left out of
+    /// the resolved scenario when hot, so older fingerprints still match.
+    #[serde(skip_serializing_if = "CacheMode::is_hot")]
+    pub cache: CacheMode,
+    /// `[run] capture`: plans, pg_stat_statements and resource samples (`probe`). Not part of
+    /// the resolved scenario: it changes what is recorded, not what is measured.
+    #[serde(skip)]
+    pub capture: bool,
+    /// `[run] what_if`: alternatives measured for failing queries (`probe::whatif`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub what_if: Vec<WhatIfKind>,
+}
+
+/// `[run] cache`.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheMode {
+    /// Caches as the previous phases left them (the default).
+    #[default]
+    Hot,
+    /// Before each phase: restart the embedded server and drop the OS page cache.
+    Cold,
+    /// Each phase cold (reported as `cold:<query>`), then again hot (`<query>`).
+    Both,
+}
+
+impl CacheMode {
+    pub fn is_hot(&self) -> bool {
+        *self == CacheMode::Hot
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CacheMode::Hot => "hot",
+            CacheMode::Cold => "cold",
+            CacheMode::Both => "both",
+        }
+    }
+}
+
+/// One `[run] what_if` entry.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WhatIfKind {
+    /// A continuous aggregate for the failing fleet and well aggregates.
+    Cagg,
+}
+
+impl WhatIfKind {
+    pub const ALL: [WhatIfKind; 1] = [WhatIfKind::Cagg];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            WhatIfKind::Cagg => "cagg",
+        }
+    }
 }
 
 /// `[run] state`: what the query phases measure.

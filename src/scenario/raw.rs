@@ -102,6 +102,10 @@ pub(crate) struct RawRun {
     pub reuse_data: Option<bool>,
     pub state: Option<S<String>>,
     pub plan_cache_mode: Option<S<String>>,
+    /// Evidence capture (issue 13): `cache`, `capture`, `what_if`.
+    pub cache: Option<S<String>>,
+    pub capture: Option<bool>,
+    pub what_if: Option<S<Vec<S<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1131,3 +1131,49 @@ fn plan_cache_mode_errors_point_at_the_value() {
         "invalid type",
     );
 }
+
+#[test]
+fn run_cache_capture_and_what_if() {
+    let p = ok(&format!("[fleet]\n{Q}"));
+    assert_eq!(p.run.cache, CacheMode::Hot);
+    assert!(p.run.capture);
+    assert!(p.run.what_if.is_empty());
+    let p = ok(&format!(
+        "[fleet]\n[run]\ncache = \"both\"\ncapture = false\nwhat_if = [\"cagg\"]\n{Q}"
+    ));
+    assert_eq!(p.run.cache, CacheMode::Both);
+    assert!(!p.run.capture);
+    assert_eq!(p.run.what_if, vec![WhatIfKind::Cagg]);
+    expect(
+        &format!("[fleet]\n[run]\ncache = \"warm\"\n{Q}"),
+        3,
+        9,
+        "run.cache",
+        "unknown value `warm`",
+    );
+    expect(
+        &format!("[fleet]\n[run]\nwhat_if = [\"cagg\", \"index\"]\n{Q}"),
+        3,
+        20,
+        "run.what_if",
+        "unknown alternative `index`",
+    );
+    expect(
+        &format!("[fleet]\n[run]\nwhat_if = [\"cagg\", \"cagg\"]\n{Q}"),
+        3,
+        20,
+        "run.what_if",
+        "listed twice",
+    );
+}
+
+#[test]
+fn default_cache_and_what_if_keep_the_fingerprint() {
+    let a = ok(&format!("[fleet]\n{Q}"));
+    let b = ok(&format!(
+        "[fleet]\n[run]\ncache = \"hot\"\ncapture = false\n{Q}"
+    ));
+    assert_eq!(fingerprint(&a), fingerprint(&b));
+    let c = ok(&format!("[fleet]\n[run]\ncache = \"cold\"\n{Q}"));
+    assert_ne!(fingerprint(&a), fingerprint(&c));
+}

@@ -58,7 +58,8 @@ pub struct EmbeddedServer {
     password: String,
     settings: BTreeMap<String, String>,
     run_as: Option<RunAs>,
-    postmaster: Option<Postmaster>,
+    /// Behind a lock so a cold-cache restart (`restart_shared`) works through `&self`.
+    postmaster: std::sync::Mutex<Option<Postmaster>>,
 }
 
 impl std::fmt::Debug for EmbeddedServer {
@@ -66,7 +67,7 @@ impl std::fmt::Debug for EmbeddedServer {
         f.debug_struct("EmbeddedServer")
             .field("port", &self.port)
             .field("data_dir", &self.data_dir)
-            .field("pid", &self.postmaster.as_ref().map(|p| p.pid()))
+            .field("pid", &self.postmaster_pid())
             .finish_non_exhaustive()
     }
 }
@@ -124,7 +125,7 @@ impl EmbeddedServer {
             password,
             settings,
             run_as,
-            postmaster: None,
+            postmaster: std::sync::Mutex::new(None),
         };
         // On any error below, `server` is dropped: its Drop stops postgres and removes the dir.
         server.init_cluster().await?;
@@ -148,7 +149,18 @@ impl EmbeddedServer {
 
     /// PID of the postmaster (0 when stopped).
     pub fn postmaster_pid(&self) -> u32 {
-        self.postmaster.as_ref().map(|p| p.pid()).unwrap_or(0)
+        self.lock_postmaster()
+            .as_ref()
+            .map(|p| p.pid())
+            .unwrap_or(0)
+    }
+
+    fn lock_postmaster(&self) -> std::sync::MutexGuard<'_, Option<Postmaster>> {
+        self.postmaster.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn take_postmaster(&self) -> Option<Postmaster> {
+        self.lock_postmaster().take()
     }
 
     /// The temporary directory holding socket, log and (without --data-dir) the cluster.
@@ -188,18 +200,25 @@ impl EmbeddedServer {
 
     /// Fast shutdown, then start again on the same port and data directory (fault tests).
     pub async fn restart(&mut self) -> anyhow::Result<()> {
-        if let Some(pm) = self.postmaster.take() {
+        self.restart_shared().await
+    }
+
+    /// [`EmbeddedServer::restart`] through a shared reference: a cold-cache phase
+    /// (`[run] cache = "cold"`) restarts the server mid-run to empty shared_buffers. Every
+    /// connection to it is closed by the restart.
+    pub async fn restart_shared(&self) -> anyhow::Result<()> {
+        if let Some(pm) = self.take_postmaster() {
             pm.stop_fast().await?;
         }
         let port = self.port;
-        self.launch(port)
+        self.launch_same_port()
             .await
             .with_context(|| format!("restarting the embedded server on port {port}"))
     }
 
     /// Fast shutdown and removal of the temporary directory (the --data-dir cluster is kept).
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        let result = match self.postmaster.take() {
+        let result = match self.take_postmaster() {
             Some(pm) => pm.stop_fast().await,
             None => Ok(()),
         };
@@ -292,6 +311,12 @@ impl EmbeddedServer {
     /// Spawn the postmaster on `port` and wait until it accepts connections.
     async fn launch(&mut self, port: u16) -> anyhow::Result<()> {
         self.port = port;
+        self.launch_same_port().await
+    }
+
+    /// Spawn the postmaster on `self.port` and wait until it accepts connections.
+    async fn launch_same_port(&self) -> anyhow::Result<()> {
+        let port = self.port;
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -324,7 +349,7 @@ impl EmbeddedServer {
             self.run_as.clone(),
         )?;
         let pid = pm.pid();
-        self.postmaster = Some(pm);
+        *self.lock_postmaster() = Some(pm);
         self.wait_ready(log_offset).await.map_err(|e| {
             if crate::error::is_interrupted(&e) {
                 e
@@ -336,17 +361,17 @@ impl EmbeddedServer {
         })
     }
 
-    async fn wait_ready(&mut self, log_offset: u64) -> anyhow::Result<()> {
+    async fn wait_ready(&self, log_offset: u64) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(90);
         let token = crate::shutdown::token();
         loop {
             let exited = self
-                .postmaster
+                .lock_postmaster()
                 .as_ref()
                 .map(|p| p.exit_status())
                 .unwrap_or(Some("not started".into()));
             if let Some(status) = exited {
-                self.postmaster = None;
+                drop(self.take_postmaster());
                 let log = proc::read_log_from(&self.log_path, log_offset);
                 return Err(classify_start_failure(&status, &log));
             }
@@ -430,7 +455,7 @@ impl EmbeddedServer {
 
 impl Drop for EmbeddedServer {
     fn drop(&mut self) {
-        if let Some(pm) = self.postmaster.take() {
+        if let Some(pm) = self.take_postmaster() {
             pm.stop_now();
         }
         if let Err(e) = self.remove_run_dir() {

@@ -12,8 +12,13 @@ use crate::error::BenchError;
 pub const DEFAULT_SETTINGS_DOC: &[(&str, &str, &str)] = &[
     (
         "shared_preload_libraries",
-        "timescaledb",
-        "required by TimescaleDB",
+        "timescaledb,pg_stat_statements",
+        "required by TimescaleDB; pg_stat_statements gives the report's server-side time",
+    ),
+    (
+        "pg_stat_statements.track_planning",
+        "on",
+        "the report splits server time into planning and execution",
     ),
     (
         "timescaledb.telemetry_level",

@@ -5,7 +5,7 @@ use super::*;
 
 /// Both plans of `q`'s prepared statement, run with EXPLAIN ANALYZE on one deterministic draw
 /// of its parameters (the custom plan only when it has parameters: without them PostgreSQL
-/// always uses the generic plan).
+/// always uses the generic plan). Also returns the plans' JSON documents.
 pub(super) async fn query_plans(
     client: &Client,
     schema: &str,
@@ -13,27 +13,35 @@ pub(super) async fn query_plans(
     q: &QueryPlan,
     index: u64,
     chunks: &[ChunkInfo],
-) -> QueryPlans {
+) -> (QueryPlans, crate::db::plans::PlanDocuments) {
     let (sql, values) = sql_and_values(plan, q, index);
     let literals: Vec<String> = values.iter().map(|v| v.sql_literal()).collect();
     let probe = |mode| {
         let (sql, literals) = (&sql, &literals);
         async move {
             match measure::explain_analyze_prepared(client, sql, literals, mode).await {
-                Ok(p) => PlanProbe::Measured(plan_chunks(&p, chunks, schema)),
-                Err(e) => PlanProbe::Failed(error_text(&e)),
+                Ok(p) => (
+                    PlanProbe::Measured(plan_chunks(&p, chunks, schema)),
+                    Some(p),
+                ),
+                Err(e) => (PlanProbe::Failed(error_text(&e)), None),
             }
         }
     };
-    let custom = if values.is_empty() {
-        None
+    let (custom, custom_doc) = if values.is_empty() {
+        (None, None)
     } else {
-        Some(probe(PlanCacheMode::ForceCustomPlan).await)
+        let (p, d) = probe(PlanCacheMode::ForceCustomPlan).await;
+        (Some(p), d)
     };
-    QueryPlans {
-        custom,
-        generic: probe(PlanCacheMode::ForceGenericPlan).await,
-    }
+    let (generic, generic_doc) = probe(PlanCacheMode::ForceGenericPlan).await;
+    (
+        QueryPlans { custom, generic },
+        crate::db::plans::PlanDocuments {
+            custom: custom_doc,
+            generic: generic_doc,
+        },
+    )
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -139,7 +139,65 @@ pub(super) fn run(raw: &RawScenario, ctx: &Ctx) -> R<RunPlan> {
             "run.plan_cache_mode",
             PlanCacheMode::Auto,
         )?,
+        cache: cache_mode(ctx, r.and_then(|r| r.cache.as_ref()))?,
+        capture: r.and_then(|r| r.capture).unwrap_or(true),
+        what_if: what_if(ctx, r.and_then(|r| r.what_if.as_ref()))?,
     })
+}
+
+/// `[run] cache = "hot" | "cold" | "both"`.
+fn cache_mode(ctx: &Ctx, v: Option<&S<String>>) -> R<CacheMode> {
+    let Some(v) = v else {
+        return Ok(CacheMode::Hot);
+    };
+    Ok(match v.get_ref().as_str() {
+        "hot" => CacheMode::Hot,
+        "cold" => CacheMode::Cold,
+        "both" => CacheMode::Both,
+        other => {
+            return Err(ctx.err(
+                &v.span(),
+                "run.cache",
+                format!(
+                    "unknown value `{other}`, expected `hot` (caches as the previous phases left \
+                     them), `cold` (restart the embedded server and drop the OS page cache \
+                     before each phase) or `both`"
+                ),
+            ))
+        }
+    })
+}
+
+/// `[run] what_if = ["cagg"]`: known kinds, each once.
+fn what_if(ctx: &Ctx, v: Option<&S<Vec<S<String>>>>) -> R<Vec<WhatIfKind>> {
+    let Some(v) = v else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for item in v.get_ref() {
+        let Some(kind) = WhatIfKind::ALL
+            .into_iter()
+            .find(|k| k.name() == item.get_ref().as_str())
+        else {
+            let names: Vec<&str> = WhatIfKind::ALL.iter().map(|k| k.name()).collect();
+            return Err(ctx.err(
+                &item.span(),
+                "run.what_if",
+                format!(
+                    "unknown alternative `{}`, expected one of {}",
+                    item.get_ref(),
+                    list(&names)
+                ),
+            ));
+        };
+        if out.contains(&kind) {
+            return Err(ctx.err(
+                &item.span(),
+                "run.what_if",
+                format!("`{}` is listed twice", kind.name()),
+            ));
+        }
+        out.push(kind);
+    }
+    Ok(out)
 }
 
 /// `plan_cache_mode = "auto" | "force_custom_plan" | "force_generic_plan"`.
