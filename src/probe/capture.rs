@@ -130,7 +130,7 @@ impl Capture {
     }
 
     /// The phase as it runs in `run`: a cold run restarts the server and drops the OS cache
-    /// first; with `cache = "both"` its statistics are named `cold:<query>` (`cold:mix:<q>`).
+    /// first, and has no warmup; with `cache = "both"` its statistics are named `cold:<query>` (`cold:mix:<q>`).
     pub async fn prepare_phase(
         &mut self,
         target: &Target,
@@ -156,6 +156,9 @@ impl Capture {
                 phase.label = format!("cold:{}", phase.label);
                 name = format!("cold:{name}");
             }
+            // A warmup would warm the caches the restart emptied: a cold run measures from
+            // the first execution on, as ClickBench's cold run does.
+            phase.warmup = std::time::Duration::ZERO;
         }
         Ok((phase, name))
     }
