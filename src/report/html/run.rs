@@ -103,13 +103,17 @@ fn unsupported_fails(summary: &Summary) -> bool {
         == Some("fail")
 }
 
-/// Whether a check makes the verdict fail.
+/// Whether a check makes the verdict fail: the verdict's own rule (`checks::verdict`).
 fn counts_as_failure(c: &CheckResult, unsupported_fail: bool) -> bool {
-    match c.status {
-        CheckStatus::Fail => true,
-        CheckStatus::Unsupported => unsupported_fail,
-        CheckStatus::Pass | CheckStatus::Skipped => false,
-    }
+    use crate::scenario::plan::UnsupportedEffect;
+    crate::checks::counts_as_failure(
+        c,
+        if unsupported_fail {
+            UnsupportedEffect::Fail
+        } else {
+            UnsupportedEffect::Skip
+        },
+    )
 }
 
 /// The checks in the order the page shows them: those that fail the verdict first, then
