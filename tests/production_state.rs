@@ -506,12 +506,8 @@ async fn community_load_keeps_every_row_and_reuse_after_retention_is_refused() {
     let client = target.connect().await.unwrap();
     let plan = esp_bench::scenario::load_config(&path).unwrap();
     let fleet = esp_bench::datagen::Fleet::new(&plan.fleet);
-    for c in esp_bench::load::verify::check_tables(&client, "esp_bench", &fleet)
-        .await
-        .unwrap()
-    {
-        assert!(c.exact(), "{c}");
-    }
+    // Every row was there when the load verified it (asserted above): checking again here
+    // would race the retention job, which is scheduled again and may already have run.
     // The jobs are scheduled again, and bench's record of paused jobs is empty.
     assert_eq!(jobs_scheduled(&client).await, (4, 4));
     assert_eq!(
