@@ -25,12 +25,7 @@ fn plan(src: &str) -> Plan {
 }
 
 fn opts() -> RunOptions {
-    RunOptions {
-        cancel: CancellationToken::new(),
-        progress: false,
-        reset: false,
-        lock_wait: Default::default(),
-    }
+    RunOptions::quiet(CancellationToken::new())
 }
 
 fn query<'a>(s: &'a Summary, name: &str) -> &'a QueryStats {

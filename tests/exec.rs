@@ -207,12 +207,7 @@ async fn killed_backend_is_counted_and_marks_the_run_degraded() {
     let t = target().await;
     let killer_conn = t.connect().await.unwrap();
     let cancel = CancellationToken::new();
-    let opts = RunOptions {
-        cancel: cancel.clone(),
-        progress: false,
-        reset: false,
-        lock_wait: Default::default(),
-    };
+    let opts = RunOptions::quiet(cancel.clone());
     let killer = async {
         // Wait until the query connections exist, then terminate them all once.
         for _ in 0..600 {

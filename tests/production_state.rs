@@ -29,12 +29,7 @@ fn bench() -> Command {
 }
 
 fn quiet() -> RunOptions {
-    RunOptions {
-        cancel: CancellationToken::new(),
-        progress: false,
-        reset: false,
-        lock_wait: LockWait::NoWait,
-    }
+    RunOptions::quiet(CancellationToken::new())
 }
 
 /// A scenario file with `fleet` and `extra` sections and a short query phase.

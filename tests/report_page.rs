@@ -969,12 +969,7 @@ async fn real_run_page_renders() {
     std::fs::write(&scenario, SMALL_RUN).unwrap();
     let plan = esp_bench::scenario::load_config(&scenario).expect("the small scenario is valid");
     let target = common::target().await;
-    let opts = esp_bench::run::RunOptions {
-        cancel: tokio_util::sync::CancellationToken::new(),
-        progress: false,
-        reset: false,
-        lock_wait: Default::default(),
-    };
+    let opts = esp_bench::run::RunOptions::quiet(tokio_util::sync::CancellationToken::new());
     let summary = esp_bench::run::run_scenario(&plan, &target, opts).await;
     target.close().await.expect("embedded server stops");
     let summary = summary.expect("the small scenario runs");

@@ -15,12 +15,7 @@ async fn ci_scenario_end_to_end() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/ci.toml");
     let plan = esp_bench::scenario::load_config(&path).expect("scenarios/ci.toml is valid");
     let target = common::target().await;
-    let opts = RunOptions {
-        cancel: CancellationToken::new(),
-        progress: false,
-        reset: false,
-        lock_wait: Default::default(),
-    };
+    let opts = RunOptions::quiet(CancellationToken::new());
     let summary = run_scenario(&plan, &target, opts).await;
     target.close().await.expect("embedded server stops");
     let summary = summary.expect("ci scenario runs");

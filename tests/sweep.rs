@@ -288,12 +288,7 @@ async fn sweep_uses_fresh_schemas_and_drops_only_its_own() {
     let mut t = common::target().await;
     let opts = SweepOptions {
         keep_schemas: false,
-        run: RunOptions {
-            cancel: CancellationToken::new(),
-            progress: false,
-            reset: false,
-            lock_wait: Default::default(),
-        },
+        run: RunOptions::quiet(CancellationToken::new()),
     };
     let mut seen = Vec::new();
     let swept = run_sweep(&mut t, &plan, &[1, 2], opts.clone(), |w, s| {

@@ -340,17 +340,7 @@ fn first_of(items: &[String], n: usize) -> String {
 }
 
 /// 287985 -> "287,985".
-pub fn fmt_count(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::format::thousands as fmt_count;
 
 #[cfg(test)]
 mod tests {

@@ -40,18 +40,7 @@ pub fn decimal(v: f64) -> String {
     }
 }
 
-/// A whole number with thousands separators: 1728000 -> "1,728,000".
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::format::thousands;
 
 /// A count: whole numbers grouped ("12,480"), fractions as [`decimal`].
 pub fn count(v: f64) -> String {

@@ -52,6 +52,18 @@ impl Default for RunOptions {
     }
 }
 
+impl RunOptions {
+    /// No progress lines, and a cancellation token of its own instead of the process-wide
+    /// one: for a run embedded in another program (or a test).
+    pub fn quiet(cancel: CancellationToken) -> Self {
+        RunOptions {
+            cancel,
+            progress: false,
+            ..RunOptions::default()
+        }
+    }
+}
+
 /// Run `plan` against `target` end to end and return its summary (reports not written).
 ///
 /// The whole run holds the schema's writer lock and keeps the schema's policy jobs paused
