@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::db::measure::{self, PlanCounts};
 use crate::db::ConnectionFuture;
+use crate::exec::drive::{absorb_self_wakes, Driver};
 use crate::exec::pacing::Pacer;
 use crate::exec::queries::{params_for, rng_for, sql_for, ParamContext};
 use crate::model::report::{PlanEvidence, QueryStats};
@@ -44,9 +45,7 @@ impl Session {
     /// Terminate, and polling it (briefly) lets it do so.
     async fn close(mut self) {
         self.client = None;
-        if let Some(conn) = self.conn.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
-        }
+        self.driver.close(Duration::from_secs(1)).await;
     }
 }
 
@@ -61,25 +60,6 @@ impl Connect for crate::db::Target {
     fn connect(&self) -> impl Future<Output = anyhow::Result<(Client, ConnectionFuture)>> + Send {
         crate::db::Target::connect_driven(self)
     }
-}
-
-/// Await `call` (a call on the session's client) while polling the connection's I/O in the
-/// same task: a reply is read from the socket and handed to the call in one poll, with no hop
-/// through a connection task of its own (tokio-postgres's default, which costs two task
-/// wake-ups per query: a tenth of a `SELECT 1` on loopback). When the connection ends first,
-/// it is dropped (`None`) and the call then fails promptly.
-async fn drive<F: Future>(conn: &mut Option<ConnectionFuture>, call: F) -> F::Output {
-    let Some(c) = conn.as_mut() else {
-        return call.await;
-    };
-    tokio::pin!(call);
-    tokio::select! {
-        biased;
-        () = c => {}
-        r = &mut call => return r,
-    }
-    *conn = None;
-    call.await
 }
 
 /// Settings shared by every phase of a run.
@@ -155,9 +135,8 @@ pub struct PhaseOutcome {
 /// One connection with its prepared statements.
 struct Session {
     client: Option<Client>,
-    /// The connection's I/O, polled by [`drive`] during every call on `client` (None once the
-    /// connection has ended).
-    conn: Option<ConnectionFuture>,
+    /// The connection's I/O, polled during every call on `client`.
+    driver: Driver,
     stmts: Vec<Statement>,
     /// Plan counters of each statement when the measured stage started (zero for a
     /// connection opened after that: a new connection starts from zero).
@@ -172,7 +151,7 @@ async fn open_session<C: Connect>(
     mode: PlanCacheMode,
 ) -> anyhow::Result<Session> {
     let (client, conn) = connector.connect().await?;
-    let mut conn = Some(conn);
+    let mut driver = Driver::new(conn);
     let timeout_ms = settings.statement_timeout.as_millis();
     let app = settings.application_name.replace('\'', "");
     let read_only = if settings.read_only { "on" } else { "off" };
@@ -181,19 +160,20 @@ async fn open_session<C: Connect>(
          SET default_transaction_read_only = {read_only}; SET plan_cache_mode = {}",
         mode.name()
     );
-    drive(&mut conn, client.batch_execute(&set)).await.context(
+    driver.drive(client.batch_execute(&set)).await.context(
         "setting application_name, statement_timeout, read-only transactions and plan_cache_mode",
     )?;
     let mut stmts = Vec::with_capacity(sqls.len());
     for (sql, name) in sqls.iter().zip(names) {
-        let stmt = drive(&mut conn, client.prepare(sql))
+        let stmt = driver
+            .drive(client.prepare(sql))
             .await
             .with_context(|| format!("preparing query `{name}`: {sql}"))?;
         stmts.push(stmt);
     }
     Ok(Session {
         client: Some(client),
-        conn,
+        driver,
         base: vec![PlanCounts::default(); stmts.len()],
         stmts,
     })
@@ -203,7 +183,8 @@ async fn open_session<C: Connect>(
 /// server does not report them (PostgreSQL before 14) or the connection is gone.
 async fn plan_counts(s: &mut Session, sqls: &[String]) -> Option<Vec<PlanCounts>> {
     let client = s.client.as_ref().filter(|c| !c.is_closed())?;
-    drive(&mut s.conn, measure::prepared_plan_counts(client, sqls))
+    s.driver
+        .drive(measure::prepared_plan_counts(client, sqls))
         .await
         .ok()
 }
@@ -341,7 +322,6 @@ impl<C: Connect> Stage<'_, C> {
                 }
             }
             let client = s.client.as_ref().expect("session connected above");
-            let conn = &mut s.conn;
             let refs: Vec<&(dyn ToSql + Sync)> = params
                 .iter()
                 .map(|p| p.as_ref() as &(dyn ToSql + Sync))
@@ -351,7 +331,7 @@ impl<C: Connect> Stage<'_, C> {
             // rows cross the wire and are read, without bench paying per-row allocations that
             // a 1,440-row result makes a third of the server's CPU.
             let result = tokio::select! {
-                r = drive(conn, client.execute(&s.stmts[q], &refs)) => r,
+                r = s.driver.drive(client.execute(&s.stmts[q], &refs)) => r,
                 _ = &mut cancelled => {
                     // Best effort: stop the server-side work of the abandoned query.
                     let _ = tokio::time::timeout(
@@ -405,8 +385,11 @@ pub async fn run_phase_dedicated<C: Connect + Send + 'static>(
     std::thread::Builder::new()
         .name("esp-bench-query".into())
         .spawn(move || {
+            // Sockets and timers only: the signal and process drivers would add their checks
+            // to every park of the runtime, that is to every query.
             let result = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
+                .enable_io()
+                .enable_time()
                 .build()
                 .context("starting the query thread's runtime")
                 .and_then(|rt| rt.block_on(run_phase(&connector, &phase, &settings, &local)));
@@ -486,12 +469,14 @@ pub async fn run_phase<C: Connect>(
             },
             phase.stream * 2 + 1,
         );
-        sessions = sessions
-            .into_iter()
-            .map(|s| stage.work(s, None))
-            .collect::<FuturesUnordered<_>>()
-            .collect()
-            .await;
+        sessions = absorb_self_wakes(
+            sessions
+                .into_iter()
+                .map(|s| stage.work(s, None))
+                .collect::<FuturesUnordered<_>>()
+                .collect(),
+        )
+        .await;
         // The measured stage counts plans from here (the warmup ran the first custom plans).
         for s in &mut sessions {
             if let Some(c) = plan_counts(s, &sqls).await {
@@ -504,7 +489,8 @@ pub async fn run_phase<C: Connect>(
     let measured_from_ms = unix_ms_now();
     let (tx, rx) = mpsc::channel::<Batch>(clients * 2 + 2);
     let collector = Collector::new(clients, queries.len(), settings.stats_interval).run(rx);
-    // FuturesUnordered polls only the workers whose query completed (join_all polls all).
+    // FuturesUnordered polls only the workers whose query completed (join_all polls all); its
+    // yields to the runtime are absorbed (see `absorb_self_wakes`).
     let workers: FuturesUnordered<_> = sessions
         .into_iter()
         .enumerate()
@@ -525,7 +511,9 @@ pub async fn run_phase<C: Connect>(
         .collect();
     drop(tx);
     // Sessions close when dropped.
-    let (sessions, merged) = tokio::join!(workers.collect::<Vec<Session>>(), collector);
+    let (sessions, merged) =
+        absorb_self_wakes(async { tokio::join!(workers.collect::<Vec<Session>>(), collector) })
+            .await;
     let duration_s = stage.t0.elapsed().as_secs_f64();
     let mut sessions = sessions;
     let counts = measured_plan_counts(&mut sessions, &sqls).await;
