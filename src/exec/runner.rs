@@ -331,6 +331,7 @@ impl<C: Connect> Stage<'_, C> {
             // rows cross the wire and are read, without bench paying per-row allocations that
             // a 1,440-row result makes a third of the server's CPU.
             let result = tokio::select! {
+                biased;
                 r = s.driver.drive(client.execute(&s.stmts[q], &refs)) => r,
                 _ = &mut cancelled => {
                     // Best effort: stop the server-side work of the abandoned query.
@@ -489,13 +490,9 @@ pub async fn run_phase<C: Connect>(
     let measured_from_ms = unix_ms_now();
     let (tx, rx) = mpsc::channel::<Batch>(clients * 2 + 2);
     let collector = Collector::new(clients, queries.len(), settings.stats_interval).run(rx);
-    // FuturesUnordered polls only the workers whose query completed (join_all polls all); its
-    // yields to the runtime are absorbed (see `absorb_self_wakes`).
-    let workers: FuturesUnordered<_> = sessions
-        .into_iter()
-        .enumerate()
-        .map(|(w, s)| {
-            let rec = Recorder::new(
+    let recorders: Vec<Recorder> = (0..sessions.len())
+        .map(|w| {
+            Recorder::new(
                 w,
                 queries.len(),
                 stage.t0,
@@ -505,15 +502,24 @@ pub async fn run_phase<C: Connect>(
                     StopCondition::Count { .. } => None,
                 },
                 tx.clone(),
-            );
-            stage.work(s, Some(rec))
+            )
         })
         .collect();
     drop(tx);
+    // FuturesUnordered polls only the workers whose query completed (join_all polls all); its
+    // yields to the runtime are absorbed (see `absorb_self_wakes`). One client needs neither.
     // Sessions close when dropped.
+    let run_workers = async {
+        let mut pairs = sessions.into_iter().zip(recorders);
+        if clients == 1 {
+            let (s, rec) = pairs.next().expect("one session");
+            return vec![stage.work(s, Some(rec)).await];
+        }
+        let workers: FuturesUnordered<_> = pairs.map(|(s, rec)| stage.work(s, Some(rec))).collect();
+        workers.collect::<Vec<Session>>().await
+    };
     let (sessions, merged) =
-        absorb_self_wakes(async { tokio::join!(workers.collect::<Vec<Session>>(), collector) })
-            .await;
+        absorb_self_wakes(async { tokio::join!(run_workers, collector) }).await;
     let duration_s = stage.t0.elapsed().as_secs_f64();
     let mut sessions = sessions;
     let counts = measured_plan_counts(&mut sessions, &sqls).await;
