@@ -9,6 +9,7 @@ use crate::model::report::{
 use crate::scenario::plan::UnsupportedEffect;
 
 use super::eval::fmt_num;
+use crate::model::units::{check_measured, check_target, ms};
 
 /// What the explanations read.
 #[derive(Debug, Clone, Copy)]
@@ -37,14 +38,11 @@ pub fn explain(input: &Input) -> Vec<Explanation> {
         .collect()
 }
 
-fn ms(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
+/// The metric of a latency check as read in a sentence: "p95_ms" -> "p95" (the value carries
+/// its unit).
+fn metric_label(c: &CheckResult) -> &str {
+    let m = metric_of(c);
+    m.strip_suffix("_ms").unwrap_or(m)
 }
 
 fn explain_one(input: &Input, c: &CheckResult) -> Explanation {
@@ -67,13 +65,13 @@ fn explain_one(input: &Input, c: &CheckResult) -> Explanation {
 
 fn fallback(c: &CheckResult) -> String {
     let measured = match (c.measured, &c.measured_text) {
-        (Some(v), _) => fmt_num(v),
-        (None, Some(t)) => t.clone(),
         (None, None) => "nothing".into(),
+        _ => check_measured(c),
     };
+    let target = check_target(c);
     match &c.note {
-        Some(n) => format!("measured {measured} against {}: {n}", c.target),
-        None => format!("measured {measured} against {}", c.target),
+        Some(n) => format!("measured {measured} against {target}: {n}"),
+        None => format!("measured {measured} against {target}"),
     }
 }
 
@@ -105,12 +103,12 @@ fn latency(input: &Input, c: &CheckResult, query: &str) -> (String, Option<Strin
         return (fallback(c), None);
     };
     let mut why = Vec::new();
-    if let Some(v) = c.measured {
+    if c.measured.is_some() {
         why.push(format!(
             "{} {} against {}",
-            metric_of(c),
-            fmt_num(v),
-            c.target
+            metric_label(c),
+            check_measured(c),
+            check_target(c)
         ));
     }
     let ev = q.evidence.as_ref();
@@ -121,7 +119,7 @@ fn latency(input: &Input, c: &CheckResult, query: &str) -> (String, Option<Strin
             let server_ms = s.mean_exec_ms + s.mean_plan_ms.unwrap_or(0.0);
             let client = q.latency_ms.mean;
             why.push(format!(
-                "server mean {} ms (execution {} + planning {}) of the client's mean {} ms",
+                "server mean {} (execution {} + planning {}) of the client's mean {}",
                 ms(server_ms),
                 ms(s.mean_exec_ms),
                 ms(s.mean_plan_ms.unwrap_or(0.0)),
@@ -184,7 +182,7 @@ fn latency(input: &Input, c: &CheckResult, query: &str) -> (String, Option<Strin
             .find(|w| w.query == query && w.kind == "cagg")
         {
             Some(w) => Some(format!(
-                "a continuous aggregate: measured p95 {} ms against {} ms without it ({})",
+                "a continuous aggregate: measured p95 {} against {} without it ({})",
                 ms(w.alternative_p95_ms),
                 ms(w.baseline_p95_ms),
                 w.note
@@ -269,8 +267,12 @@ fn speedup(input: &Input, c: &CheckResult, query: &str) -> (String, Option<Strin
     let q = input.queries.iter().find(|q| q.name == query);
     let p = q.and_then(ran_chunks);
     let mut why = Vec::new();
-    if let Some(v) = c.measured {
-        why.push(format!("speedup {}x against {}", fmt_num(v), c.target));
+    if c.measured.is_some() {
+        why.push(format!(
+            "speedup {} against {}",
+            check_measured(c),
+            check_target(c)
+        ));
     }
     let mut next = None;
     if let Some(p) = p.filter(|p| p.chunks_executed > 0) {
@@ -328,8 +330,12 @@ fn compression(input: &Input, c: &CheckResult, table: &str) -> (String, Option<S
         return (fallback(c), None);
     };
     let mut why = Vec::new();
-    if let Some(v) = c.measured {
-        why.push(format!("reduction {}% against {}", fmt_num(v), c.target));
+    if c.measured.is_some() {
+        why.push(format!(
+            "reduction {} against {}",
+            check_measured(c),
+            check_target(c)
+        ));
     }
     if let Some(r) = d.ratio {
         why.push(format!(

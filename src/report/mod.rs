@@ -9,6 +9,6 @@ pub mod html;
 pub use crate::model::report as model;
 pub mod plot;
 pub mod timeseries;
-pub mod units;
+pub use crate::model::units;
 
 pub use files::{read_summary, write_reports, CheckRow, QueryRow, ReportFiles};

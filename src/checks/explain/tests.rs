@@ -100,13 +100,13 @@ fn latency_reason_carries_server_and_plan_numbers() {
     let e = &ex[0];
     assert_eq!(e.check, "latency.agg_7d_fleet.p95_ms");
     assert!(
-        e.reason.contains("p95_ms 145 against <= 50"),
+        e.reason.contains("p95 145 ms against ≤ 50 ms"),
         "{}",
         e.reason
     );
     assert!(
         e.reason.contains(
-            "server mean 118 ms (execution 118 + planning 0.50) of the client's mean 121 ms"
+            "server mean 118 ms (execution 118 ms + planning 500 µs) of the client's mean 121 ms"
         ),
         "{}",
         e.reason
@@ -141,7 +141,7 @@ fn latency_reason_carries_server_and_plan_numbers() {
             .next_step
             .as_deref()
             .unwrap()
-            .contains("measured p95 3.20 ms against 145 ms"),
+            .contains("measured p95 3.2 ms against 145 ms"),
         "{:?}",
         ex[0].next_step
     );

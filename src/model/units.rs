@@ -1,10 +1,11 @@
 //! Human units for everything a report shows: durations (`7 d`, `4.2 ms`), byte sizes
 //! (`1.2 GiB`), counts (`33 chunks`, `12,480`), rates, ratios and percentages, and the
 //! target and measured value of a check formatted by the check's kind. The HTML pages, the
-//! plot axes and the plan tables take their units from here, so a figure reads the same
-//! everywhere. Exact figures stay in summary.json and the CSV files.
+//! plot axes, the plan tables and the checks' explanations take their units from here (the
+//! report layer re-exports it as `report::units`), so a figure reads the same everywhere.
+//! Exact figures stay in summary.json and the CSV files.
 
-use super::model::CheckResult;
+use super::report::CheckResult;
 
 /// A decimal with about three significant digits and no trailing zeros: 604800 -> "604800",
 /// 12.34 -> "12.3", 1.234 -> "1.23", 0.1234 -> "0.123".
@@ -271,7 +272,7 @@ pub fn check_target(c: &CheckResult) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::model::CheckStatus;
+    use crate::model::report::CheckStatus;
 
     #[test]
     fn plain_numbers() {
