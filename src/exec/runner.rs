@@ -228,7 +228,7 @@ pub fn classify(err: &tokio_postgres::Error) -> String {
 
 /// State shared by the workers of one stage (warmup or measured). The workers of a stage are
 /// futures polled together in the phase's task (like pgbench's one thread for all clients);
-/// every connection's I/O runs in its own spawned task.
+/// each worker polls its own connection's I/O while it waits for a reply (`exec::drive`).
 struct Stage<'a, C> {
     connector: &'a C,
     queries: &'a [QueryPlan],
@@ -507,17 +507,13 @@ pub async fn run_phase<C: Connect>(
         .collect();
     drop(tx);
     // FuturesUnordered polls only the workers whose query completed (join_all polls all); its
-    // yields to the runtime are absorbed (see `absorb_self_wakes`). One client needs neither.
-    // Sessions close when dropped.
-    let run_workers = async {
-        let mut pairs = sessions.into_iter().zip(recorders);
-        if clients == 1 {
-            let (s, rec) = pairs.next().expect("one session");
-            return vec![stage.work(s, Some(rec)).await];
-        }
-        let workers: FuturesUnordered<_> = pairs.map(|(s, rec)| stage.work(s, Some(rec))).collect();
-        workers.collect::<Vec<Session>>().await
-    };
+    // yields to the runtime are absorbed (see `absorb_self_wakes`). Sessions close when dropped.
+    let run_workers = sessions
+        .into_iter()
+        .zip(recorders)
+        .map(|(s, rec)| stage.work(s, Some(rec)))
+        .collect::<FuturesUnordered<_>>()
+        .collect::<Vec<Session>>();
     let (sessions, merged) =
         absorb_self_wakes(async { tokio::join!(run_workers, collector) }).await;
     let duration_s = stage.t0.elapsed().as_secs_f64();
