@@ -131,7 +131,7 @@ pub(super) async fn chunk_rows_and_value_bytes(
     chunk: &str,
     widths: &[(String, i16)],
 ) -> Result<(u64, u64)> {
-    let mut terms: Vec<String> = widths
+    let terms: Vec<String> = widths
         .iter()
         .map(|(c, len)| {
             let c = quote_ident(c);
@@ -142,18 +142,27 @@ pub(super) async fn chunk_rows_and_value_bytes(
             }
         })
         .collect();
+    count_and_sum(client, schema, chunk, terms)
+        .await
+        .with_context(|| format!("failed to count the rows of chunk {schema}.{chunk}"))
+}
+
+/// `count(*)` of `schema.table` and the sum of the byte `terms` over its rows.
+async fn count_and_sum(
+    client: &Client,
+    schema: &str,
+    table: &str,
+    mut terms: Vec<String>,
+) -> Result<(u64, u64)> {
     if terms.is_empty() {
         terms.push("0::int8".into());
     }
     let sql = format!(
         "SELECT count(*)::int8, ({})::int8 FROM {}",
         terms.join(" + "),
-        qualified(schema, chunk)
+        qualified(schema, table)
     );
-    let row = client
-        .query_one(sql.as_str(), &[])
-        .await
-        .with_context(|| format!("failed to count the rows of chunk {schema}.{chunk}"))?;
+    let row = client.query_one(sql.as_str(), &[]).await?;
     Ok((
         r_u64(row.get::<_, Option<i64>>(0)),
         r_u64(row.get::<_, Option<i64>>(1)),
@@ -189,24 +198,11 @@ pub(super) async fn compressed_rows_and_value_bytes(
     table: &str,
     columns: &[&str],
 ) -> Result<(u64, u64)> {
-    let mut terms: Vec<String> = columns
+    let terms: Vec<String> = columns
         .iter()
         .map(|c| format!("coalesce(sum(pg_column_size({})), 0)::int8", quote_ident(c)))
         .collect();
-    if terms.is_empty() {
-        terms.push("0::int8".into());
-    }
-    let sql = format!(
-        "SELECT count(*)::int8, ({})::int8 FROM {}",
-        terms.join(" + "),
-        qualified(schema, table)
-    );
-    let row = client
-        .query_one(sql.as_str(), &[])
+    count_and_sum(client, schema, table, terms)
         .await
-        .with_context(|| format!("failed to measure the compressed table {schema}.{table}"))?;
-    Ok((
-        r_u64(row.get::<_, Option<i64>>(0)),
-        r_u64(row.get::<_, Option<i64>>(1)),
-    ))
+        .with_context(|| format!("failed to measure the compressed table {schema}.{table}"))
 }
