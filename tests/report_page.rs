@@ -381,6 +381,7 @@ fn failing_summary() -> Summary {
             state: "steady".into(),
             seconds: 4.2,
             analyze_seconds: 0.8,
+            maintenance: "VACUUM (ANALYZE)".into(),
             tables: vec![TablePreparation {
                 table: "esp_telemetry".into(),
                 compress_after_s: 604_800,

@@ -167,6 +167,7 @@ fn full_summary() -> Summary {
             state: "steady".into(),
             seconds: 3.5,
             analyze_seconds: 0.4,
+            maintenance: "VACUUM (ANALYZE)".into(),
             tables: vec![TablePreparation {
                 table: "esp_telemetry".into(),
                 compress_after_s: 604_800,

@@ -371,9 +371,14 @@ async fn measure(
                 }
             }
             DataState::Fresh => crate::db::steady::fresh(
-                crate::db::steady::analyze(&client, &target.schema, windows)
-                    .await
-                    .context("gathering planner statistics (ANALYZE)")?,
+                crate::db::steady::maintain(
+                    &client,
+                    &target.schema,
+                    windows,
+                    crate::db::steady::Maintenance::Analyze,
+                )
+                .await
+                .context("gathering planner statistics (ANALYZE)")?,
             ),
         };
         if reused {

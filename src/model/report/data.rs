@@ -58,10 +58,15 @@ pub struct Preparation {
     pub state: String,
     /// Wall time of the whole preparation, seconds.
     pub seconds: f64,
-    /// Part of it spent in `ANALYZE` of the hypertables (planner statistics, which a
-    /// production database has and a fresh load does not), seconds.
+    /// Part of it spent in `maintenance` of the hypertables, seconds.
     #[serde(default)]
     pub analyze_seconds: f64,
+    /// What ran on every hypertable before the queries: `VACUUM (ANALYZE)` in the steady state
+    /// (hint bits, visibility map and planner statistics, as autovacuum keeps a production
+    /// database), `ANALYZE` in the fresh one (statistics only). Empty in reports written before
+    /// it was recorded (they ran `ANALYZE`).
+    #[serde(default)]
+    pub maintenance: String,
     pub tables: Vec<TablePreparation>,
     /// What differs from production's state, e.g. history left uncompressed on the Apache
     /// edition.

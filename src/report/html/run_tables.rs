@@ -232,8 +232,13 @@ pub fn tables(summary: &Summary) -> Vec<Table> {
             ]);
         }
         t.notes.push(format!(
-            "{} in all, of which ANALYZE {}",
+            "{} in all, of which {} {}",
             secs(p.seconds),
+            if p.maintenance.is_empty() {
+                "ANALYZE"
+            } else {
+                &p.maintenance
+            },
             secs(p.analyze_seconds)
         ));
         t.notes.extend(p.notes.iter().cloned());
