@@ -31,10 +31,16 @@
 #   PERTURB_LOOPS   busy loops during that run (default: 1)
 #   CONFIRM         1: judge with a confirmation run as the workflow does; 0: first run only
 #                   (default: 1)
-#   DESIGN          window: judge each baseline against the runs recorded right before and
-#                   after it (a baseline recorded in the same job, as the shipped workflow
-#                   does); all: against every other run (a committed baseline judging runs
-#                   recorded at any time) (default: window)
+#   DESIGN          workflow: the shipped workflow's design, a baseline recorded in the job
+#                   around the runs it judges (base, head, base, head, base for K=3): a block
+#                   of K+2 consecutive A runs, the 2nd and 4th as the judged run and its
+#                   confirmation (and the other way round), the others as the baseline; for
+#                   A/B, the baseline of K consecutive A runs and the B runs that ran after
+#                   its first two (the same positions); window: judge a baseline of K
+#                   consecutive A runs against the A runs right before and after it (harsher:
+#                   the judged runs lie outside the baseline's time span); all: against every
+#                   other run (a committed baseline judging runs recorded at any time)
+#                   (default: workflow)
 #   COMPARE_ARGS    extra `bench compare` arguments, e.g. "--max-regression 5%"
 #   OUT             output folder (default: reports/gate-calibration)
 #   EVALUATE_ONLY   1: do not run anything, judge the runs already in $OUT/runs
@@ -57,7 +63,7 @@ B_RUNS="${B_RUNS:-6}"
 PERTURB="${PERTURB:-}"
 PERTURB_LOOPS="${PERTURB_LOOPS:-1}"
 CONFIRM="${CONFIRM:-1}"
-DESIGN="${DESIGN:-window}"
+DESIGN="${DESIGN:-workflow}"
 COMPARE_ARGS="${COMPARE_ARGS:-}"
 OUT="${OUT:-reports/gate-calibration}"
 EVALUATE_ONLY="${EVALUATE_ONLY:-0}"
@@ -69,7 +75,8 @@ die() {
 }
 
 [[ -f "$SCENARIO" ]] || die "no scenario file $SCENARIO"
-[[ "$DESIGN" == window || "$DESIGN" == all ]] || die "DESIGN must be window or all, got '$DESIGN'"
+[[ "$DESIGN" == workflow || "$DESIGN" == window || "$DESIGN" == all ]] ||
+    die "DESIGN must be workflow, window or all, got '$DESIGN'"
 [[ -z "${DATABASE_URL:-}" ]] || die "DATABASE_URL is set: the injected slowdown needs the embedded server (--pg-setting)"
 for n in RUNS K B_RUNS PERTURB_LOOPS; do
     [[ "${!n}" =~ ^[0-9]+$ ]] || die "$n must be a whole number, got '${!n}'"
@@ -233,6 +240,22 @@ confirm_of() {
     done
 }
 
+# The shipped workflow (DESIGN=workflow): base, head, base, head, base, ... (K base runs, two
+# head runs, the heads 2nd and 4th). A/A: a block of K+2 consecutive A runs, its 2nd and 4th
+# the heads. Both orders are judged (each head once as the run, once as its confirmation).
+if [[ "$DESIGN" == workflow ]]; then
+    ((K >= 2)) || die "DESIGN=workflow needs K >= 2"
+    for ((i = 0; i + K + 2 <= RUNS; i++)); do
+        base="$eval_dir/workflow-baseline-$((i + 1)).json"
+        members=("${a_runs[i]}" "${a_runs[i + 2]}")
+        for ((j = i + 4; j < i + K + 2; j++)); do members+=("${a_runs[j]}"); done
+        "${bench_cmd[@]}" baseline add "$base" "${members[@]}" >/dev/null ||
+            die "bench baseline add $base failed"
+        trial aa "$((i + 1))" "$base" "${a_runs[i + 1]}" "${a_runs[i + 3]}"
+        trial aa "$((i + 1))" "$base" "${a_runs[i + 3]}" "${a_runs[i + 1]}"
+    done
+fi
+
 for ((i = 0; i + K <= RUNS; i++)); do
     base="$eval_dir/baseline-$((i + 1)).json"
     "${bench_cmd[@]}" baseline add "$base" "${a_runs[@]:i:K}" >/dev/null ||
@@ -240,7 +263,9 @@ for ((i = 0; i + K <= RUNS; i++)); do
     # A/A: "window" judges the A runs right before and right after the block (a baseline
     # recorded in the same job as the run it judges); "all" judges every A run outside it (a
     # committed baseline judging runs at any later time).
-    if [[ "$DESIGN" == window ]]; then
+    if [[ "$DESIGN" == workflow ]]; then
+        currents=()
+    elif [[ "$DESIGN" == window ]]; then
         currents=($((i - 1)) $((i + K)))
     else
         currents=()
@@ -248,7 +273,7 @@ for ((i = 0; i + K <= RUNS; i++)); do
             ((j < i || j >= i + K)) && currents+=("$j")
         done
     fi
-    for j in "${currents[@]}"; do
+    for j in "${currents[@]+"${currents[@]}"}"; do
         ((j >= 0 && j < RUNS)) || continue
         trial aa "$((i + 1))" "$base" "${a_runs[$j]}" "$(confirm_of "$j")"
     done
@@ -256,21 +281,29 @@ for ((i = 0; i + K <= RUNS; i++)); do
     # the block); "all" every B run. The confirmation is the B run of the next round (or the
     # previous one for the last).
     for s in $SLOWDOWNS; do
-        if [[ "$DESIGN" == window ]]; then
-            rounds=()
-            for ((j = i + 1; j <= i + K && j <= B_RUNS; j++)); do rounds+=("$j"); done
+        # (judged B round, its confirmation's round), 1-based.
+        pairs=()
+        if [[ "$DESIGN" == workflow ]]; then
+            # The B runs after the block's first two A runs, as head 1 and head 2 sit.
+            if ((i + 2 <= B_RUNS)); then pairs=("$((i + 1)):$((i + 2))" "$((i + 2)):$((i + 1))"); fi
         else
             rounds=()
-            for ((j = 1; j <= B_RUNS; j++)); do rounds+=("$j"); done
+            if [[ "$DESIGN" == window ]]; then
+                for ((j = i + 1; j <= i + K && j <= B_RUNS; j++)); do rounds+=("$j"); done
+            else
+                for ((j = 1; j <= B_RUNS; j++)); do rounds+=("$j"); done
+            fi
+            for j in "${rounds[@]+"${rounds[@]}"}"; do
+                pairs+=("$j:$((B_RUNS > 1 ? (j < B_RUNS ? j + 1 : j - 1) : 0))")
+            done
         fi
-        for j in "${rounds[@]}"; do
+        for pair in "${pairs[@]+"${pairs[@]}"}"; do
+            j="${pair%%:*}"
+            cr="${pair##*:}"
             cur="$runs_dir/b$s-$(printf %02d "$j")/summary.json"
             [[ -f "$cur" ]] || die "missing $cur"
             c=""
-            if ((B_RUNS > 1)); then
-                cr=$((j < B_RUNS ? j + 1 : j - 1))
-                c="$runs_dir/b$s-$(printf %02d "$cr")/summary.json"
-            fi
+            if ((cr > 0)); then c="$runs_dir/b$s-$(printf %02d "$cr")/summary.json"; fi
             trial "ab$s" "$((i + 1))" "$base" "$cur" "$c"
         done
     done

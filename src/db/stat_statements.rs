@@ -135,42 +135,52 @@ impl Counters {
         self.temp_blks_written += o.temp_blks_written;
     }
 
+    /// `self - before`, what ran in between, as counters that add up over several stretches. A
+    /// statement evicted or reset in between (counters went down) counts from zero.
+    pub fn since(&self, before: &Counters) -> Counters {
+        if self.calls < before.calls {
+            return *self;
+        }
+        let d = |a: u64, b: u64| a.saturating_sub(b);
+        Counters {
+            calls: self.calls - before.calls,
+            exec_sum_ms: self.exec_sum_ms - before.exec_sum_ms,
+            exec_sumsq_ms2: self.exec_sumsq_ms2 - before.exec_sumsq_ms2,
+            plans: d(self.plans, before.plans),
+            plan_sum_ms: (self.plan_sum_ms - before.plan_sum_ms).max(0.0),
+            rows: d(self.rows, before.rows),
+            shared_blks_hit: d(self.shared_blks_hit, before.shared_blks_hit),
+            shared_blks_read: d(self.shared_blks_read, before.shared_blks_read),
+            shared_blks_written: d(self.shared_blks_written, before.shared_blks_written),
+            temp_blks_read: d(self.temp_blks_read, before.temp_blks_read),
+            temp_blks_written: d(self.temp_blks_written, before.temp_blks_written),
+        }
+    }
+
     /// `after - self` as the report's deltas (None when nothing ran in between). A statement
     /// evicted or reset in between (counters went down) counts from zero.
     pub fn delta(&self, after: &Counters, client_mean_ms: Option<f64>) -> Option<ServerTime> {
-        let base = if after.calls < self.calls {
-            Counters::default()
-        } else {
-            *self
-        };
-        let calls = after.calls - base.calls;
-        if calls == 0 {
+        let g = after.since(self);
+        if g.calls == 0 {
             return None;
         }
-        let n = calls as f64;
-        let sum = after.exec_sum_ms - base.exec_sum_ms;
-        let sumsq = after.exec_sumsq_ms2 - base.exec_sumsq_ms2;
-        let mean = sum / n;
-        let var = (sumsq / n - mean * mean).max(0.0);
-        let plans = after.plans.saturating_sub(base.plans);
-        let mean_plan =
-            (plans > 0).then(|| (after.plan_sum_ms - base.plan_sum_ms).max(0.0) / plans as f64);
-        let d = |a: u64, b: u64| a.saturating_sub(b);
+        let n = g.calls as f64;
+        let mean = g.exec_sum_ms / n;
+        let var = (g.exec_sumsq_ms2 / n - mean * mean).max(0.0);
         Some(ServerTime {
-            calls,
+            calls: g.calls,
             mean_exec_ms: mean,
             stddev_exec_ms: var.sqrt(),
-            mean_plan_ms: mean_plan,
-            rows: d(after.rows, base.rows),
-            shared_blks_hit: d(after.shared_blks_hit, base.shared_blks_hit),
-            shared_blks_read: d(after.shared_blks_read, base.shared_blks_read),
-            shared_blks_written: d(after.shared_blks_written, base.shared_blks_written),
-            temp_blks_read: d(after.temp_blks_read, base.temp_blks_read),
-            temp_blks_written: d(after.temp_blks_written, base.temp_blks_written),
+            mean_plan_ms: (g.plans > 0).then(|| g.plan_sum_ms / g.plans as f64),
+            rows: g.rows,
+            shared_blks_hit: g.shared_blks_hit,
+            shared_blks_read: g.shared_blks_read,
+            shared_blks_written: g.shared_blks_written,
+            temp_blks_read: g.temp_blks_read,
+            temp_blks_written: g.temp_blks_written,
             // Planning happens per execution with custom plans, once with the generic one:
             // the per-call share is what the client waited for.
-            client_minus_server_ms: client_mean_ms
-                .map(|c| c - mean - (after.plan_sum_ms - base.plan_sum_ms).max(0.0) / n),
+            client_minus_server_ms: client_mean_ms.map(|c| c - mean - g.plan_sum_ms / n),
         })
     }
 }

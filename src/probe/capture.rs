@@ -14,7 +14,7 @@ use crate::db::stat_statements::{self, Availability, Counters, Watched};
 use crate::db::Target;
 use crate::exec::queries;
 use crate::exec::runner::Phase;
-use crate::model::report::{QueryEvidence, QueryStats, ResourceSample, ResourceSeries, ServerTime};
+use crate::model::report::{QueryEvidence, QueryStats, ResourceSample, ResourceSeries};
 use crate::scenario::plan::{CacheMode, Plan};
 
 /// RNG stream of the parameters used to plan a statement for its query identifier.
@@ -30,8 +30,9 @@ pub struct Capture {
     stat: Option<Availability>,
     samples: Vec<ResourceSample>,
     notes: Vec<String>,
-    /// By query statistics name (`<q>`, `mix:<q>`, `cold:<q>`).
-    server: Vec<(String, ServerTime)>,
+    /// By query statistics name (`<q>`, `mix:<q>`, `cold:<q>`): the counters' growth over each
+    /// measured stage, summed over a query's rounds (`[run] rounds`).
+    server: Vec<(String, Counters)>,
     ingested: Option<Arc<AtomicU64>>,
     /// `[run] cache` as it can run here (cold refused: hot).
     cache: CacheMode,
@@ -202,8 +203,15 @@ impl Capture {
     }
 
     /// Before a phase: the statements' counters, and the sampler started. `phase_name` is the
-    /// phase as `summary.resources.samples[].phase` names it.
-    pub async fn begin(&mut self, target: &Target, phase: &Phase, phase_name: &str) -> PhaseProbe {
+    /// phase as `summary.resources.samples[].phase` names it; `t_offset_s` is where this round
+    /// of it starts on its time axis (the measured seconds of its earlier rounds, else 0).
+    pub async fn begin(
+        &mut self,
+        target: &Target,
+        phase: &Phase,
+        phase_name: &str,
+        t_offset_s: f64,
+    ) -> PhaseProbe {
         let mut probe = PhaseProbe {
             client: None,
             names: Vec::new(),
@@ -266,6 +274,7 @@ impl Capture {
                 phase: phase_name.to_string(),
                 interval: self.interval,
                 warmup: phase.warmup,
+                t_offset_s,
                 server_pid,
                 ingested: self.ingested.clone(),
             },
@@ -276,13 +285,13 @@ impl Capture {
     }
 
     /// After a phase: the counters' deltas against the phase's statistics, and the samples.
-    pub async fn end(&mut self, probe: PhaseProbe, stats: &[QueryStats]) {
+    pub async fn end(&mut self, probe: PhaseProbe) {
         let started = std::time::Instant::now();
-        self.end_inner(probe, stats).await;
+        self.end_inner(probe).await;
         self.spent += started.elapsed();
     }
 
-    async fn end_inner(&mut self, probe: PhaseProbe, stats: &[QueryStats]) {
+    async fn end_inner(&mut self, probe: PhaseProbe) {
         if let Some(s) = probe.sampler {
             self.samples.extend(s.stop().await);
         }
@@ -308,13 +317,10 @@ impl Capture {
         match stat_statements::snapshot(c, view, &probe.watched).await {
             Ok(after) => {
                 for (k, name) in probe.names.iter().enumerate() {
-                    let client_mean = stats
-                        .iter()
-                        .find(|s| &s.name == name)
-                        .filter(|s| s.count > 0)
-                        .map(|s| s.latency_ms.mean);
-                    if let Some(d) = before[k].delta(&after[k], client_mean) {
-                        self.server.push((name.clone(), d));
+                    let grown = after[k].since(&before[k]);
+                    match self.server.iter_mut().find(|(n, _)| n == name) {
+                        Some((_, sum)) => sum.add(&grown),
+                        None => self.server.push((name.clone(), grown)),
                     }
                 }
             }
@@ -334,8 +340,14 @@ impl Capture {
         }
         for q in queries.iter_mut() {
             let ev = q.evidence.get_or_insert_with(QueryEvidence::default);
-            match self.server.iter().find(|(n, _)| n == &q.name) {
-                Some((_, t)) => ev.server = Some(t.clone()),
+            let client_mean = (q.count > 0).then_some(q.latency_ms.mean);
+            let server = self
+                .server
+                .iter()
+                .find(|(n, _)| n == &q.name)
+                .and_then(|(_, c)| Counters::default().delta(c, client_mean));
+            match server {
+                Some(t) => ev.server = Some(t),
                 None => {
                     ev.server_note = Some(match (&self.stat, &self.stat_error) {
                         (Some(Availability::Missing(why)), _) => why.clone(),

@@ -69,6 +69,9 @@ pub struct SamplerConfig {
     pub interval: Duration,
     /// The phase's warmup: `t_s` counts from its end, so samples of the warmup are negative.
     pub warmup: Duration,
+    /// Added to every `t_s`: the measured time of the phase's earlier rounds (`[run]
+    /// rounds`), so a query's rounds follow each other on one time axis; 0 for one round.
+    pub t_offset_s: f64,
     /// The embedded server's postmaster (None on an external server).
     pub server_pid: Option<u32>,
     /// Rows committed by live ingest so far (None without live ingest).
@@ -149,7 +152,8 @@ async fn run(
             let t_s = now
                 .at
                 .map_or(0.0, |a| a.duration_since(start).as_secs_f64())
-                - cfg.warmup.as_secs_f64();
+                - cfg.warmup.as_secs_f64()
+                + cfg.t_offset_s;
             out.push(sample(&cfg.phase, t_s, dt, &prev, &now));
         }
         if last {
@@ -202,6 +206,7 @@ mod tests {
                 phase: "p".into(),
                 interval: Duration::from_millis(20),
                 warmup: Duration::from_millis(10),
+                t_offset_s: 0.0,
                 server_pid: Some(std::process::id()),
                 ingested: Some(rows.clone()),
             },

@@ -3,7 +3,8 @@
 //! follower shard's part of a sharded run (`follower`), the checks phase that measures on the
 //! server, changes the data (compression, retention) and judges through `checks`
 //! (`checks`), and the host facts a summary records (`host`). Their parts: the query phases
-//! under live ingest (`phases`), the read-only rules of the query phase (`read_only`),
+//! under live ingest (`phases`), split into interleaved rounds and put back together
+//! (`rounds`), the read-only rules of the query phase (`read_only`),
 //! retention windows and warnings (`retention`), the leader's gathering of a sharded run's
 //! statistics (`fleet`), and the summary both build (`summary`).
 //!
@@ -18,6 +19,7 @@ mod phases;
 pub mod pipeline;
 pub mod read_only;
 pub mod retention;
+pub mod rounds;
 mod summary;
 
 pub use pipeline::{run_scenario, RunOptions};

@@ -79,6 +79,14 @@ pub(crate) async fn queries_under_ingest(
         capture,
     )
     .await;
+    if part.run.rounds > 1 {
+        let (queries, details) = super::rounds::merge_rounds(
+            std::mem::take(&mut run.queries),
+            std::mem::take(&mut run.details),
+        )?;
+        run.queries = queries;
+        run.details = details;
+    }
     if let Some(ingest) = ingest {
         let st = ingest.stop().await;
         run.ingest_errors = st.errors;
@@ -140,11 +148,15 @@ pub(crate) async fn query_phases(
     let offset = coord
         .as_ref()
         .map_or(0, |c| crate::shard::stream_offset(c.spec));
-    let mut phases: Vec<Phase> = plan
-        .queries
-        .iter()
-        .enumerate()
-        .map(|(i, q)| Phase::single(q, i))
+    // Round 1 of every query, then round 2, ... (`[run] rounds`; one round by default).
+    let rounds = plan.run.rounds.max(1);
+    let mut phases: Vec<(Phase, u32)> = (0..rounds)
+        .flat_map(|r| {
+            plan.queries
+                .iter()
+                .enumerate()
+                .map(move |(i, q)| (super::rounds::round_of(q, i, r, rounds), r))
+        })
         .collect();
     if let Some(mix) = &plan.mix {
         let weighted: Vec<_> = plan
@@ -154,18 +166,24 @@ pub(crate) async fn query_phases(
             .cloned()
             .collect();
         if !weighted.is_empty() {
-            phases.push(Phase {
-                label: "mix:".into(),
-                queries: weighted,
-                mode: mix.mode.clone(),
-                warmup: mix.warmup,
-                stop: mix.stop.clone(),
-                stream: plan.queries.len() as u64,
-                plan_cache_mode: mix.plan_cache_mode,
-            });
+            phases.push((
+                Phase {
+                    label: "mix:".into(),
+                    queries: weighted,
+                    mode: mix.mode.clone(),
+                    warmup: mix.warmup,
+                    stop: mix.stop.clone(),
+                    stream: plan.queries.len() as u64,
+                    plan_cache_mode: mix.plan_cache_mode,
+                },
+                0,
+            ));
         }
     }
-    for mut phase in phases {
+    // Where each query's next round starts on its phase's time axis: the measured time of its
+    // rounds so far.
+    let mut measured_s: std::collections::HashMap<String, f64> = Default::default();
+    for (mut phase, round) in phases {
         if cancel.is_cancelled() {
             return Ok(true);
         }
@@ -173,13 +191,18 @@ pub(crate) async fn query_phases(
             [one] if phase.label.is_empty() => one.name.clone(),
             _ => "mix".to_string(),
         };
+        let shown = if rounds > 1 && name != "mix" {
+            format!("{name} (round {} of {rounds})", round + 1)
+        } else {
+            name.clone()
+        };
         if let Some(c) = coord.as_deref_mut() {
-            match c.pass(&format!("phase {name}"), None).await {
+            match c.pass(&format!("phase {shown}"), None).await {
                 Err(e) if is_interrupt(&e, cancel) => return Ok(true),
                 r => r?,
             }
             if !crate::shard::runs_anything(&phase.mode, &phase.stop) {
-                say(&format!("query phase {name}: no clients on this shard"));
+                say(&format!("query phase {shown}: no clients on this shard"));
                 continue;
             }
             phase.stream += offset;
@@ -190,19 +213,26 @@ pub(crate) async fn query_phases(
             if cancel.is_cancelled() {
                 return Ok(true);
             }
-            let (phase, name) = capture
+            let (phase, run_name) = capture
                 .prepare_phase(target, &phase, &name, run, say)
                 .await?;
-            say(&format!("query phase {name}"));
-            let probe = capture.begin(target, &phase, &name).await;
+            say(&format!(
+                "query phase {}",
+                shown.replacen(&name, &run_name, 1)
+            ));
+            let offset = measured_s.get(&run_name).copied().unwrap_or(0.0);
+            let probe = capture.begin(target, &phase, &run_name, offset).await;
             // The phase runs on its own thread, on its own connections to the same target.
             let conn = Target::for_url(&target.url, &target.schema)?;
             let mut phase_settings = settings.clone();
             phase_settings.read_only = !phase.queries.iter().any(|q| q.writes);
             let outcome = run_phase_dedicated(conn, phase.clone(), phase_settings, cancel.clone())
                 .await
-                .with_context(|| format!("query phase `{name}`"))?;
-            capture.end(probe, &outcome.stats).await;
+                .with_context(|| format!("query phase `{shown}`"))?;
+            if let Some(s) = outcome.stats.first() {
+                *measured_s.entry(run_name.clone()).or_default() += s.duration_s;
+            }
+            capture.end(probe).await;
             out.extend(outcome.stats);
             details.extend(outcome.details);
             if outcome.interrupted {

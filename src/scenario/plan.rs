@@ -153,6 +153,13 @@ pub struct RunPlan {
     pub state: DataState,
     /// `[run] plan_cache_mode`: the default of every query phase and of the mix.
     pub plan_cache_mode: PlanCacheMode,
+    /// `[run] rounds`: every query's own phase runs as this many rounds, each with its own
+    /// warmup and 1/rounds of the measured stage, interleaved across the queries (round 1 of
+    /// every query, then round 2, ...), so that what the machine does at one moment of the run
+    /// falls on every query alike; the report merges the rounds (`run::rounds`). The mix runs
+    /// once. Left out of the resolved scenario when 1, so older fingerprints still match.
+    #[serde(skip_serializing_if = "is_one")]
+    pub rounds: u32,
     /// `[run] cache`: measure with hot caches, cold ones, or both (`probe::cache`). Left out of
     /// the resolved scenario when hot, so older fingerprints still match.
     #[serde(skip_serializing_if = "CacheMode::is_hot")]
@@ -164,6 +171,10 @@ pub struct RunPlan {
     /// `[run] what_if`: alternatives measured for failing queries (`probe::whatif`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub what_if: Vec<WhatIfKind>,
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 /// `[run] cache`.

@@ -102,6 +102,8 @@ pub(crate) struct RawRun {
     pub reuse_data: Option<bool>,
     pub state: Option<S<String>>,
     pub plan_cache_mode: Option<S<String>>,
+    /// Each query's phase split into this many rounds, interleaved across the queries.
+    pub rounds: Option<S<i64>>,
     /// Evidence capture (issue 13): `cache`, `capture`, `what_if`.
     pub cache: Option<S<String>>,
     pub capture: Option<bool>,

@@ -1177,3 +1177,54 @@ fn default_cache_and_what_if_keep_the_fingerprint() {
     let c = ok(&format!("[fleet]\n[run]\ncache = \"cold\"\n{Q}"));
     assert_ne!(fingerprint(&a), fingerprint(&c));
 }
+
+#[test]
+fn rounds_split_each_query_phase_and_are_checked() {
+    let p = ok(&format!("[run]\nduration = \"4s\"\nrounds = 4\n{Q}"));
+    assert_eq!(p.run.rounds, 4);
+    assert_eq!(ok(Q).run.rounds, 1);
+    // One round is the default and leaves the fingerprint as it was; more rounds change it.
+    let one = ok(&format!("[run]\nrounds = 1\n{Q}"));
+    assert_eq!(fingerprint(&one), fingerprint(&ok(Q)));
+    assert_ne!(
+        fingerprint(&p),
+        fingerprint(&ok(&format!("[run]\nduration = \"4s\"\n{Q}")))
+    );
+    expect(
+        &format!("[run]\nrounds = 0\n{Q}"),
+        2,
+        10,
+        "run.rounds",
+        "at least 1 (and at most 100)",
+    );
+    expect(
+        &format!("[run]\nrounds = 101\n{Q}"),
+        2,
+        10,
+        "run.rounds",
+        "between 1 and 100",
+    );
+    // 4 s in 8 rounds is 500 ms a round, under the default 1 s stats interval.
+    let e = expect(
+        &format!("[run]\nduration = \"4s\"\nrounds = 8\n{Q}"),
+        3,
+        10,
+        "run.rounds",
+        "500ms a round, shorter than run.stats_interval 1s",
+    );
+    assert!(e.message.contains("queries[0] (latest_24h)"), "{e}");
+    expect(
+        &format!("[run]\nrounds = 3\n{Q}count = 2\n"),
+        2,
+        10,
+        "run.rounds",
+        "count 2 cannot be split into 3 rounds",
+    );
+    expect(
+        &format!("[run]\nrounds = 2\ncache = \"both\"\n{Q}"),
+        2,
+        10,
+        "run.rounds",
+        "needs cache = \"hot\"",
+    );
+}

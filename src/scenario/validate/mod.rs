@@ -49,6 +49,7 @@ pub(crate) fn validate(raw: RawScenario, ctx: &Ctx, now: DateTime<Utc>) -> R<Pla
     let run = run(&raw, ctx)?;
     let has_mix = raw.mix.is_some();
     let queries = queries(&raw, ctx, &fleet, &run, has_mix)?;
+    check_rounds(&raw, ctx, &run, &queries)?;
     let mix = mix(&raw, ctx, &run, &queries)?;
     let checks = checks(&raw, ctx)?;
     let gate = gate(&raw, ctx)?;

@@ -139,10 +139,73 @@ pub(super) fn run(raw: &RawScenario, ctx: &Ctx) -> R<RunPlan> {
             "run.plan_cache_mode",
             PlanCacheMode::Auto,
         )?,
+        rounds: ctx.u32(
+            &r.and_then(|r| r.rounds.clone()),
+            "run.rounds",
+            1,
+            1,
+            MAX_ROUNDS,
+        )?,
         cache: cache_mode(ctx, r.and_then(|r| r.cache.as_ref()))?,
         capture: r.and_then(|r| r.capture).unwrap_or(true),
         what_if: what_if(ctx, r.and_then(|r| r.what_if.as_ref()))?,
     })
+}
+
+/// The most rounds a query phase may be split into.
+const MAX_ROUNDS: u32 = 100;
+
+/// `[run] rounds`: every query's phase must still have something to measure in each round,
+/// and cold phases (one restart of the server each) cannot be split.
+pub(super) fn check_rounds(
+    raw: &RawScenario,
+    ctx: &Ctx,
+    run: &RunPlan,
+    queries: &[QueryPlan],
+) -> R<()> {
+    let n = run.rounds;
+    if n <= 1 {
+        return Ok(());
+    }
+    let sp = raw
+        .run
+        .as_ref()
+        .and_then(|r| r.rounds.as_ref())
+        .map_or_else(|| ctx.locate("run"), |v| v.span());
+    if run.cache != CacheMode::Hot {
+        return Err(ctx.err(
+            &sp,
+            "run.rounds",
+            format!(
+                "rounds = {n} needs cache = \"hot\": a cold phase starts with a restart of the \
+                 server, which {n} rounds would repeat {n} times per query; use rounds = 1 with \
+                 cold caches"
+            ),
+        ));
+    }
+    let floor = run.stats_interval.max(100 * MS);
+    for (i, q) in queries.iter().enumerate() {
+        let short = match q.stop {
+            StopCondition::Duration { duration } if duration / n < floor => format!(
+                "queries[{i}] ({}): duration {} in {n} rounds is {} a round, shorter than {}",
+                q.name,
+                fmt_d(duration),
+                fmt_d(duration / n),
+                if run.stats_interval >= 100 * MS {
+                    format!("run.stats_interval {}", fmt_d(run.stats_interval))
+                } else {
+                    "100ms".to_string()
+                }
+            ),
+            StopCondition::Count { count } if count < u64::from(n) => format!(
+                "queries[{i}] ({}): count {count} cannot be split into {n} rounds",
+                q.name
+            ),
+            _ => continue,
+        };
+        return Err(ctx.err(&sp, "run.rounds", short));
+    }
+    Ok(())
 }
 
 /// `[run] cache = "hot" | "cold" | "both"`.
