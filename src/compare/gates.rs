@@ -11,6 +11,39 @@ pub fn metric_value(q: &QueryStats, metric: Metric) -> f64 {
     q.metric(metric)
 }
 
+/// The value the noise model tests: the median over the phase's intervals of each interval's
+/// value, when every interval can estimate it (at least 4 intervals, each with the queries
+/// `min_queries` asks of a phase); else the whole-phase value. A burst of the machine that
+/// slows a few intervals of a phase moves the whole-phase percentile, not the median of the
+/// intervals'.
+pub fn tested_value(q: &QueryStats, metric: Metric) -> f64 {
+    let of = |i: &crate::model::report::IntervalStats| match metric {
+        Metric::P50Ms => Some(i.p50_ms),
+        Metric::P95Ms => Some(i.p95_ms),
+        Metric::P99Ms => Some(i.p99_ms),
+        Metric::MeanMs => Some(i.mean_ms),
+        _ => None,
+    };
+    let need = min_queries(metric).unwrap_or(u64::MAX);
+    let mut v: Vec<f64> = Vec::new();
+    for i in &q.intervals {
+        match of(i) {
+            Some(x) if i.count >= need && x > 0.0 => v.push(x),
+            _ => return metric_value(q, metric),
+        }
+    }
+    if v.len() < 4 {
+        return metric_value(q, metric);
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] * v[n / 2]).sqrt()
+    }
+}
+
 /// Fewest queries a phase needs for `metric` to be estimated over it; None = never (the
 /// maximum is a single query).
 pub fn min_queries(metric: Metric) -> Option<u64> {
@@ -200,10 +233,11 @@ pub(super) fn prepare_row(
         row.note = Some(format!("not gateable: a zero {}", metric.name()));
         return (row, Prepared::Decided);
     }
+    let tested: Vec<f64> = bqs.iter().map(|q| tested_value(q, metric)).collect();
     let sample = noise::GateSample {
         metric,
-        baseline_logs: values.iter().map(|v| v.ln()).collect(),
-        current_log: current.ln(),
+        baseline_logs: tested.iter().map(|v| v.ln()).collect(),
+        current_log: tested_value(c, metric).ln(),
         within_baseline: if k == 1 {
             within_log_var(bqs[0], metric)
         } else {

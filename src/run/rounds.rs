@@ -1,12 +1,11 @@
 //! `[run] rounds`: a query's phase split into rounds spread over the run, and the rounds'
 //! statistics put back together as one phase.
 //!
-//! Why rounds: measured on the development machine, the run-to-run noise of a query measured
-//! alone in one 4 s phase was 5-7% in its p50 and 15-20% in its p95, net of the whole run's
-//! shift, while the same queries measured together in the mix moved 1-2% and 2-4%: a slower
-//! stretch of a few seconds falls on whichever phases run during it. Interleaved rounds put a
-//! part of every query into each stretch, so it becomes a shift of the whole run, which the
-//! regression gate removes (docs/ci-gate.md).
+//! Why rounds: a slower stretch of the machine falls on whichever phases run during it, and
+//! moves those queries' values in that run only. Interleaved rounds put a part of every query
+//! into each stretch, so it becomes a shift of the whole run, which the regression gate
+//! removes (docs/ci-gate.md). Measured on the development machine with the same run time, the
+//! p95's run-to-run noise net of the run's shift fell from 16% to 11-13% (docs/scenarios.md).
 
 use std::time::Duration;
 
@@ -141,13 +140,7 @@ fn merge_one(
         p.custom_plans = custom;
         p.generic_plans = generic;
     }
-    out.throughput_qps = if out.duration_s > 0.0 {
-        out.count as f64 / out.duration_s
-    } else {
-        0.0
-    };
-    out.latency_ms = percentiles_ms(&latency);
-    out.histogram = encode_histogram(&latency);
+    crate::stats::set_merged_latency(&mut out, &latency);
     if any_lag {
         out.schedule_lag_ms = Some(percentiles_ms(&lag));
         detail.lag_histogram = Some(encode_histogram(&lag));

@@ -27,9 +27,7 @@ use crate::model::report::{
     IntervalStats, LoadResult, QueryStats, ShardEnvironment, ShardQueryDetail, ShardReport,
     Summary, Verdict,
 };
-use crate::stats::{
-    decode_histogram, encode_histogram, interval_stats, new_histogram, percentiles_ms,
-};
+use crate::stats::{decode_histogram, interval_stats, new_histogram, percentiles_ms};
 
 /// One shard's report as read from disk.
 #[derive(Debug, Clone)]
@@ -419,13 +417,7 @@ fn merge_query(
         plan.generic_plans = sum(|p| p.generic_plans);
     }
     out.duration_s = ((end - start) / 1000.0).max(0.0);
-    out.throughput_qps = if out.duration_s > 0.0 {
-        out.count as f64 / out.duration_s
-    } else {
-        0.0
-    };
-    out.latency_ms = percentiles_ms(&latency);
-    out.histogram = encode_histogram(&latency);
+    crate::stats::set_merged_latency(&mut out, &latency);
     out.schedule_lag_ms = out.rate.map(|_| percentiles_ms(&lag));
     out.intervals = buckets
         .iter()

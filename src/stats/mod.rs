@@ -354,6 +354,19 @@ pub fn percentiles_ms(h: &Histogram<u64>) -> Percentiles {
     }
 }
 
+/// The figures of `q` that follow from its merged latency histogram and its count and measured
+/// time: throughput (0 without measured time), percentiles and the serialised histogram. For
+/// statistics put together from parts (shards, rounds).
+pub fn set_merged_latency(q: &mut QueryStats, latency: &Histogram<u64>) {
+    q.throughput_qps = if q.duration_s > 0.0 {
+        q.count as f64 / q.duration_s
+    } else {
+        0.0
+    };
+    q.latency_ms = percentiles_ms(latency);
+    q.histogram = encode_histogram(latency);
+}
+
 /// V2 + deflate serialisation of a histogram, base64 (standard alphabet, padded).
 pub fn encode_histogram(h: &Histogram<u64>) -> String {
     let mut buf = Vec::new();

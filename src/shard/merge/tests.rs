@@ -1,6 +1,6 @@
 use super::*;
 use crate::model::report::{Environment, Percentiles, ScenarioEcho};
-use crate::stats::record;
+use crate::stats::{encode_histogram, record};
 use proptest::prelude::*;
 
 fn hist(values: &[u64]) -> Histogram<u64> {
