@@ -7,10 +7,12 @@
 //! false positives), and the B runs recorded between a baseline's first runs (A/B: detections),
 //! each with the other head run as its confirmation.
 //!
-//! It asserts what the method allows: at most 1 of the 4 A/A trials fails after confirmation (a
-//! gate whose false-positive rate were near the nominal 5% fails 2 of 4 with probability 1.4%;
-//! one that ignored the run-to-run noise fails most), and at least 3 of the 4 A/B trials catch
-//! the 9x slowdown, each in the query that has it and in no other. The full calibration, with
+//! It asserts what the method allows: the A/A trials come in pairs (one block of 5 runs, its two
+//! heads each judged once with the other as confirmation), so a false failure of a block fails
+//! both of its trials; at most one of the 2 blocks may fail (a gate whose false-positive rate per
+//! block were 10%, twice the nominal 5%, fails both with probability 1%; one that ignored the
+//! run-to-run noise fails most), and at least 3 of the 4 A/B trials must catch the 9x slowdown,
+//! each in the query that has it and in no other. The full calibration, with
 //! its figures, is in docs/ci-gate.md.
 
 use std::path::Path;
@@ -88,7 +90,7 @@ fn the_calibration_harness_measures_false_positives_and_catches_a_real_slowdown(
         .env("SLOWDOWNS", "800")
         .env("DESIGN", "workflow")
         .env("CONFIRM", "1")
-        .env("MAX_FP_PCT", "25")
+        .env("MAX_FP_PCT", "50")
         .env("MIN_DETECT_PCT", "75")
         // Never pick up a server or password from the developer's environment.
         .env_remove("DATABASE_URL")
@@ -130,7 +132,7 @@ fn the_calibration_harness_measures_false_positives_and_catches_a_real_slowdown(
     assert_eq!(ab.len(), 4, "{trials}");
     let false_positives = aa.iter().filter(|r| r[5] == "true").count();
     assert!(
-        false_positives <= 1,
+        false_positives <= 2,
         "{false_positives} of 4 A/A trials failed:\n{trials}"
     );
     // A 9x slowdown of one query must be caught: on a quiet machine in every trial; one miss
