@@ -17,17 +17,10 @@ pub fn metric_value(q: &QueryStats, metric: Metric) -> f64 {
 /// slows a few intervals of a phase moves the whole-phase percentile, not the median of the
 /// intervals'.
 pub fn tested_value(q: &QueryStats, metric: Metric) -> f64 {
-    let of = |i: &crate::model::report::IntervalStats| match metric {
-        Metric::P50Ms => Some(i.p50_ms),
-        Metric::P95Ms => Some(i.p95_ms),
-        Metric::P99Ms => Some(i.p99_ms),
-        Metric::MeanMs => Some(i.mean_ms),
-        _ => None,
-    };
     let need = min_queries(metric).unwrap_or(u64::MAX);
     let mut v: Vec<f64> = Vec::new();
     for i in &q.intervals {
-        match of(i) {
+        match i.metric(metric) {
             Some(x) if i.count >= need && x > 0.0 => v.push(x),
             _ => return metric_value(q, metric),
         }

@@ -474,6 +474,21 @@ pub struct IntervalStats {
     pub p99_ms: f64,
 }
 
+impl IntervalStats {
+    /// The interval's value of `metric`, for the metrics an interval records (None for the
+    /// others).
+    pub fn metric(&self, metric: crate::model::Metric) -> Option<f64> {
+        use crate::model::Metric;
+        match metric {
+            Metric::MeanMs => Some(self.mean_ms),
+            Metric::P50Ms => Some(self.p50_ms),
+            Metric::P95Ms => Some(self.p95_ms),
+            Metric::P99Ms => Some(self.p99_ms),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckStatus {

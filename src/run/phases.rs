@@ -79,14 +79,13 @@ pub(crate) async fn queries_under_ingest(
         capture,
     )
     .await;
-    if part.run.rounds > 1 {
-        let (queries, details) = super::rounds::merge_rounds(
-            std::mem::take(&mut run.queries),
-            std::mem::take(&mut run.details),
-        )?;
-        run.queries = queries;
-        run.details = details;
-    }
+    // A query's rounds become one entry (a query with one round is kept as it is).
+    let (queries, details) = super::rounds::merge_rounds(
+        std::mem::take(&mut run.queries),
+        std::mem::take(&mut run.details),
+    )?;
+    run.queries = queries;
+    run.details = details;
     if let Some(ingest) = ingest {
         let st = ingest.stop().await;
         run.ingest_errors = st.errors;
