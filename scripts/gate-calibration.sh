@@ -25,7 +25,8 @@
 #   SCENARIO        scenario file to calibrate (default: scenarios/ci.toml)
 #   RUNS            A runs (default: 12)
 #   K               baseline runs per baseline (default: 3, as `make baseline`)
-#   SLOWDOWNS       injected slowdowns of calibration_rows, percent more rows (default: "25 10")
+#   SLOWDOWNS       injected slowdowns of calibration_rows, percent more rows (default: "25 10";
+#                   "" or B_RUNS=0: A/A trials only)
 #   B_RUNS          B runs per slowdown (default: 6)
 #   PERTURB         index (1-based) of the A run to run under background CPU load (default: none)
 #   PERTURB_LOOPS   busy loops during that run (default: 1)
@@ -58,7 +59,7 @@ cd "$(dirname "$0")/.."
 SCENARIO="${SCENARIO:-scenarios/ci.toml}"
 RUNS="${RUNS:-12}"
 K="${K:-3}"
-SLOWDOWNS="${SLOWDOWNS:-25 10}"
+SLOWDOWNS="${SLOWDOWNS-25 10}"
 B_RUNS="${B_RUNS:-6}"
 PERTURB="${PERTURB:-}"
 PERTURB_LOOPS="${PERTURB_LOOPS:-1}"
@@ -86,6 +87,8 @@ done
 for s in $SLOWDOWNS; do
     [[ "$s" =~ ^[0-9]+([.][0-9]+)?$ ]] || die "SLOWDOWNS must be percentages, got '$s'"
 done
+# A/A only: B_RUNS=0 or SLOWDOWNS="".
+((B_RUNS > 0)) || SLOWDOWNS=""
 
 if [[ -n "${BENCH:-}" ]]; then
     # Intentionally split: BENCH may be a command with arguments.
