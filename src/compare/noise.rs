@@ -359,17 +359,9 @@ pub fn estimate(
     )
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
+/// The median, 0 for no values (no shift).
+fn median(v: Vec<f64>) -> f64 {
+    significance::median(&v).unwrap_or(0.0)
 }
 
 fn prior_info(metric: &str, gates: usize, p: &Prior) -> PriorInfo {

@@ -249,18 +249,23 @@ pub fn fit_prior_robust(s2: &[f64], d: f64) -> Option<(Prior, Vec<bool>)> {
     Some((prior, flagged))
 }
 
-fn median_of(v: &[f64]) -> f64 {
+/// The median of `v` (the mean of the middle two for an even count); None when empty.
+pub(crate) fn median(v: &[f64]) -> Option<f64> {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
     let n = v.len();
     if n == 0 {
-        return f64::NAN;
+        return None;
     }
-    if n % 2 == 1 {
+    Some(if n % 2 == 1 {
         v[n / 2]
     } else {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
+    })
+}
+
+fn median_of(v: &[f64]) -> f64 {
+    median(v).unwrap_or(f64::NAN)
 }
 
 /// Holm-adjusted p-values (step-down, monotone), in input order.
