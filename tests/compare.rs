@@ -499,6 +499,40 @@ fn a_regression_counts_only_when_the_confirmation_reproduces_it() {
 }
 
 #[test]
+fn a_gate_fails_only_when_its_intervals_and_its_whole_phase_both_worsened() {
+    // The tested value (the median of the intervals' p50) doubles while the whole phase's p50
+    // improves: the displayed change is an improvement, so no regression may be reported.
+    let base = summary(vec![fixed_query("q", 10, 500, 1.0)]);
+    let mut cur = summary(vec![fixed_query("q", 10, 500, 1.0)]);
+    for i in &mut cur.queries[0].intervals {
+        i.p50_ms *= 2.0;
+    }
+    cur.queries[0].latency_ms.p50 *= 0.9;
+    let cmp = compare::compare(&base, &cur, &opts()).unwrap();
+    let r = row(&cmp, "q", Metric::P50Ms);
+    assert_ne!(r.verdict, RowVerdict::Regression, "{r:?}");
+    assert!(
+        r.p_value.is_some_and(|p| p < 0.05),
+        "the intervals' change is significant: {r:?}"
+    );
+    let note = r.note.as_deref().unwrap_or_default();
+    assert!(note.contains("whole phase -10.0%"), "{note}");
+
+    // Both worsened: judged on the smaller, +30%, which exceeds the threshold.
+    cur.queries[0].latency_ms.p50 = base.queries[0].latency_ms.p50 * 1.3;
+    let cmp = compare::compare(&base, &cur, &opts()).unwrap();
+    let r = row(&cmp, "q", Metric::P50Ms);
+    assert_eq!(r.verdict, RowVerdict::Regression, "{r:?}");
+    assert!(
+        r.note
+            .as_deref()
+            .unwrap_or_default()
+            .contains("judged on the smaller"),
+        "{r:?}"
+    );
+}
+
+#[test]
 fn a_query_that_only_failed_is_a_regression() {
     let base = synthetic_run(9, CI_SHAPE, &[("latest_24h", 1.0)]);
     let mut cur = base.clone();

@@ -92,6 +92,18 @@ impl Pending {
     }
 }
 
+/// The worsening both estimates of a gate agree on (log scale, positive = worse): the smaller
+/// in magnitude when they point the same way, none when they disagree.
+pub(super) fn agreed_worsening(tested: f64, whole: f64) -> f64 {
+    if tested > 0.0 && whole > 0.0 {
+        tested.min(whole)
+    } else if tested < 0.0 && whole < 0.0 {
+        tested.max(whole)
+    } else {
+        0.0
+    }
+}
+
 pub(super) enum Prepared {
     /// Tested on the noise of the runs.
     Sample(noise::GateSample),
@@ -320,6 +332,15 @@ pub(super) fn decide_tested(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gate_is_judged_on_the_worsening_both_estimates_agree_on() {
+        assert_eq!(agreed_worsening(0.3, 0.1), 0.1);
+        assert_eq!(agreed_worsening(0.1, 0.3), 0.1);
+        assert_eq!(agreed_worsening(-0.3, -0.1), -0.1);
+        assert_eq!(agreed_worsening(0.3, -0.6), 0.0);
+        assert_eq!(agreed_worsening(-0.3, 0.6), 0.0);
+    }
 
     #[test]
     fn min_queries_follow_the_tail_rule() {
