@@ -26,12 +26,16 @@
 #   RUNS            A runs (default: 12)
 #   K               baseline runs per baseline (default: 3, as `make baseline`)
 #   SLOWDOWNS       injected slowdowns of calibration_rows, percent more rows (default: "25 10";
-#                   "" or B_RUNS=0: A/A trials only)
+#                   "" or B_RUNS=0: A/A trials only); PtS slows only S% of its executions by P%
+#                   more rows, which moves its tail (p95) and leaves its median nearly alone:
+#                   "100t10" doubles the rows of one execution in ten
 #   B_RUNS          B runs per slowdown (default: 6)
 #   PERTURB         index (1-based) of the A run to run under background CPU load (default: none)
 #   PERTURB_LOOPS   busy loops during that run (default: 1)
 #   CONFIRM         1: judge with a confirmation run as the workflow does; 0: first run only
 #                   (default: 1)
+#   POOL            1: judge the run and its confirmation pooled (`bench compare --confirm RUN
+#                   --pool`: tested on their mean, beyond the threshold in each) (default: 0)
 #   DESIGN          workflow: the shipped workflow's design, a baseline recorded in the job
 #                   around the runs it judges (base, head, base, head, base for K=3): a block
 #                   of K+2 consecutive A runs, the 2nd and 4th as the judged run and its
@@ -64,6 +68,7 @@ B_RUNS="${B_RUNS:-6}"
 PERTURB="${PERTURB:-}"
 PERTURB_LOOPS="${PERTURB_LOOPS:-1}"
 CONFIRM="${CONFIRM:-1}"
+POOL="${POOL:-0}"
 DESIGN="${DESIGN:-workflow}"
 COMPARE_ARGS="${COMPARE_ARGS:-}"
 OUT="${OUT:-reports/gate-calibration}"
@@ -85,7 +90,8 @@ done
 ((K >= 1)) || die "K must be at least 1"
 ((RUNS > K)) || die "RUNS ($RUNS) must exceed K ($K): every A/A trial needs a run outside its baseline"
 for s in $SLOWDOWNS; do
-    [[ "$s" =~ ^[0-9]+([.][0-9]+)?$ ]] || die "SLOWDOWNS must be percentages, got '$s'"
+    [[ "$s" =~ ^[0-9]+([.][0-9]+)?(t[0-9]+([.][0-9]+)?)?$ ]] ||
+        die "SLOWDOWNS must be percentages (P, or PtS: P% more rows in S% of executions), got '$s'"
 done
 # A/A only: B_RUNS=0 or SLOWDOWNS="".
 ((B_RUNS > 0)) || SLOWDOWNS=""
@@ -135,15 +141,19 @@ if [[ "$EVALUATE_ONLY" != 1 ]]; then
 
 # Added by scripts/gate-calibration.sh: the query whose slowdown is injected. It reads the newest
 # 2,500 rows of a random well, times the server setting esp_bench.calibration_slowdown (unset:
-# 1), so a B run does proportionally more real work in this one query while its scenario, and
-# so its fingerprint, stays that of the A runs.
+# 1) in the share esp_bench.calibration_share of its executions (unset: all), so a B run does
+# proportionally more real work in this one query while its scenario, and so its fingerprint,
+# stays that of the A runs.
 [[queries]]
 name = "calibration_rows"
 sql = """
 SELECT avg(motor_current_a), max(vibration_g) FROM (
   SELECT motor_current_a, vibration_g FROM esp_telemetry WHERE well_id = $1
   ORDER BY "timestamp" DESC
-  LIMIT ($2::float8 * coalesce(nullif(current_setting('esp_bench.calibration_slowdown', true), '')::float8, 1))::int
+  LIMIT ($2::float8 * CASE
+    WHEN random() < coalesce(nullif(current_setting('esp_bench.calibration_share', true), '')::float8, 1)
+    THEN coalesce(nullif(current_setting('esp_bench.calibration_slowdown', true), '')::float8, 1)
+    ELSE 1 END)::int
 ) t
 """
 params = [{ kind = "random_well" }, { kind = "fixed", value = 2500.0 }]
@@ -168,10 +178,13 @@ EOF
         fi
         if ((r <= B_RUNS)); then
             for s in $SLOWDOWNS; do
-                factor=$(awk -v s="$s" 'BEGIN { printf "%.4f", 1 + s / 100 }')
+                factor=$(awk -v s="${s%t*}" 'BEGIN { printf "%.4f", 1 + s / 100 }')
+                share=1
+                [[ "$s" == *t* ]] && share=$(awk -v s="${s#*t}" 'BEGIN { printf "%.4f", s / 100 }')
                 dir="$runs_dir/b$s-$(printf %02d "$r")"
                 rm -rf "$dir"
-                run_one "$dir" --pg-setting "esp_bench.calibration_slowdown=$factor"
+                run_one "$dir" --pg-setting "esp_bench.calibration_slowdown=$factor" \
+                    --pg-setting "esp_bench.calibration_share=$share"
             done
         fi
     done
@@ -217,7 +230,11 @@ trial() {
     local first_failed final_failed
     first_failed=$(jq -r .failed "$first")
     final="$first"
-    if [[ "$first_failed" == true && "$CONFIRM" == 1 && -n "$confirm" ]]; then
+    if [[ "$POOL" == 1 && -n "$confirm" ]]; then
+        # Pooled, the two runs together may fail where the first alone passed.
+        final="$eval_dir/t$n-pooled.json"
+        judge "$final" "$base" "$cur" --confirm "$confirm" --pool
+    elif [[ "$first_failed" == true && "$CONFIRM" == 1 && -n "$confirm" ]]; then
         final="$eval_dir/t$n-confirmed.json"
         judge "$final" "$base" "$cur" --confirm "$confirm"
     fi
@@ -336,7 +353,7 @@ geomean() { # metric files...
 
 summary="$OUT/summary.txt"
 {
-    echo "gate calibration: $(basename "$SCENARIO"), $RUNS A runs, K=$K baseline runs, B_RUNS=$B_RUNS per slowdown, design=$DESIGN, confirm=$CONFIRM${PERTURB:+, A run $PERTURB under $PERTURB_LOOPS busy loop(s)}${COMPARE_ARGS:+, compare $COMPARE_ARGS}"
+    echo "gate calibration: $(basename "$SCENARIO"), $RUNS A runs, K=$K baseline runs, B_RUNS=$B_RUNS per slowdown, design=$DESIGN, confirm=$CONFIRM$( ((POOL == 1)) && echo ", pooled")${PERTURB:+, A run $PERTURB under $PERTURB_LOOPS busy loop(s)}${COMPARE_ARGS:+, compare $COMPARE_ARGS}"
     aa_n=$(awk -F'\t' '$1 == "aa"' "$trials" | wc -l)
     aa_first=$(awk -F'\t' '$1 == "aa" && $5 == "true"' "$trials" | wc -l)
     aa_fail=$(awk -F'\t' '$1 == "aa" && $6 == "true"' "$trials" | wc -l)
@@ -351,7 +368,9 @@ summary="$OUT/summary.txt"
         any=$(awk -F'\t' -v k="ab$s" -v q="$QUERY" '$1 == k && index("," $9 ",", "," q ":")' "$trials" | wc -l)
         d50=$(awk -F'\t' -v k="ab$s" '$1 == k && $7 == "regression"' "$trials" | wc -l)
         d95=$(awk -F'\t' -v k="ab$s" '$1 == k && $8 == "regression"' "$trials" | wc -l)
-        echo "A/B +$s% rows: measured change of $QUERY p50 $(awk -v a="$a_p50" -v b="$b_p50" 'BEGIN { printf "%+.1f%%", 100 * (b / a - 1) }'), p95 $(awk -v a="$a_p95" -v b="$b_p95" 'BEGIN { printf "%+.1f%%", 100 * (b / a - 1) }'); $n trials; detected (any metric of $QUERY): $any ($(pct "$any" "$n"), 95% CI $(wilson "$any" "$n")); p50 row: $d50 ($(pct "$d50" "$n"), CI $(wilson "$d50" "$n")); p95 row: $d95 ($(pct "$d95" "$n"), CI $(wilson "$d95" "$n"))"
+        what="+${s%t*}% rows"
+        [[ "$s" == *t* ]] && what="+${s%t*}% rows in ${s#*t}% of executions"
+        echo "A/B $what: measured change of $QUERY p50 $(awk -v a="$a_p50" -v b="$b_p50" 'BEGIN { printf "%+.1f%%", 100 * (b / a - 1) }'), p95 $(awk -v a="$a_p95" -v b="$b_p95" 'BEGIN { printf "%+.1f%%", 100 * (b / a - 1) }'); $n trials; detected (any metric of $QUERY): $any ($(pct "$any" "$n"), 95% CI $(wilson "$any" "$n")); p50 row: $d50 ($(pct "$d50" "$n"), CI $(wilson "$d50" "$n")); p95 row: $d95 ($(pct "$d95" "$n"), CI $(wilson "$d95" "$n"))"
     done
     echo "trials: $trials"
 } | tee "$summary"

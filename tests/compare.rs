@@ -766,6 +766,146 @@ fn a_30_percent_slowdown_is_caught_more_often_with_more_runs() {
     assert!(tiny <= 11, "{tiny} of 100 1% slowdowns failed a 10% gate");
 }
 
+/// `trials` comparisons of two current runs (latest_24h `s1` and `s2` times slower) against
+/// a fresh `k`-run baseline; returns how many failed with the runs intersected (`--confirm`)
+/// and how many pooled (`--confirm --pool`).
+fn two_run_failures(
+    trials: u64,
+    k: u64,
+    (s1, s2): (f64, f64),
+    seed0: u64,
+    opts: &CompareOptions,
+) -> (u64, u64) {
+    let with = |s: f64| -> Vec<(&str, f64)> {
+        QUERIES
+            .iter()
+            .map(|(n, _)| (*n, if *n == "latest_24h" { s } else { 1.0 }))
+            .collect()
+    };
+    let (mut confirmed, mut pooled) = (0, 0);
+    for t in 0..trials {
+        let seed = seed0 + t * (k + 2);
+        let base = synthetic_baseline(seed, k, CI_SHAPE, &QUERIES);
+        let c1 = synthetic_run(seed + k, CI_SHAPE, &with(s1));
+        let c2 = synthetic_run(seed + k + 1, CI_SHAPE, &with(s2));
+        let j1 = compare::compare_baseline(&base, &c1, opts).unwrap();
+        let j2 = compare::compare_baseline(&base, &c2, opts).unwrap();
+        confirmed += compare::confirm(j1.clone(), std::slice::from_ref(&j2)).failed() as u64;
+        let p = compare::pool(vec![j1, j2], opts);
+        assert!(p.pooled && p.confirmation_runs == 1);
+        pooled += p.failed() as u64;
+    }
+    (confirmed, pooled)
+}
+
+#[test]
+fn pooling_two_runs_catches_more_than_intersecting_them_within_the_same_bound() {
+    let (confirmed, pooled) = two_run_failures(100, 3, (1.2, 1.2), 21_000, &opts());
+    println!("20% slowdowns in both runs: {confirmed}/100 confirmed, {pooled}/100 pooled");
+    assert!(
+        pooled >= confirmed + 10,
+        "pooling caught {pooled}, intersecting {confirmed} of 100"
+    );
+    // No slowdown: the pooled test keeps alpha (the bound as in same_distribution_...).
+    let (confirmed, pooled) = two_run_failures(100, 3, (1.0, 1.0), 23_000, &opts());
+    println!("no slowdown: {confirmed}/100 confirmed, {pooled}/100 pooled");
+    assert!(
+        pooled <= 11,
+        "{pooled} of 100 same-distribution pairs failed pooled"
+    );
+    // One disturbed run (+60%) beside a normal one: the mean is far off, but the normal run
+    // did not worsen beyond the threshold, so the pooled gate holds.
+    let (confirmed, pooled) = two_run_failures(100, 3, (1.6, 1.0), 25_000, &opts());
+    println!("one run +60%, the other unchanged: {confirmed}/100 confirmed, {pooled}/100 pooled");
+    assert!(
+        pooled <= 11,
+        "{pooled} of 100 pairs with one disturbed run failed pooled"
+    );
+}
+
+#[test]
+fn a_pooled_gate_says_when_one_run_did_not_worsen_beyond_the_threshold() {
+    let base = Baseline::from_runs(
+        vec![golden_run(1, 0.98), golden_run(2, 1.0), golden_run(3, 1.02)],
+        "golden",
+    )
+    .unwrap();
+    let with = |day: u32, scale: f64| {
+        let mut s = golden_run(day, 1.0);
+        s.queries[0] = fixed_query("latest_24h", 10, 500, scale);
+        compare::compare_baseline(&base, &s, &opts()).unwrap()
+    };
+    let verdict = |p: &compare::Comparison| {
+        let r = row(p, "latest_24h", Metric::P50Ms);
+        (r.verdict, r.note.clone().unwrap_or_default())
+    };
+    // +50% beside an unchanged run: they disagree beyond their noise, so they are not pooled
+    // and the regression, in one run only, does not count.
+    let slow = with(4, 1.5);
+    assert!(slow.failed(), "{}", slow.to_text());
+    let p = compare::pool(vec![slow.clone(), with(5, 1.0)], &opts());
+    let (v, note) = verdict(&p);
+    assert_eq!(v, RowVerdict::Unconfirmed, "{note}");
+    assert!(
+        note.contains("disagree beyond their noise (+50.0%, +0.0%)"),
+        "{note}"
+    );
+    assert!(p.to_text().contains("1 pooled run"), "{}", p.to_text());
+    assert_eq!(
+        row(&p, "latest_24h", Metric::P50Ms)
+            .confirm_change_pct
+            .len(),
+        1
+    );
+    // +14% and +6%: one effect, significant together, but not beyond the 10% threshold in the
+    // second run.
+    let p = compare::pool(vec![with(4, 1.14), with(5, 1.06)], &opts());
+    let (v, note) = verdict(&p);
+    assert_eq!(v, RowVerdict::WithinThreshold, "{note}\n{}", p.to_text());
+    assert!(
+        note.contains("not beyond the threshold in every run"),
+        "{note}"
+    );
+    // Both +50%: a regression, tested on their mean.
+    let p = compare::pool(vec![slow, with(5, 1.5)], &opts());
+    assert_eq!(verdict(&p).0, RowVerdict::Regression, "{}", p.to_text());
+}
+
+#[test]
+fn a_shift_of_the_whole_mix_phase_is_removed_a_single_mix_query_is_not() {
+    let run = |w: f64, mix: f64, one: f64| {
+        let mut q: Vec<QueryStats> = (0..6)
+            .map(|i| fixed_query(&format!("q{i}"), 10, 500, (1.0 + i as f64) * w))
+            .collect();
+        q.extend((0..5).map(|i| {
+            let f = if i == 0 { mix * one } else { mix };
+            fixed_query(&format!("mix:m{i}"), 10, 500, (1.0 + i as f64) * w * f)
+        }));
+        summary(q)
+    };
+    let base = Baseline::from_runs(
+        vec![
+            run(0.98, 1.0, 1.0),
+            run(1.0, 1.02, 1.0),
+            run(1.02, 0.99, 1.0),
+        ],
+        "mix",
+    )
+    .unwrap();
+    // Every mix query 30% slower, the queries alone unchanged: the mix phase's shift (a
+    // disturbance during it), not a regression of five queries.
+    let cmp = compare::compare_baseline(&base, &run(1.0, 1.3, 1.0), &opts()).unwrap();
+    assert!(!cmp.failed(), "{}", cmp.to_text());
+    // One mix query 30% slower: a regression.
+    let cmp = compare::compare_baseline(&base, &run(1.0, 1.0, 1.3), &opts()).unwrap();
+    assert_eq!(
+        row(&cmp, "mix:m0", Metric::P50Ms).verdict,
+        RowVerdict::Regression,
+        "{}",
+        cmp.to_text()
+    );
+}
+
 /// With eight queries the gate removes each run's shift: runs that differ as wholes (the
 /// noisy-neighbour model: every query of a run scaled by one factor, sd 15%) neither fail the
 /// gate nor hide a slowdown of one query.
@@ -1291,6 +1431,13 @@ fn cli_baseline_add_show_and_compare_with_confirmation() {
         text.contains("not confirmed") && text.contains("1 confirmation run"),
         "{text}"
     );
+    // Pooled: the regression twice fails; --pool without runs to pool is bad input.
+    let out = bench(&["compare", s(&b), s(&c), "--confirm", s(&c), "--pool"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text.contains("1 pooled run"), "{text}");
+    let out = bench(&["compare", s(&b), s(&c), "--pool"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
 
     // --keep trims to the newest runs.
     let out = bench(&["baseline", "add", s(&b), s(&runs[0]), "--keep", "2"]);

@@ -39,7 +39,8 @@ pub enum CompareFormat {
 /// two-proportion z-test. P-values are Holm-adjusted over all gates, so alpha bounds the chance
 /// that noise fails the gate as a whole. Percentiles a phase cannot estimate (fewer than 10
 /// queries beyond them: p95 needs 200, p99 1,000) and max are not gated and listed with the
-/// reason. With --confirm, a regression counts only when the confirmation run(s) reproduce it.
+/// reason. With --confirm, a regression counts only when the confirmation run(s) reproduce it;
+/// with --confirm and --pool, the runs are tested together on their mean.
 /// Queries added or removed are reported, not gated. See docs/ci-gate.md.
 ///
 /// Exit codes: 0 the gate passed, 1 a regression, 2 bad input (unreadable or foreign report,
@@ -59,6 +60,12 @@ pub struct CompareArgs {
     /// regression only when it is one in CURRENT and in every --confirm run. Repeatable.
     #[arg(long, value_name = "SUMMARY.json")]
     pub confirm: Vec<PathBuf>,
+
+    /// Pool CURRENT and the --confirm runs instead of intersecting them: each gate is tested on
+    /// the mean of their changes (its noise falls with the runs), and a regression must exceed
+    /// the threshold in every run.
+    #[arg(long, requires = "confirm")]
+    pub pool: bool,
 
     /// Largest tolerated slowdown, "10%" or "10". Default: the baseline scenario's [gate], else
     /// 10%.
@@ -138,7 +145,11 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<Outcome> {
             .zip(&args.confirm)
             .map(|(c, p)| judge(c, p))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        cmp = compare::confirm(cmp, &others);
+        cmp = if args.pool {
+            compare::pool(std::iter::once(cmp).chain(others).collect(), &opts)
+        } else {
+            compare::confirm(cmp, &others)
+        };
     }
     if let Some(path) = &args.html {
         report::html::compare::write_compare_page(path, &cmp.to_json(), Vec::new())

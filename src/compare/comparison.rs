@@ -95,6 +95,25 @@ pub struct ComparisonRow {
     pub note: Option<String>,
     /// The change in each confirmation run (`bench compare --confirm`), percent.
     pub confirm_change_pct: Vec<Option<f64>>,
+    /// What the test of this row was computed from, for pooling runs (`--pool`); not reported.
+    #[serde(skip)]
+    pub basis: Option<TestBasis>,
+}
+
+/// The inputs of a tested row's test, on the log scale with positive = worse.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TestBasis {
+    /// The tested worsening (the intervals' median, net of the run's shift).
+    pub worse_log: f64,
+    /// The worsening both estimates agree on, which the threshold judges.
+    pub judged_log: f64,
+    /// One run's run-to-run standard deviation.
+    pub sd_log: f64,
+    /// Runs in the baseline.
+    pub baseline_runs: usize,
+    pub df: Option<f64>,
+    /// A whole-run shift, tested in its own family.
+    pub run_family: bool,
 }
 
 impl ComparisonRow {
@@ -119,8 +138,12 @@ pub struct Comparison {
     pub removed: Vec<String>,
     /// Environment differences, forced comparisons, degraded or interrupted inputs.
     pub warnings: Vec<String>,
-    /// Confirmation runs intersected into the verdicts (`bench compare --confirm`).
+    /// Confirmation runs intersected into the verdicts (`bench compare --confirm`), or pooled
+    /// with the current run (`--pool`).
     pub confirmation_runs: usize,
+    /// The confirmation runs were pooled with the current run: every gate tested on their
+    /// mean, a regression beyond the threshold in each (`bench compare --confirm ... --pool`).
+    pub pooled: bool,
 }
 
 impl Comparison {

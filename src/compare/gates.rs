@@ -133,6 +133,7 @@ pub(super) fn empty_row(query: &str, metric: Metric, baseline: f64, current: f64
         verdict: RowVerdict::NoSignificantChange,
         note: None,
         confirm_change_pct: Vec::new(),
+        basis: None,
     }
 }
 

@@ -161,6 +161,14 @@ pub fn compare_baseline(
                 ));
             }
         }
+        row.basis = Some(TestBasis {
+            worse_log,
+            judged_log: test.worse,
+            sd_log: n.sd,
+            baseline_runs: k,
+            df: n.df,
+            run_family: false,
+        });
         pending.push(test);
     }
     for (idx, t) in &proportions {
@@ -192,6 +200,14 @@ pub fn compare_baseline(
             sh.shift_log
         };
         if opts.gate_run_shift {
+            row.basis = Some(TestBasis {
+                worse_log,
+                judged_log: worse_log,
+                sd_log: sh.sd,
+                baseline_runs: k,
+                df: Some(sh.df),
+                run_family: true,
+            });
             pending.push(Pending::tested(
                 rows.len(),
                 worse_log,
@@ -292,6 +308,7 @@ pub fn compare_baseline(
         removed,
         warnings,
         confirmation_runs: 0,
+        pooled: false,
     })
 }
 

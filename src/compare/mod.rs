@@ -45,9 +45,11 @@ pub use run_gate::apply_gate;
 
 mod comparison;
 mod judge;
+mod pool;
 
 pub use comparison::*;
 pub use judge::*;
+pub use pool::pool;
 
 /// Read a summary.json for comparison: `report::read_summary` (clear `BenchError::Config`
 /// errors, naming the file, for unreadable, malformed or foreign JSON).

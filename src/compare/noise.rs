@@ -186,10 +186,20 @@ pub fn estimate(
     // noise does not leak into the shift it is measured against.
     let dev = |i: usize, r: usize| gates[i].baseline_logs[r] - means[i];
     let cur_dev = |i: usize| gates[i].current_log - means[i];
+    // The shift is the phase's where the phase has enough gates of the metric: the queries
+    // measured alone and those of the mix run at different moments and under different load,
+    // so a disturbance during the mix moves every mix query and none of the others.
+    let same_phase =
+        |i: usize, j: usize| gates[j].metric == gates[i].metric && gates[j].mixed == gates[i].mixed;
     let peers: Vec<Vec<usize>> = (0..gates.len())
         .map(|i| {
+            let phase = (0..gates.len()).filter(|&j| same_phase(i, j)).count();
             (0..gates.len())
-                .filter(|&j| j != i && gates[j].metric == gates[i].metric)
+                .filter(|&j| {
+                    j != i
+                        && gates[j].metric == gates[i].metric
+                        && (phase < MIN_GATES_FOR_SHIFT || same_phase(i, j))
+                })
                 .collect()
         })
         .collect();

@@ -103,8 +103,13 @@ impl Comparison {
         };
         if self.confirmation_runs > 0 {
             s.push_str(&format!(
-                ", {} confirmation run{}",
+                ", {} {} run{}",
                 self.confirmation_runs,
+                if self.pooled {
+                    "pooled"
+                } else {
+                    "confirmation"
+                },
                 if self.confirmation_runs == 1 { "" } else { "s" }
             ));
         }
@@ -159,7 +164,10 @@ impl Comparison {
             fmt_exact(self.max_regression_pct),
             fmt_exact(self.alpha),
             super::MIN_TAIL_QUERIES,
-            if self.confirmation_runs > 0 {
+            if self.pooled {
+                " Pooled runs: each gate is tested on the mean of the current runs, and a \
+                 regression must exceed the threshold in every run."
+            } else if self.confirmation_runs > 0 {
                 " A regression counts only when every confirmation run reproduces it."
             } else {
                 ""

@@ -27,6 +27,7 @@ struct ComparisonJson {
     removed: Vec<String>,
     warnings: Vec<String>,
     confirmation_runs: usize,
+    pooled: bool,
     failed: bool,
 }
 
@@ -180,7 +181,13 @@ pub fn page(comparison: &serde_json::Value, links: Vec<Link>) -> anyhow::Result<
          run-to-run standard deviations, against 0 and the threshold.",
         decimal(c.max_regression_pct),
         c.alpha,
-        if c.confirmation_runs > 0 {
+        if c.pooled {
+            format!(
+                "; each gate tested on the mean of the current run and {} more, a regression \
+                 beyond the threshold in every run",
+                c.confirmation_runs
+            )
+        } else if c.confirmation_runs > 0 {
             format!(
                 "; a regression counts only when all {} confirmation runs reproduce it",
                 c.confirmation_runs

@@ -1,0 +1,198 @@
+//! Pooling runs of the current code (`bench compare CURRENT --confirm RUN... --pool`): every
+//! gate is tested on the mean of the runs' changes, whose noise falls with the number of runs,
+//! and a regression must still exceed the threshold in each run, so one disturbed run cannot
+//! fail the gate on its own. Intersecting verdicts (`--confirm` alone) asks each run to be
+//! significant by itself, which halves the power for the same false-positive bound.
+
+use super::*;
+
+/// Pool `runs` (each the comparison of one run of the current code against the same baseline,
+/// the first being CURRENT) into one comparison. Rows are matched by query and metric; a row
+/// missing from a run, or decided without a test (error rates, no data), regresses only when it
+/// does in every run, as with [`confirm`].
+pub fn pool(runs: Vec<Comparison>, opts: &CompareOptions) -> Comparison {
+    let mut runs = runs.into_iter();
+    let Some(mut out) = runs.next() else {
+        panic!("pool needs at least one comparison");
+    };
+    let others: Vec<Comparison> = runs.collect();
+    if others.is_empty() {
+        return out;
+    }
+    let m = others.len() + 1;
+    for (i, c) in others.iter().enumerate() {
+        for w in &c.warnings {
+            let w = format!("pooled run {}: {w}", i + 2);
+            if !out.warnings.contains(&w) {
+                out.warnings.push(w);
+            }
+        }
+    }
+    let matching: Vec<Vec<Option<&ComparisonRow>>> = out
+        .rows
+        .iter()
+        .map(|row| {
+            others
+                .iter()
+                .map(|c| {
+                    c.rows
+                        .iter()
+                        .find(|r| r.query == row.query && r.metric == row.metric)
+                })
+                .collect()
+        })
+        .collect();
+
+    // The pooled tests: (row index, pooled worsening, standard error, df, family, bases).
+    struct Pooled {
+        idx: usize,
+        worse: f64,
+        se: f64,
+        df: Option<f64>,
+        run_family: bool,
+        judged: Vec<f64>,
+        p: f64,
+    }
+    let mut pooled: Vec<Pooled> = Vec::new();
+    let mut disagree: Vec<Option<String>> = vec![None; out.rows.len()];
+    let pairs = (m * (m - 1) / 2) as f64;
+    for (idx, (row, others)) in out.rows.iter().zip(&matching).enumerate() {
+        let bases: Option<Vec<TestBasis>> = std::iter::once(row.basis)
+            .chain(others.iter().map(|o| o.and_then(|o| o.basis)))
+            .collect();
+        let Some(bases) = bases else { continue };
+        let first = bases[0];
+        let worse = bases.iter().map(|b| b.worse_log).sum::<f64>() / m as f64;
+        // One run's noise (the same for every run of a multi-run baseline; with one baseline
+        // run it holds each run's own sampling error, so the mean variance is taken).
+        let var = bases.iter().map(|b| b.sd_log * b.sd_log).sum::<f64>() / m as f64;
+        // Runs that differ from each other beyond their noise (two-sided 1%, Bonferroni over
+        // the pairs; the baseline's error is common to both, so a difference has variance
+        // 2 sd^2) are not one effect: one of them was disturbed, and a mean would carry the
+        // disturbance. Such a gate is intersected instead.
+        let crit = significance::t_critical(0.005 / pairs, first.df);
+        let spread = bases
+            .iter()
+            .flat_map(|a| bases.iter().map(move |b| (a.worse_log - b.worse_log).abs()))
+            .fold(0.0, f64::max);
+        if spread > crit * (2.0 * var).sqrt() {
+            disagree[idx] = Some(
+                bases
+                    .iter()
+                    .map(|b| format!("{:+.1}%", b.judged_log.exp_m1() * 100.0))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+            continue;
+        }
+        let k = first.baseline_runs.max(1) as f64;
+        let se = (var * (1.0 / m as f64 + 1.0 / k)).sqrt();
+        let t = worse / se;
+        let p = significance::t_sf(t.abs(), first.df);
+        pooled.push(Pooled {
+            idx,
+            worse,
+            se,
+            df: first.df,
+            run_family: first.run_family,
+            judged: bases.iter().map(|b| b.judged_log).collect(),
+            p,
+        });
+    }
+    let families = if pooled.iter().any(|p| p.run_family) {
+        2.0
+    } else {
+        1.0
+    };
+    let threshold = opts.max_regression_pct / 100.0;
+    let mut tested = vec![false; out.rows.len()];
+    for run_family in [false, true] {
+        let family: Vec<&Pooled> = pooled
+            .iter()
+            .filter(|p| p.run_family == run_family)
+            .collect();
+        let n = family.len().max(1);
+        let adjusted = significance::holm(&family.iter().map(|p| p.p).collect::<Vec<_>>());
+        for (p, adj) in family.iter().zip(adjusted) {
+            tested[p.idx] = true;
+            let row = &mut out.rows[p.idx];
+            let adj = (adj * families).min(1.0);
+            row.p_raw = Some(p.p);
+            row.p_value = Some(adj);
+            let higher_is_better = row.metric.higher_is_better();
+            let signed = if higher_is_better { -p.worse } else { p.worse };
+            row.net_change_pct = Some(signed.exp_m1() * 100.0);
+            let crit = significance::t_critical(opts.alpha / families / n as f64, p.df);
+            row.detectable_pct = Some((crit * p.se).exp_m1() * 100.0);
+            let significant = adj < opts.alpha;
+            let all_worse = p.judged.iter().all(|j| j.exp_m1() > threshold);
+            let all_better = p.judged.iter().all(|j| (-j).exp_m1() > threshold);
+            row.verdict = if significant && p.worse > 0.0 && all_worse {
+                RowVerdict::Regression
+            } else if significant && p.worse < 0.0 && all_better {
+                RowVerdict::Improvement
+            } else if significant {
+                RowVerdict::WithinThreshold
+            } else {
+                RowVerdict::NoSignificantChange
+            };
+            let runs_moved = || {
+                p.judged
+                    .iter()
+                    .map(|j| format!("{:+.1}%", j.exp_m1() * 100.0))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            row.note = if significant && p.worse > 0.0 && !all_worse {
+                Some(format!(
+                    "significantly worse over the {m} pooled runs, but not beyond the \
+                     threshold in every run (judged changes {})",
+                    runs_moved()
+                ))
+            } else if !significant && p.worse.exp_m1() > threshold {
+                Some(format!(
+                    "exceeds the threshold but not significant over the {m} pooled runs (p = \
+                     {}, alpha = {})",
+                    fmt_p(adj),
+                    opts.alpha
+                ))
+            } else {
+                None
+            };
+        }
+    }
+    for (((row, others), tested), disagree) in
+        out.rows.iter_mut().zip(&matching).zip(tested).zip(disagree)
+    {
+        row.confirm_change_pct = others
+            .iter()
+            .map(|o| o.and_then(|o| o.change_pct))
+            .collect();
+        if tested {
+            continue;
+        }
+        // Not pooled: a regression only when every run regresses.
+        let every = others.iter().all(|o| o.is_some_and(ComparisonRow::failed));
+        if let Some(changes) = &disagree {
+            row.note = Some(format!(
+                "the {m} runs disagree beyond their noise ({changes}): not pooled, {}",
+                match (row.verdict == RowVerdict::Regression, every) {
+                    (true, true) => "a regression in every run",
+                    (true, false) => "regressed in the current run, not in every run",
+                    _ => "judged on each run alone",
+                }
+            ));
+        }
+        if row.verdict == RowVerdict::Regression && !every {
+            row.verdict = RowVerdict::Unconfirmed;
+            if disagree.is_none() {
+                row.note = Some(format!(
+                    "regressed in the current run but not in every pooled run ({m} runs)"
+                ));
+            }
+        }
+    }
+    out.confirmation_runs = others.len();
+    out.pooled = true;
+    out
+}
