@@ -104,6 +104,41 @@ pub(super) fn agreed_worsening(tested: f64, whole: f64) -> f64 {
     }
 }
 
+/// Holm-adjust each family of tests within itself (the query gates, and the whole-run shifts,
+/// `run_family`): per test, (its index in `tests`, the adjusted p-value, its family's size).
+pub(super) fn holm_by_family<T>(
+    tests: &[T],
+    run_family: impl Fn(&T) -> bool,
+    p: impl Fn(&T) -> f64,
+) -> Vec<(usize, f64, usize)> {
+    let mut out = Vec::with_capacity(tests.len());
+    for family in [false, true] {
+        let idx: Vec<usize> = (0..tests.len())
+            .filter(|&i| run_family(&tests[i]) == family)
+            .collect();
+        let adjusted = significance::holm(&idx.iter().map(|&i| p(&tests[i])).collect::<Vec<_>>());
+        out.extend(
+            idx.iter()
+                .zip(adjusted)
+                .map(|(&i, adj)| (i, adj, idx.len())),
+        );
+    }
+    out
+}
+
+/// The smallest worsening, percent, that could be significant at Holm's first step: one-sided
+/// alpha over the families and the `family_size` tests of the gate's family.
+pub(super) fn detectable_pct(
+    alpha: f64,
+    families: f64,
+    family_size: usize,
+    df: Option<f64>,
+    se: f64,
+) -> f64 {
+    let crit = significance::t_critical(alpha / families / family_size.max(1) as f64, df);
+    (crit * se).exp_m1() * 100.0
+}
+
 pub(super) enum Prepared {
     /// Tested on the noise of the runs.
     Sample(noise::GateSample),

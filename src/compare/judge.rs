@@ -242,27 +242,19 @@ pub fn compare_baseline(
         rows.push(row);
     }
     let tested = pending.len();
-    for run_family in [false, true] {
-        let family: Vec<&Pending> = pending
-            .iter()
-            .filter(|p| p.run_family == run_family)
-            .collect();
-        let m = family.len().max(1);
-        let adjusted = significance::holm(&family.iter().map(|p| p.p).collect::<Vec<_>>());
-        for (p, adj) in family.iter().zip(adjusted) {
-            let row = &mut rows[p.row];
-            row.p_raw = Some(p.p);
-            decide_tested(
-                row,
-                p.worse.exp_m1(),
-                (adj * families).min(1.0),
-                opts.max_regression_pct / 100.0,
-                opts.alpha,
-            );
-            if let Some(se) = p.se {
-                let crit = significance::t_critical(opts.alpha / families / m as f64, p.df);
-                row.detectable_pct = Some((crit * se).exp_m1() * 100.0);
-            }
+    for (i, adj, family_size) in holm_by_family(&pending, |p| p.run_family, |p| p.p) {
+        let p = &pending[i];
+        let row = &mut rows[p.row];
+        row.p_raw = Some(p.p);
+        decide_tested(
+            row,
+            p.worse.exp_m1(),
+            (adj * families).min(1.0),
+            opts.max_regression_pct / 100.0,
+            opts.alpha,
+        );
+        if let Some(se) = p.se {
+            row.detectable_pct = Some(detectable_pct(opts.alpha, families, family_size, p.df, se));
         }
     }
 

@@ -36,7 +36,10 @@ use crate::scenario::plan::{GatePlan, Metric};
 
 pub use baseline::{Baseline, BASELINE_FORMAT, BASELINE_SCHEMA_VERSION, DEFAULT_BASELINE_RUNS};
 pub use consistency::resolved_differences;
-use gates::{agreed_worsening, decide_tested, empty_row, prepare_row, Pending, Prepared};
+use gates::{
+    agreed_worsening, decide_tested, detectable_pct, empty_row, holm_by_family, prepare_row,
+    Pending, Prepared,
+};
 pub use gates::{metric_value, min_queries};
 pub use input::{parse_metrics, parse_percent, restrict_baseline, restrict_to_queries, MetricList};
 pub use noise::{NoiseSource, NoiseSummary};

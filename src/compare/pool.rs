@@ -106,60 +106,58 @@ pub fn pool(runs: Vec<Comparison>, opts: &CompareOptions) -> Comparison {
     };
     let threshold = opts.max_regression_pct / 100.0;
     let mut tested = vec![false; out.rows.len()];
-    for run_family in [false, true] {
-        let family: Vec<&Pooled> = pooled
-            .iter()
-            .filter(|p| p.run_family == run_family)
-            .collect();
-        let n = family.len().max(1);
-        let adjusted = significance::holm(&family.iter().map(|p| p.p).collect::<Vec<_>>());
-        for (p, adj) in family.iter().zip(adjusted) {
-            tested[p.idx] = true;
-            let row = &mut out.rows[p.idx];
-            let adj = (adj * families).min(1.0);
-            row.p_raw = Some(p.p);
-            row.p_value = Some(adj);
-            let higher_is_better = row.metric.higher_is_better();
-            let signed = if higher_is_better { -p.worse } else { p.worse };
-            row.net_change_pct = Some(signed.exp_m1() * 100.0);
-            let crit = significance::t_critical(opts.alpha / families / n as f64, p.df);
-            row.detectable_pct = Some((crit * p.se).exp_m1() * 100.0);
-            let significant = adj < opts.alpha;
-            let all_worse = p.judged.iter().all(|j| j.exp_m1() > threshold);
-            let all_better = p.judged.iter().all(|j| (-j).exp_m1() > threshold);
-            row.verdict = if significant && p.worse > 0.0 && all_worse {
-                RowVerdict::Regression
-            } else if significant && p.worse < 0.0 && all_better {
-                RowVerdict::Improvement
-            } else if significant {
-                RowVerdict::WithinThreshold
-            } else {
-                RowVerdict::NoSignificantChange
-            };
-            let runs_moved = || {
-                p.judged
-                    .iter()
-                    .map(|j| format!("{:+.1}%", j.exp_m1() * 100.0))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            row.note = if significant && p.worse > 0.0 && !all_worse {
-                Some(format!(
-                    "significantly worse over the {m} pooled runs, but not beyond the \
-                     threshold in every run (judged changes {})",
-                    runs_moved()
-                ))
-            } else if !significant && p.worse.exp_m1() > threshold {
-                Some(format!(
-                    "exceeds the threshold but not significant over the {m} pooled runs (p = \
-                     {}, alpha = {})",
-                    fmt_p(adj),
-                    opts.alpha
-                ))
-            } else {
-                None
-            };
-        }
+    for (i, adj, family_size) in holm_by_family(&pooled, |p| p.run_family, |p| p.p) {
+        let p = &pooled[i];
+        tested[p.idx] = true;
+        let row = &mut out.rows[p.idx];
+        let adj = (adj * families).min(1.0);
+        row.p_raw = Some(p.p);
+        row.p_value = Some(adj);
+        let higher_is_better = row.metric.higher_is_better();
+        let signed = if higher_is_better { -p.worse } else { p.worse };
+        row.net_change_pct = Some(signed.exp_m1() * 100.0);
+        row.detectable_pct = Some(detectable_pct(
+            opts.alpha,
+            families,
+            family_size,
+            p.df,
+            p.se,
+        ));
+        let significant = adj < opts.alpha;
+        let all_worse = p.judged.iter().all(|j| j.exp_m1() > threshold);
+        let all_better = p.judged.iter().all(|j| (-j).exp_m1() > threshold);
+        row.verdict = if significant && p.worse > 0.0 && all_worse {
+            RowVerdict::Regression
+        } else if significant && p.worse < 0.0 && all_better {
+            RowVerdict::Improvement
+        } else if significant {
+            RowVerdict::WithinThreshold
+        } else {
+            RowVerdict::NoSignificantChange
+        };
+        let runs_moved = || {
+            p.judged
+                .iter()
+                .map(|j| format!("{:+.1}%", j.exp_m1() * 100.0))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        row.note = if significant && p.worse > 0.0 && !all_worse {
+            Some(format!(
+                "significantly worse over the {m} pooled runs, but not beyond the \
+                 threshold in every run (judged changes {})",
+                runs_moved()
+            ))
+        } else if !significant && p.worse.exp_m1() > threshold {
+            Some(format!(
+                "exceeds the threshold but not significant over the {m} pooled runs (p = \
+                 {}, alpha = {})",
+                fmt_p(adj),
+                opts.alpha
+            ))
+        } else {
+            None
+        };
     }
     for (((row, others), tested), disagree) in
         out.rows.iter_mut().zip(&matching).zip(tested).zip(disagree)
