@@ -5,7 +5,8 @@
 //!   wholes (a busier neighbour slows every query of a run), so the model is two-way: ln(value)
 //!   of gate g in run r = gate level + the run's shift for that metric + the gate's own noise.
 //!   A run's shift is the median over the metric's gates of its deviations from the baseline
-//!   means (robust: a regression in a minority of queries does not move it). Each gate's own
+//!   means (robust: a regression in a minority of queries does not move it), over the gates of
+//!   the gate's own phase (alone or mix) when that phase has enough of them. Each gate's own
 //!   noise is the sample variance of its residuals over the k runs (k - 1 degrees of freedom),
 //!   moderated with Smyth's empirical-Bayes prior fitted to all gates of the same metric
 //!   (`significance::fit_prior`), so three runs give a usable estimate. The gate is tested on its
