@@ -43,15 +43,11 @@ pub fn pool(runs: Vec<Comparison>, opts: &CompareOptions) -> Comparison {
         })
         .collect();
 
-    // The pooled tests: (row index, pooled worsening, standard error, df, family, bases).
+    // A pooled test, with each run's judged worsening and the worsening all of them agree on.
     struct Pooled {
-        idx: usize,
-        worse: f64,
-        se: f64,
-        df: Option<f64>,
-        run_family: bool,
+        test: Pending,
         judged: Vec<f64>,
-        p: f64,
+        agreed: f64,
     }
     let mut pooled: Vec<Pooled> = Vec::new();
     let mut disagree: Vec<Option<String>> = vec![None; out.rows.len()];
@@ -87,77 +83,63 @@ pub fn pool(runs: Vec<Comparison>, opts: &CompareOptions) -> Comparison {
         }
         let k = first.baseline_runs.max(1) as f64;
         let se = (var * (1.0 / m as f64 + 1.0 / k)).sqrt();
-        let t = worse / se;
-        let p = significance::t_sf(t.abs(), first.df);
+        let judged: Vec<f64> = bases.iter().map(|b| b.judged_log).collect();
         pooled.push(Pooled {
-            idx,
-            worse,
-            se,
-            df: first.df,
-            run_family: first.run_family,
-            judged: bases.iter().map(|b| b.judged_log).collect(),
-            p,
+            test: Pending::tested(idx, worse, se, first.df, first.run_family),
+            agreed: judged
+                .iter()
+                .copied()
+                .reduce(agreed_worsening)
+                .unwrap_or(0.0),
+            judged,
         });
     }
-    let families = if pooled.iter().any(|p| p.run_family) {
+    let families = if pooled.iter().any(|p| p.test.run_family) {
         2.0
     } else {
         1.0
     };
     let threshold = opts.max_regression_pct / 100.0;
     let mut tested = vec![false; out.rows.len()];
-    for (i, adj, family_size) in holm_by_family(&pooled, |p| p.run_family, |p| p.p) {
-        let p = &pooled[i];
-        tested[p.idx] = true;
-        let row = &mut out.rows[p.idx];
+    for (i, adj, family_size) in holm_by_family(&pooled, |p| p.test.run_family, |p| p.test.p) {
+        let Pooled {
+            test,
+            judged,
+            agreed,
+        } = &pooled[i];
+        tested[test.row] = true;
+        let row = &mut out.rows[test.row];
         let adj = (adj * families).min(1.0);
-        row.p_raw = Some(p.p);
-        row.p_value = Some(adj);
-        let higher_is_better = row.metric.higher_is_better();
-        let signed = if higher_is_better { -p.worse } else { p.worse };
+        row.p_raw = Some(test.p);
+        let signed = if row.metric.higher_is_better() {
+            -test.worse
+        } else {
+            test.worse
+        };
         row.net_change_pct = Some(signed.exp_m1() * 100.0);
+        let se = test.se.unwrap_or_default();
         row.detectable_pct = Some(detectable_pct(
             opts.alpha,
             families,
             family_size,
-            p.df,
-            p.se,
+            test.df,
+            se,
         ));
-        let significant = adj < opts.alpha;
-        let all_worse = p.judged.iter().all(|j| j.exp_m1() > threshold);
-        let all_better = p.judged.iter().all(|j| (-j).exp_m1() > threshold);
-        row.verdict = if significant && p.worse > 0.0 && all_worse {
-            RowVerdict::Regression
-        } else if significant && p.worse < 0.0 && all_better {
-            RowVerdict::Improvement
-        } else if significant {
-            RowVerdict::WithinThreshold
-        } else {
-            RowVerdict::NoSignificantChange
-        };
-        let runs_moved = || {
-            p.judged
-                .iter()
-                .map(|j| format!("{:+.1}%", j.exp_m1() * 100.0))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        row.note = if significant && p.worse > 0.0 && !all_worse {
-            Some(format!(
-                "significantly worse over the {m} pooled runs, but not beyond the \
-                 threshold in every run (judged changes {})",
-                runs_moved()
-            ))
-        } else if !significant && p.worse.exp_m1() > threshold {
-            Some(format!(
-                "exceeds the threshold but not significant over the {m} pooled runs (p = \
-                 {}, alpha = {})",
-                fmt_p(adj),
-                opts.alpha
-            ))
-        } else {
-            None
-        };
+        // Judged on the worsening every run agrees on: beyond the threshold in each, or no
+        // regression.
+        row.note = None;
+        decide_tested(row, agreed.exp_m1(), adj, threshold, opts.alpha);
+        if adj < opts.alpha && test.worse > 0.0 && row.verdict != RowVerdict::Regression {
+            row.note = Some(format!(
+                "significantly worse over the {m} pooled runs, but not beyond the threshold in \
+                 every run (judged changes {})",
+                judged
+                    .iter()
+                    .map(|j| format!("{:+.1}%", j.exp_m1() * 100.0))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
     }
     for (((row, others), tested), disagree) in
         out.rows.iter_mut().zip(&matching).zip(tested).zip(disagree)
