@@ -146,8 +146,7 @@ pub fn compare_baseline(
         // a gate fails only when both its tested value (the median of the intervals) and the
         // whole phase worsened beyond the threshold, so a regression never shows a change
         // within it (or an improvement).
-        let shift = s.current_log - significance::mean_var(&s.baseline_logs).0 - n.net_log;
-        let whole_net = row.change_pct.map(|c| (c / 100.0).ln_1p() - shift);
+        let whole_net = row.change_pct.map(|c| (c / 100.0).ln_1p() - n.shift_log);
         let mut test = Pending::tested(*idx, worse_log, se, n.df, false);
         if let Some(w) = whole_net {
             let whole_worse = if s.metric.higher_is_better() { -w } else { w };

@@ -73,6 +73,8 @@ pub struct GateSample {
 pub struct GateNoise {
     /// ln(current / baseline) net of the current run's shift for this metric: what is tested.
     pub net_log: f64,
+    /// The shift removed (ln; 0 when none is): the current run's minus the baseline runs' mean.
+    pub shift_log: f64,
     /// Standard deviation of one run's ln(value) between runs, net of the run shift.
     pub sd: f64,
     /// Degrees of freedom of the test; None = infinite (normal).
@@ -148,6 +150,7 @@ pub fn estimate(
             .iter()
             .map(|g| GateNoise {
                 net_log: g.current_log - g.baseline_logs.first().copied().unwrap_or_default(),
+                shift_log: 0.0,
                 sd: (assumed * assumed + (g.within_baseline + g.within_current) / 2.0)
                     .sqrt()
                     .max(RESOLUTION_SD),
@@ -304,7 +307,8 @@ pub fn estimate(
         .enumerate()
         .map(|(i, g)| {
             let (base_shifts, cur_shift) = &loo[i];
-            let net_log = cur_dev(i) - (cur_shift - significance::mean_var(base_shifts).0);
+            let shift_log = cur_shift - significance::mean_var(base_shifts).0;
+            let net_log = cur_dev(i) - shift_log;
             let mut prior = group_priors
                 .iter()
                 .find(|(m, mixed, _)| *m == g.metric && *mixed == g.mixed)
@@ -329,6 +333,7 @@ pub fn estimate(
             };
             GateNoise {
                 net_log,
+                shift_log,
                 sd,
                 df,
                 source,
