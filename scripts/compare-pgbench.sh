@@ -31,7 +31,10 @@ SCHEMA="${SCHEMA:-esp_bench_pgbench}"
 BENCH="${BENCH:-target/release/bench}"
 PGBENCH="${PGBENCH:-pgbench}"
 WELLS=100
-END="2025-01-31T00:00:00Z"
+# The data ends at today's midnight (UTC): on the community edition the policies bench switches
+# back on after each run would drop data that ended more than 30 days ago (the retention
+# window), and the next run's verification would refuse the emptied tables.
+END="${END:-$(date -u +%Y-%m-%dT00:00:00Z)}"
 
 command -v "$PGBENCH" >/dev/null || { echo "pgbench not found (set PGBENCH)" >&2; exit 2; }
 command -v jq >/dev/null || { echo "jq not found" >&2; exit 2; }
@@ -79,20 +82,21 @@ cat >"$work/latest_24h.sql" <<SQL
 SELECT * FROM esp_telemetry WHERE well_id = 'WELL-' || lpad(:w::text, 3, '0') AND "timestamp" > :data_end::timestamptz - interval '24 hours' ORDER BY "timestamp" DESC;
 SQL
 
-# bench_run NAME QUERY_LINES: prints "mean_ms qps".
+# bench_run NAME QUERY_LINES [FLAGS...]: prints "mean_ms qps".
 bench_run() {
-    local f rc
-    f="$(scenario "$1" "$2")"
+    local f rc name="$1" lines="$2"
+    shift 2
+    f="$(scenario "$name" "$lines")"
     set +e
-    "$BENCH" run "$f" --database-url "$DATABASE_URL" --schema "$SCHEMA" --out "$work/$1" >&2
+    "$BENCH" run "$f" --database-url "$DATABASE_URL" --schema "$SCHEMA" --out "$work/$name" "$@" >&2
     rc=$?
     set -e
     if [[ $rc -ne 0 && $rc -ne 1 ]]; then
         echo "bench run failed (exit $rc)" >&2
         exit 2
     fi
-    jq -r --arg n "$1" '.queries[] | select(.name == $n) | "\(.latency_ms.mean) \(.throughput_qps)"' \
-        "$work/$1/summary.json"
+    jq -r --arg n "$name" '.queries[] | select(.name == $n) | "\(.latency_ms.mean) \(.throughput_qps)"' \
+        "$work/$name/summary.json"
 }
 
 # pgbench_run FILE CLIENTS: prints "mean_ms tps".
@@ -110,10 +114,11 @@ pgbench_run() {
 
 avg() { awk '{ s += $1; n++ } END { printf "%.6f", s / n }'; }
 
-# Load the data once (and check the setup) before timing anything.
+# Load the data once (and check the setup) before timing anything; --reset replaces the data of
+# an earlier day's END in bench's schema (only there).
 bench_run warmup "name = \"warmup\"
 sql = \"SELECT 1\"
-clients = 1" >/dev/null
+clients = 1" --reset >/dev/null
 
 status=0
 printf '%-12s %7s %10s %10s %7s %10s %10s %7s  %s\n' query clients bench_ms pgbench_ms 'diff%' \

@@ -162,6 +162,57 @@ async fn closed_loop_runs_exactly_count_queries() {
     assert_eq!(h.len(), 500);
 }
 
+/// The runner's own wire (`db::wire`): a reply of 3,000 wide rows, read across many socket
+/// reads, is counted exactly; an execution the server rejects is counted under its SQLSTATE and
+/// the same connection goes on (a broken one would count "connection" errors).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wire_counts_every_row_and_survives_server_errors() {
+    let t = target().await;
+    let mut q = custom(
+        "wide",
+        "SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 3000) g \
+         WHERE CASE WHEN right($1, 1) IN ('0', '1') THEN 1 / (g - g) ELSE 1 END = 1",
+        LoadMode::Closed { clients: 1 },
+        StopCondition::Count { count: 200 },
+    );
+    if let QueryKind::Custom { params, .. } = &mut q.kind {
+        *params = vec![esp_bench::scenario::plan::ParamGen::RandomWell];
+    }
+    let settings = settings("esp-bench-test-wire");
+    // The measured stage draws its wells from stream 0, indexes 0..200 (see exec::queries).
+    let failing = (0..200u64)
+        .filter(|&i| {
+            let v = esp_bench::exec::queries::values_for(
+                &q,
+                &settings.ctx,
+                &mut esp_bench::exec::queries::rng_for(settings.seed, 0, i),
+            );
+            matches!(&v[0], esp_bench::exec::queries::ParamValue::Text(w)
+                if w.ends_with('0') || w.ends_with('1'))
+        })
+        .count() as u64;
+    assert!(failing > 0 && failing < 200, "{failing}");
+    let out = run_phase(
+        &t,
+        &Phase::single(&q, 0),
+        &settings,
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    t.close().await.unwrap();
+    let s = &out.stats[0];
+    assert_eq!(s.errors, failing, "{:?}", s.errors_by_sqlstate);
+    assert_eq!(
+        s.errors_by_sqlstate.get("22012").copied(),
+        Some(failing),
+        "division by zero, and nothing else: {:?}",
+        s.errors_by_sqlstate
+    );
+    assert_eq!(s.count, 200 - failing);
+    assert_eq!(s.rows_returned, (200 - failing) * 3000);
+}
+
 /// A tiny scenario: little data, one slow custom query, checks that need data switched off.
 fn tiny_scenario(dir: &Path, name: &str, duration: &str) -> std::path::PathBuf {
     let path = dir.join(format!("{name}.toml"));

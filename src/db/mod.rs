@@ -16,6 +16,7 @@ pub mod realism;
 pub mod schema;
 pub mod stat_statements;
 pub mod steady;
+pub mod wire;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -200,6 +201,48 @@ impl Target {
     pub async fn connect_driven(
         &self,
     ) -> anyhow::Result<(tokio_postgres::Client, ConnectionFuture)> {
+        let cfg = self.session_config();
+        let (client, conn) = cfg
+            .connect(NoTls)
+            .await
+            .map_err(|e| self.connect_error(&pg_error_text(&e)))?;
+        // Errors surface on the client's next call; nothing to do with them here.
+        Ok((client, Box::pin(async move { drop(conn.await) })))
+    }
+
+    /// [`Target::connect_driven`] on a socket bench opens itself and shares with the
+    /// connection's [`wire::Wire`], bench's own path for the measured executions.
+    pub async fn connect_wire(
+        &self,
+    ) -> anyhow::Result<(tokio_postgres::Client, ConnectionFuture, wire::Wire)> {
+        let cfg = self.session_config();
+        let (stream, addr) = wire::open_socket(&cfg)
+            .await
+            .map_err(|e| self.connect_error(&e.to_string()))?;
+        let (client, conn) = cfg
+            .connect_raw(stream.clone(), NoTls)
+            .await
+            .map_err(|e| self.connect_error(&pg_error_text(&e)))?;
+        Ok((
+            client,
+            Box::pin(async move { drop(conn.await) }),
+            wire::Wire::new(stream, addr),
+        ))
+    }
+
+    fn connect_error(&self, cause: &str) -> anyhow::Error {
+        BenchError::Environment(format!(
+            "cannot connect to {}: {}; check that the server is running and reachable \
+             (without --database-url bench starts its own server)",
+            self.display_url(),
+            redact(cause)
+        ))
+        .into()
+    }
+
+    /// The configuration of a session: bench's schema first on the search path, and a
+    /// connect timeout unless the URL sets one.
+    fn session_config(&self) -> tokio_postgres::Config {
         let mut cfg = self.config.clone();
         cfg.application_name("esp-bench");
         let search_path = format!("-c search_path={},public", self.schema);
@@ -211,16 +254,7 @@ impl Target {
         if cfg.get_connect_timeout().is_none() {
             cfg.connect_timeout(Duration::from_secs(10));
         }
-        let (client, conn) = cfg.connect(NoTls).await.map_err(|e| {
-            BenchError::Environment(format!(
-                "cannot connect to {}: {}; check that the server is running and reachable \
-                 (without --database-url bench starts its own server)",
-                self.display_url(),
-                redact(&pg_error_text(&e))
-            ))
-        })?;
-        // Errors surface on the client's next call; nothing to do with them here.
-        Ok((client, Box::pin(async move { drop(conn.await) })))
+        cfg
     }
 
     /// [`Target::connect_driven`] with the connection's I/O on a task of its own.

@@ -28,10 +28,11 @@ use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Statement};
+use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::measure::{self, PlanCounts};
+use crate::db::wire::{self, Wire, WireError, WireStatement};
 use crate::db::ConnectionFuture;
 use crate::exec::drive::{absorb_self_wakes, Driver};
 use crate::exec::pacing::Pacer;
@@ -49,16 +50,18 @@ impl Session {
     }
 }
 
-/// Opens a new database session (already in bench's schema): the client and its connection's
-/// I/O, which the worker using the client polls itself (see [`drive`]). Implemented for
-/// `db::Target`.
+/// What [`Connect::connect`] opens: the client, its connection's I/O (which the worker using
+/// the client polls itself, see [`drive`]) and the wire on the same socket.
+pub type Opened = (Client, ConnectionFuture, Wire);
+
+/// Opens a new database session (already in bench's schema). Implemented for `db::Target`.
 pub trait Connect {
-    fn connect(&self) -> impl Future<Output = anyhow::Result<(Client, ConnectionFuture)>> + Send;
+    fn connect(&self) -> impl Future<Output = anyhow::Result<Opened>> + Send;
 }
 
 impl Connect for crate::db::Target {
-    fn connect(&self) -> impl Future<Output = anyhow::Result<(Client, ConnectionFuture)>> + Send {
-        crate::db::Target::connect_driven(self)
+    fn connect(&self) -> impl Future<Output = anyhow::Result<Opened>> + Send {
+        crate::db::Target::connect_wire(self)
     }
 }
 
@@ -132,12 +135,15 @@ pub struct PhaseOutcome {
     pub interrupted: bool,
 }
 
-/// One connection with its prepared statements.
+/// One connection with its prepared statements. The measured executions go through `wire`
+/// (bench's own Bind/Execute/Sync on the connection's socket); the setup and the plan
+/// counters through `client`.
 struct Session {
     client: Option<Client>,
     /// The connection's I/O, polled during every call on `client`.
     driver: Driver,
-    stmts: Vec<Statement>,
+    wire: Wire,
+    stmts: Vec<WireStatement>,
     /// Plan counters of each statement when the measured stage started (zero for a
     /// connection opened after that: a new connection starts from zero).
     base: Vec<PlanCounts>,
@@ -150,7 +156,7 @@ async fn open_session<C: Connect>(
     settings: &ExecSettings,
     mode: PlanCacheMode,
 ) -> anyhow::Result<Session> {
-    let (client, conn) = connector.connect().await?;
+    let (client, conn, mut wire) = connector.connect().await?;
     let mut driver = Driver::new(conn);
     let timeout_ms = settings.statement_timeout.as_millis();
     let app = settings.application_name.replace('\'', "");
@@ -163,17 +169,35 @@ async fn open_session<C: Connect>(
     driver.drive(client.batch_execute(&set)).await.context(
         "setting application_name, statement_timeout, read-only transactions and plan_cache_mode",
     )?;
-    let mut stmts = Vec::with_capacity(sqls.len());
+    // tokio-postgres prepares first: it checks the SQL and resolves the parameter types (with
+    // its look-ups for types it does not know). Its statements are then closed, and the wire
+    // prepares the same SQL with those types under names of its own.
+    let mut types = Vec::with_capacity(sqls.len());
     for (sql, name) in sqls.iter().zip(names) {
         let stmt = driver
             .drive(client.prepare(sql))
             .await
             .with_context(|| format!("preparing query `{name}`: {sql}"))?;
+        types.push(stmt.params().to_vec());
+    }
+    // A prepare returns before the connection has read its ReadyForQuery; this round trip
+    // (which also sends the closes) leaves nothing of tokio-postgres's on the socket.
+    driver
+        .drive(client.batch_execute(""))
+        .await
+        .context("closing the checked statements")?;
+    let mut stmts = Vec::with_capacity(sqls.len());
+    for ((sql, name), types) in sqls.iter().zip(names).zip(&types) {
+        let stmt = wire
+            .prepare(sql, types)
+            .await
+            .with_context(|| format!("preparing query `{name}` for execution: {sql}"))?;
         stmts.push(stmt);
     }
     Ok(Session {
         client: Some(client),
         driver,
+        wire,
         base: vec![PlanCounts::default(); stmts.len()],
         stmts,
     })
@@ -182,6 +206,9 @@ async fn open_session<C: Connect>(
 /// The plan counters of a session's statements (`sqls`, in preparation order); None when the
 /// server does not report them (PostgreSQL before 14) or the connection is gone.
 async fn plan_counts(s: &mut Session, sqls: &[String]) -> Option<Vec<PlanCounts>> {
+    if s.wire.is_broken() {
+        return None;
+    }
     let client = s.client.as_ref().filter(|c| !c.is_closed())?;
     s.driver
         .drive(measure::prepared_plan_counts(client, sqls))
@@ -210,19 +237,22 @@ async fn measured_plan_counts(
     any.then_some(sum)
 }
 
-/// The error kind recorded for a failed execution.
-pub fn classify(err: &tokio_postgres::Error) -> String {
-    match err.as_db_error() {
-        Some(db) => {
-            if db.code() == &tokio_postgres::error::SqlState::QUERY_CANCELED
-                && db.message().contains("statement timeout")
+/// The error kind recorded for a failed execution: the SQLSTATE, "timeout" for
+/// statement_timeout, "connection" when the connection failed, "parameter" when a drawn value
+/// does not fit its parameter's type.
+pub fn classify(err: &WireError) -> String {
+    match err {
+        WireError::Db { code, message } => {
+            if code == tokio_postgres::error::SqlState::QUERY_CANCELED.code()
+                && message.contains("statement timeout")
             {
                 "timeout".to_string()
             } else {
-                db.code().code().to_string()
+                code.clone()
             }
         }
-        None => "connection".to_string(),
+        WireError::Broken(_) => "connection".to_string(),
+        WireError::Encode(_) => "parameter".to_string(),
     }
 }
 
@@ -297,7 +327,7 @@ impl<C: Connect> Stage<'_, C> {
             let q = self.pick(&mut rng);
             let params = params_for(&self.queries[q], &self.settings.ctx, &mut rng);
 
-            if s.client.as_ref().is_none_or(|c| c.is_closed()) {
+            if s.wire.is_broken() || s.client.as_ref().is_none_or(|c| c.is_closed()) {
                 match open_session(
                     self.connector,
                     self.sqls,
@@ -326,20 +356,16 @@ impl<C: Connect> Stage<'_, C> {
                 .iter()
                 .map(|p| p.as_ref() as &(dyn ToSql + Sync))
                 .collect();
-            // `execute` runs the same Bind/Execute as `query` but skips the data rows instead
-            // of building `Row`s (the count comes from the server's CommandComplete tag): the
-            // rows cross the wire and are read, without bench paying per-row allocations that
-            // a 1,440-row result makes a third of the server's CPU.
+            // The wire runs the Bind/Execute/Sync tokio-postgres's `execute` would, and reads
+            // the data rows without parsing them (the count comes from the CommandComplete
+            // tag): the rows cross the wire and are read, and bench's CPU per row is a header
+            // scan (see `db::wire`).
             let result = tokio::select! {
                 biased;
-                r = s.driver.drive(client.execute(&s.stmts[q], &refs)) => r,
+                r = s.wire.execute(&s.stmts[q], &refs) => r,
                 _ = &mut cancelled => {
                     // Best effort: stop the server-side work of the abandoned query.
-                    let _ = tokio::time::timeout(
-                        Duration::from_secs(2),
-                        client.cancel_token().cancel_query(tokio_postgres::NoTls),
-                    )
-                    .await;
+                    wire::cancel(&client.cancel_token(), s.wire.addr()).await;
                     break;
                 }
             };
@@ -355,7 +381,7 @@ impl<C: Connect> Stage<'_, C> {
                     if let Some(r) = rec.as_mut() {
                         r.record_error(q, done, &classify(&e), lag).await;
                     }
-                    if client.is_closed() {
+                    if s.wire.is_broken() || client.is_closed() {
                         s.client = None;
                     }
                 }
