@@ -164,9 +164,9 @@ async fn closed_loop_runs_exactly_count_queries() {
 
 /// The runner's own wire (`db::wire`): a reply of 3,000 wide rows, read across many socket
 /// reads, is counted exactly; an execution the server rejects is counted under its SQLSTATE and
-/// the same connection goes on (a broken one would count "connection" errors).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_wire_counts_every_row_and_survives_server_errors() {
+/// the same connection goes on (a broken one would count "connection" errors). `dedicated`
+/// runs the phase on its own thread, where one client executes with blocking system calls.
+async fn wire_counts_every_row_and_survives_server_errors(dedicated: bool) {
     let t = target().await;
     let mut q = custom(
         "wide",
@@ -192,16 +192,15 @@ async fn the_wire_counts_every_row_and_survives_server_errors() {
         })
         .count() as u64;
     assert!(failing > 0 && failing < 200, "{failing}");
-    let out = run_phase(
-        &t,
-        &Phase::single(&q, 0),
-        &settings,
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let s = if dedicated {
+        phase(&t, &q, "esp-bench-test-wire").await
+    } else {
+        let out = run_phase(&t, &Phase::single(&q, 0), &settings, &CancellationToken::new())
+            .await
+            .unwrap();
+        out.stats.into_iter().next().unwrap()
+    };
     t.close().await.unwrap();
-    let s = &out.stats[0];
     assert_eq!(s.errors, failing, "{:?}", s.errors_by_sqlstate);
     assert_eq!(
         s.errors_by_sqlstate.get("22012").copied(),
@@ -211,6 +210,77 @@ async fn the_wire_counts_every_row_and_survives_server_errors() {
     );
     assert_eq!(s.count, 200 - failing);
     assert_eq!(s.rows_returned, (200 - failing) * 3000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wire_counts_every_row_and_survives_server_errors() {
+    wire_counts_every_row_and_survives_server_errors(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_blocking_wire_counts_every_row_and_survives_server_errors() {
+    wire_counts_every_row_and_survives_server_errors(true).await;
+}
+
+/// A one-client phase on its own thread blocks in the wire's `recv` while the server works.
+/// Cancelling the phase then still ends it, and a cancel request stops the server-side
+/// statement: the 30 s sleep is gone from pg_stat_activity long before it would have ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_blocked_execution_ends_the_phase_and_the_statement() {
+    let t = target().await;
+    let q = custom(
+        "sleeper",
+        "SELECT pg_sleep(30)",
+        LoadMode::Closed { clients: 1 },
+        StopCondition::Count { count: 1 },
+    );
+    let mut q = q;
+    q.warmup = Duration::ZERO;
+    let app = "esp-bench-test-blocked";
+    let observer = t.connect().await.unwrap();
+    let active = || async {
+        observer
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE application_name = $1 AND state = 'active' AND query LIKE '%pg_sleep%'",
+                &[&app],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    let cancel = CancellationToken::new();
+    let conn = Target::for_url(&t.url, &t.schema).unwrap();
+    let run = tokio::spawn(run_phase_dedicated(
+        conn,
+        Phase::single(&q, 0),
+        settings(app),
+        cancel.clone(),
+    ));
+    // Wait (bounded) until the statement runs on the server, then cancel the phase.
+    let mut seen = false;
+    for _ in 0..200 {
+        if active().await > 0 {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen, "the statement never showed as active");
+    cancel.cancel();
+    let out = run.await.unwrap().expect("the phase ends");
+    assert!(out.interrupted);
+    let mut gone = false;
+    for _ in 0..100 {
+        if active().await == 0 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(observer);
+    t.close().await.unwrap();
+    assert!(gone, "the cancelled statement still runs on the server");
 }
 
 /// A tiny scenario: little data, one slow custom query, checks that need data switched off.

@@ -8,5 +8,6 @@ pub mod pacing;
 pub const QUERY_APPLICATION_NAME: &str = "esp-bench-query";
 pub mod queries;
 pub mod runner;
+mod session;
 
 pub use runner::{run_phase, run_phase_dedicated, Connect, ExecSettings, Phase, PhaseOutcome};

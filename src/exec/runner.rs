@@ -19,7 +19,6 @@
 //! (custom and generic plans, PostgreSQL 14+), so the report says which plan the measured
 //! executions ran.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -28,42 +27,17 @@ use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
 
-use crate::db::measure::{self, PlanCounts};
-use crate::db::wire::{self, Wire, WireError, WireStatement};
-use crate::db::ConnectionFuture;
-use crate::exec::drive::{absorb_self_wakes, Driver};
+use crate::db::wire::{self, WireError};
+use crate::exec::drive::absorb_self_wakes;
 use crate::exec::pacing::Pacer;
 use crate::exec::queries::{params_for, rng_for, sql_for, ParamContext};
+pub use crate::exec::session::{classify, Connect, Opened};
+use crate::exec::session::{measured_plan_counts, open_session, plan_counts, Session};
 use crate::model::report::{PlanEvidence, QueryStats};
 use crate::scenario::plan::{LoadMode, PlanCacheMode, QueryPlan, StopCondition};
 use crate::stats::{query_stats, Batch, Collector, PhaseShape, Recorder};
-
-impl Session {
-    /// Close the connection politely: dropping the client makes the connection send
-    /// Terminate, and polling it (briefly) lets it do so.
-    async fn close(mut self) {
-        self.client = None;
-        self.driver.close(Duration::from_secs(1)).await;
-    }
-}
-
-/// What [`Connect::connect`] opens: the client, its connection's I/O (which the worker using
-/// the client polls itself, see [`drive`]) and the wire on the same socket.
-pub type Opened = (Client, ConnectionFuture, Wire);
-
-/// Opens a new database session (already in bench's schema). Implemented for `db::Target`.
-pub trait Connect {
-    fn connect(&self) -> impl Future<Output = anyhow::Result<Opened>> + Send;
-}
-
-impl Connect for crate::db::Target {
-    fn connect(&self) -> impl Future<Output = anyhow::Result<Opened>> + Send {
-        crate::db::Target::connect_wire(self)
-    }
-}
 
 /// Settings shared by every phase of a run.
 #[derive(Debug, Clone)]
@@ -135,127 +109,6 @@ pub struct PhaseOutcome {
     pub interrupted: bool,
 }
 
-/// One connection with its prepared statements. The measured executions go through `wire`
-/// (bench's own Bind/Execute/Sync on the connection's socket); the setup and the plan
-/// counters through `client`.
-struct Session {
-    client: Option<Client>,
-    /// The connection's I/O, polled during every call on `client`.
-    driver: Driver,
-    wire: Wire,
-    stmts: Vec<WireStatement>,
-    /// Plan counters of each statement when the measured stage started (zero for a
-    /// connection opened after that: a new connection starts from zero).
-    base: Vec<PlanCounts>,
-}
-
-async fn open_session<C: Connect>(
-    connector: &C,
-    sqls: &[String],
-    names: &[String],
-    settings: &ExecSettings,
-    mode: PlanCacheMode,
-) -> anyhow::Result<Session> {
-    let (client, conn, mut wire) = connector.connect().await?;
-    let mut driver = Driver::new(conn);
-    let timeout_ms = settings.statement_timeout.as_millis();
-    let app = settings.application_name.replace('\'', "");
-    let read_only = if settings.read_only { "on" } else { "off" };
-    let set = format!(
-        "SET application_name = '{app}'; SET statement_timeout = {timeout_ms}; \
-         SET default_transaction_read_only = {read_only}; SET plan_cache_mode = {}",
-        mode.name()
-    );
-    driver.drive(client.batch_execute(&set)).await.context(
-        "setting application_name, statement_timeout, read-only transactions and plan_cache_mode",
-    )?;
-    // tokio-postgres prepares first: it checks the SQL and resolves the parameter types (with
-    // its look-ups for types it does not know). Its statements are then closed, and the wire
-    // prepares the same SQL with those types under names of its own.
-    let mut types = Vec::with_capacity(sqls.len());
-    for (sql, name) in sqls.iter().zip(names) {
-        let stmt = driver
-            .drive(client.prepare(sql))
-            .await
-            .with_context(|| format!("preparing query `{name}`: {sql}"))?;
-        types.push(stmt.params().to_vec());
-    }
-    // A prepare returns before the connection has read its ReadyForQuery; this round trip
-    // (which also sends the closes) leaves nothing of tokio-postgres's on the socket.
-    driver
-        .drive(client.batch_execute(""))
-        .await
-        .context("closing the checked statements")?;
-    let mut stmts = Vec::with_capacity(sqls.len());
-    for ((sql, name), types) in sqls.iter().zip(names).zip(&types) {
-        let stmt = wire
-            .prepare(sql, types)
-            .await
-            .with_context(|| format!("preparing query `{name}` for execution: {sql}"))?;
-        stmts.push(stmt);
-    }
-    Ok(Session {
-        client: Some(client),
-        driver,
-        wire,
-        base: vec![PlanCounts::default(); stmts.len()],
-        stmts,
-    })
-}
-
-/// The plan counters of a session's statements (`sqls`, in preparation order); None when the
-/// server does not report them (PostgreSQL before 14) or the connection is gone.
-async fn plan_counts(s: &mut Session, sqls: &[String]) -> Option<Vec<PlanCounts>> {
-    if s.wire.is_broken() {
-        return None;
-    }
-    let client = s.client.as_ref().filter(|c| !c.is_closed())?;
-    s.driver
-        .drive(measure::prepared_plan_counts(client, sqls))
-        .await
-        .ok()
-}
-
-/// Plans of the measured stage per statement, summed over the sessions (each session's counters
-/// now minus when the stage started). None when no session could report them.
-async fn measured_plan_counts(
-    sessions: &mut [Session],
-    sqls: &[String],
-) -> Option<Vec<PlanCounts>> {
-    let mut sum = vec![PlanCounts::default(); sqls.len()];
-    let mut any = false;
-    for s in sessions {
-        let Some(now) = plan_counts(s, sqls).await else {
-            continue;
-        };
-        any = true;
-        for (q, (n, b)) in now.iter().zip(&s.base).enumerate() {
-            sum[q].custom += n.custom.saturating_sub(b.custom);
-            sum[q].generic += n.generic.saturating_sub(b.generic);
-        }
-    }
-    any.then_some(sum)
-}
-
-/// The error kind recorded for a failed execution: the SQLSTATE, "timeout" for
-/// statement_timeout, "connection" when the connection failed, "parameter" when a drawn value
-/// does not fit its parameter's type.
-pub fn classify(err: &WireError) -> String {
-    match err {
-        WireError::Db { code, message } => {
-            if code == tokio_postgres::error::SqlState::QUERY_CANCELED.code()
-                && message.contains("statement timeout")
-            {
-                "timeout".to_string()
-            } else {
-                code.clone()
-            }
-        }
-        WireError::Broken(_) => "connection".to_string(),
-        WireError::Encode(_) => "parameter".to_string(),
-    }
-}
-
 /// State shared by the workers of one stage (warmup or measured). The workers of a stage are
 /// futures polled together in the phase's task (like pgbench's one thread for all clients);
 /// each worker polls its own connection's I/O while it waits for a reply (`exec::drive`).
@@ -276,6 +129,9 @@ struct Stage<'a, C> {
     stream: u64,
     settings: &'a ExecSettings,
     plan_cache_mode: PlanCacheMode,
+    /// The stage's one worker has the thread to itself: its executions block in the wire's
+    /// system calls instead of going through the runtime (see [`run_phase_dedicated`]).
+    blocking: bool,
 }
 
 impl<C: Connect> Stage<'_, C> {
@@ -334,6 +190,7 @@ impl<C: Connect> Stage<'_, C> {
                     self.names,
                     self.settings,
                     self.plan_cache_mode,
+                    self.blocking,
                 )
                 .await
                 {
@@ -360,13 +217,23 @@ impl<C: Connect> Stage<'_, C> {
             // the data rows without parsing them (the count comes from the CommandComplete
             // tag): the rows cross the wire and are read, and bench's CPU per row is a header
             // scan (see `db::wire`).
-            let result = tokio::select! {
-                biased;
-                r = s.wire.execute(&s.stmts[q], &refs) => r,
-                _ = &mut cancelled => {
-                    // Best effort: stop the server-side work of the abandoned query.
-                    wire::cancel(&client.cancel_token(), s.wire.addr()).await;
-                    break;
+            let result = if s.wire.is_blocking() {
+                match s.wire.execute_blocking(&s.stmts[q], &refs, &self.cancel) {
+                    Err(WireError::Cancelled) => {
+                        wire::cancel(&client.cancel_token(), s.wire.addr()).await;
+                        break;
+                    }
+                    r => r,
+                }
+            } else {
+                tokio::select! {
+                    biased;
+                    r = s.wire.execute(&s.stmts[q], &refs) => r,
+                    _ = &mut cancelled => {
+                        // Best effort: stop the server-side work of the abandoned query.
+                        wire::cancel(&client.cancel_token(), s.wire.addr()).await;
+                        break;
+                    }
                 }
             };
             let done = Instant::now();
@@ -419,7 +286,13 @@ pub async fn run_phase_dedicated<C: Connect + Send + 'static>(
                 .enable_time()
                 .build()
                 .context("starting the query thread's runtime")
-                .and_then(|rt| rt.block_on(run_phase(&connector, &phase, &settings, &local)));
+                .and_then(|rt| {
+                    // One client has the thread to itself: its calls may block in the kernel.
+                    let blocking = phase.clients() == 1;
+                    rt.block_on(run_phase_on(
+                        &connector, &phase, &settings, &local, blocking,
+                    ))
+                });
             let _ = tx.send(result);
         })
         .context("spawning the query thread")?;
@@ -439,6 +312,19 @@ pub async fn run_phase<C: Connect>(
     settings: &ExecSettings,
     cancel: &CancellationToken,
 ) -> anyhow::Result<PhaseOutcome> {
+    run_phase_on(connector, phase, settings, cancel, false).await
+}
+
+/// [`run_phase`]; with `blocking`, the phase's one client executes with blocking system calls
+/// (`db::wire::Wire::execute_blocking`), for a thread that serves nothing else.
+async fn run_phase_on<C: Connect>(
+    connector: &C,
+    phase: &Phase,
+    settings: &ExecSettings,
+    cancel: &CancellationToken,
+    blocking: bool,
+) -> anyhow::Result<PhaseOutcome> {
+    let blocking = blocking && phase.clients() == 1;
     let clients = phase.clients() as usize;
     let queries = &phase.queries[..];
     let sqls: Vec<String> = queries.iter().map(sql_for).collect();
@@ -460,8 +346,17 @@ pub async fn run_phase<C: Connect>(
 
     let mut sessions = Vec::with_capacity(clients);
     for _ in 0..clients {
-        sessions
-            .push(open_session(connector, &sqls, &names, settings, phase.plan_cache_mode).await?);
+        sessions.push(
+            open_session(
+                connector,
+                &sqls,
+                &names,
+                settings,
+                phase.plan_cache_mode,
+                blocking,
+            )
+            .await?,
+        );
     }
 
     let make_stage = |stop: StopCondition, stream: u64| {
@@ -486,6 +381,7 @@ pub async fn run_phase<C: Connect>(
             stream,
             settings,
             plan_cache_mode: phase.plan_cache_mode,
+            blocking,
         }
     };
 
