@@ -195,9 +195,14 @@ async fn wire_counts_every_row_and_survives_server_errors(dedicated: bool) {
     let s = if dedicated {
         phase(&t, &q, "esp-bench-test-wire").await
     } else {
-        let out = run_phase(&t, &Phase::single(&q, 0), &settings, &CancellationToken::new())
-            .await
-            .unwrap();
+        let out = run_phase(
+            &t,
+            &Phase::single(&q, 0),
+            &settings,
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
         out.stats.into_iter().next().unwrap()
     };
     t.close().await.unwrap();
@@ -228,13 +233,12 @@ async fn the_blocking_wire_counts_every_row_and_survives_server_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_blocked_execution_ends_the_phase_and_the_statement() {
     let t = target().await;
-    let q = custom(
+    let mut q = custom(
         "sleeper",
         "SELECT pg_sleep(30)",
         LoadMode::Closed { clients: 1 },
         StopCondition::Count { count: 1 },
     );
-    let mut q = q;
     q.warmup = Duration::ZERO;
     let app = "esp-bench-test-blocked";
     let observer = t.connect().await.unwrap();

@@ -10,6 +10,11 @@
 //! query's time. [`Driver`] gives the call and the connection a waker that, while they are
 //! being polled, only notes the wake-up and polls them again at once; a wake-up from
 //! elsewhere (the socket became readable) goes to the task's waker as usual.
+//!
+//! The measured executions no longer take this path: they go through the connection's wire
+//! (`db::wire`), which has no channels. [`Driver`] serves a session's tokio-postgres calls (the
+//! `SET`s, the prepares, the plan counters), and [`absorb_self_wakes`] still serves the stage,
+//! whose `FuturesUnordered` wakes itself after polling all its workers.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -111,7 +111,8 @@ pub struct PhaseOutcome {
 
 /// State shared by the workers of one stage (warmup or measured). The workers of a stage are
 /// futures polled together in the phase's task (like pgbench's one thread for all clients);
-/// each worker polls its own connection's I/O while it waits for a reply (`exec::drive`).
+/// each worker reads its own connection's replies through its wire (`db::wire`), or, alone on
+/// the thread, blocks in the wire's system calls.
 struct Stage<'a, C> {
     connector: &'a C,
     queries: &'a [QueryPlan],

@@ -15,16 +15,6 @@ use crate::exec::drive::Driver;
 use crate::exec::runner::ExecSettings;
 use crate::scenario::plan::PlanCacheMode;
 
-impl Session {
-    /// Close the connection politely: dropping the client makes the connection send
-    /// Terminate, and polling it (briefly) lets it do so.
-    pub(super) async fn close(mut self) {
-        let _ = self.wire.set_blocking(false);
-        self.client = None;
-        self.driver.close(Duration::from_secs(1)).await;
-    }
-}
-
 /// What [`Connect::connect`] opens: the client, its connection's I/O (which the worker using
 /// the client polls itself, see `exec::drive`) and the wire on the same socket.
 pub type Opened = (Client, ConnectionFuture, Wire);
@@ -52,6 +42,16 @@ pub(super) struct Session {
     /// Plan counters of each statement when the measured stage started (zero for a
     /// connection opened after that: a new connection starts from zero).
     pub(super) base: Vec<PlanCounts>,
+}
+
+impl Session {
+    /// Close the connection politely: dropping the client makes the connection send
+    /// Terminate, and polling it (briefly) lets it do so.
+    pub(super) async fn close(mut self) {
+        let _ = self.wire.set_blocking(false);
+        self.client = None;
+        self.driver.close(Duration::from_secs(1)).await;
+    }
 }
 
 pub(super) async fn open_session<C: Connect>(
