@@ -127,35 +127,25 @@ pub async fn open_socket(cfg: &tokio_postgres::Config) -> io::Result<(SharedStre
             .copied()
             .unwrap_or(5432);
         let attempt = async {
-            match host {
-                Host::Unix(dir) => {
-                    let path = dir.join(format!(".s.PGSQL.{port}"));
-                    let s = UnixStream::connect(&path).await?;
-                    Ok((SharedStream::unix(s), Addr::Unix(path)))
-                }
-                Host::Tcp(name) => {
-                    let addrs: Vec<std::net::SocketAddr> = match hostaddrs.get(i) {
-                        Some(ip) => vec![std::net::SocketAddr::new(*ip, port)],
-                        None => tokio::net::lookup_host((name.as_str(), port))
-                            .await?
-                            .collect(),
-                    };
-                    let mut err = io::Error::new(
-                        io::ErrorKind::NotFound,
-                        format!("{name} resolves to no address"),
-                    );
-                    for a in addrs {
-                        match TcpStream::connect(a).await {
-                            Ok(s) => {
-                                s.set_nodelay(true)?;
-                                return Ok((SharedStream::tcp(s), Addr::Tcp(a)));
-                            }
-                            Err(e) => err = e,
-                        }
-                    }
-                    Err(err)
+            let candidates: Vec<Addr> = match host {
+                Host::Unix(dir) => vec![Addr::Unix(dir.join(format!(".s.PGSQL.{port}")))],
+                Host::Tcp(name) => match hostaddrs.get(i) {
+                    Some(ip) => vec![Addr::Tcp(std::net::SocketAddr::new(*ip, port))],
+                    None => tokio::net::lookup_host((name.as_str(), port))
+                        .await?
+                        .map(Addr::Tcp)
+                        .collect(),
+                },
+            };
+            let mut err =
+                io::Error::new(io::ErrorKind::NotFound, "the host resolves to no address");
+            for addr in candidates {
+                match addr.connect().await {
+                    Ok(s) => return Ok((s, addr)),
+                    Err(e) => err = e,
                 }
             }
+            Err(err)
         };
         match tokio::time::timeout(timeout, attempt).await {
             Ok(Ok(found)) => return Ok(found),
