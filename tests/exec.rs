@@ -227,6 +227,63 @@ async fn the_blocking_wire_counts_every_row_and_survives_server_errors() {
     wire_counts_every_row_and_survives_server_errors(true).await;
 }
 
+/// Long replies are read with a low-water mark (`db::wire::coalesce`). A reply shorter than
+/// the mark never reaches it, so only the wire's patience ends the wait. Here the same
+/// parameters give 1,500 wide rows or, at random, 3: every reply must still be counted whole,
+/// and the phase must end (without the patience it would hang on the first short reply).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_shorter_than_the_low_water_mark_is_read_whole() {
+    let t = target().await;
+    let q = custom(
+        "shrinking",
+        "SELECT g, repeat('x', 200) AS pad FROM generate_series(1, \
+         CASE WHEN random() < 0.25 THEN 3 ELSE 1500 END) g",
+        LoadMode::Closed { clients: 2 },
+        StopCondition::Count { count: 300 },
+    );
+    let before = esp_bench::db::wire::coalesced();
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        run_phase(
+            &t,
+            &Phase::single(&q, 0),
+            &settings("esp-bench-test-lowat"),
+            &CancellationToken::new(),
+        ),
+    )
+    .await
+    .expect("the phase ends: a short reply does not leave the wire waiting")
+    .unwrap();
+    t.close().await.unwrap();
+    let s = out.stats.into_iter().next().unwrap();
+    assert_eq!(s.errors, 0, "{:?}", s.errors_by_sqlstate);
+    assert_eq!(s.count, 300);
+    // Each reply is 3 or 1,500 rows: anything else is a reply cut short or run together.
+    let long = (s.rows_returned - 3 * 300) / 1497;
+    assert_eq!(
+        s.rows_returned,
+        3 * (300 - long) + 1500 * long,
+        "{}",
+        s.rows_returned
+    );
+    assert!(long > 150 && long < 300, "{long} long replies of 300");
+    let after = esp_bench::db::wire::coalesced();
+    assert!(
+        after.armed > before.armed,
+        "long replies were read with a mark"
+    );
+    assert!(
+        after.late > before.late,
+        "short replies outlasted the wire's patience"
+    );
+    assert_eq!(
+        after.unstamped, 0,
+        "a reply read late ends when its last byte arrived (its receive timestamp), \
+         not when the wire read it"
+    );
+    assert_ordered(&s);
+}
+
 /// A one-client phase on its own thread blocks in the wire's `recv` while the server works.
 /// Cancelling the phase then still ends it, and a cancel request stops the server-side
 /// statement: the 30 s sleep is gone from pg_stat_activity long before it would have ended.

@@ -237,10 +237,15 @@ impl<C: Connect> Stage<'_, C> {
                     }
                 }
             };
-            let done = Instant::now();
+            let now = Instant::now();
+            // A reply the wire read late on purpose ends when its last byte arrived.
+            let done = match &result {
+                Ok(e) => e.arrived.map_or(now, |a| a.min(now)),
+                Err(_) => now,
+            };
             let latency = done.saturating_duration_since(intended.unwrap_or(start));
             match result {
-                Ok(rows) => {
+                Ok(wire::Executed { rows, .. }) => {
                     if let Some(r) = rec.as_mut() {
                         r.record_ok(q, done, latency, lag, rows).await;
                     }

@@ -20,6 +20,7 @@
 //! reply up to ReadyForQuery. A wire call dropped half-way (a cancelled phase) leaves the wire
 //! marked broken, and the runner then opens a new connection.
 
+mod coalesce;
 mod scan;
 mod socket;
 
@@ -27,9 +28,12 @@ use bytes::BytesMut;
 use postgres_protocol::message::frontend;
 use std::pin::Pin;
 use std::task::Poll;
+use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::types::{IsNull, ToSql, Type};
 
+pub use coalesce::{coalesced, Coalesced};
+use coalesce::{Armed, Coalescer};
 use scan::{Reading, Reply};
 pub use socket::{cancel, open_socket, Addr, SharedStream};
 
@@ -62,6 +66,8 @@ impl std::error::Error for WireError {}
 /// A statement prepared on the wire, under bench's own name.
 #[derive(Debug, Clone)]
 pub struct WireStatement {
+    /// Its number on this wire.
+    id: usize,
     name: String,
     params: Vec<Type>,
 }
@@ -81,11 +87,29 @@ pub struct Wire {
     /// The socket is in blocking mode ([`Wire::set_blocking`]).
     blocking: bool,
     prepared: usize,
+    /// Long replies read with few wake-ups (TCP only; see [`coalesce`]).
+    coalesce: Option<Coalescer>,
+}
+
+/// A measured execution's outcome.
+#[derive(Debug, Clone, Copy)]
+pub struct Executed {
+    /// The row count of its CommandComplete (else the data rows seen).
+    pub rows: u64,
+    /// When the reply's last byte reached the socket, if the wire read it later than that on
+    /// purpose (see [`coalesce`]): the execution ends then, not when the wire read it.
+    pub arrived: Option<Instant>,
 }
 
 impl Wire {
     pub fn new(stream: SharedStream, addr: Addr) -> Wire {
+        let coalesce = if stream.is_tcp() {
+            Coalescer::for_tcp(stream.raw_fd())
+        } else {
+            None
+        };
         Wire {
+            coalesce,
             stream,
             addr,
             out: BytesMut::with_capacity(256),
@@ -113,29 +137,48 @@ impl Wire {
         sql: &str,
         params: &[Type],
     ) -> Result<WireStatement, WireError> {
-        let name = format!("esp_bench_{}", self.prepared);
+        let id = self.prepared;
+        let name = format!("esp_bench_{id}");
         self.prepared += 1;
         self.out.clear();
         frontend::parse(&name, sql, params.iter().map(Type::oid), &mut self.out)
             .map_err(|e| WireError::Encode(e.to_string()))?;
         frontend::sync(&mut self.out);
-        self.round_trip().await?;
+        self.round_trip(None).await?;
         Ok(WireStatement {
+            id,
             name,
             params: params.to_vec(),
         })
     }
 
-    /// Run `stmt` with `params` (binary, as tokio-postgres binds them; binary results) and
-    /// return the row count of its CommandComplete (else the data rows seen).
+    /// Run `stmt` with `params` (binary, as tokio-postgres binds them; binary results). A
+    /// statement whose replies have all been long is read with few wake-ups ([`coalesce`]).
     pub async fn execute(
         &mut self,
         stmt: &WireStatement,
         params: &[&(dyn ToSql + Sync)],
-    ) -> Result<u64, WireError> {
+    ) -> Result<Executed, WireError> {
         self.encode_execute(stmt, params)?;
-        let reply = self.round_trip().await?;
-        Ok(reply.tag_rows.unwrap_or(reply.data_rows))
+        let key = self
+            .coalesce
+            .as_ref()
+            .map(|_| Coalescer::key(stmt.id, &self.out));
+        let armed = key.and_then(|k| self.coalesce.as_ref()?.plan(stmt.id, k));
+        let trip = self.round_trip(armed).await?;
+        if let (Some(c), Some(key)) = (self.coalesce.as_mut(), key) {
+            let end = trip.arrived.unwrap_or(trip.read);
+            c.saw(
+                stmt.id,
+                key,
+                trip.bytes,
+                end.saturating_duration_since(trip.sent),
+            );
+        }
+        Ok(Executed {
+            rows: trip.reply.tag_rows.unwrap_or(trip.reply.data_rows),
+            arrived: trip.arrived,
+        })
     }
 
     /// [`Wire::execute`] with blocking system calls, on a socket in blocking mode (see
@@ -148,7 +191,7 @@ impl Wire {
         stmt: &WireStatement,
         params: &[&(dyn ToSql + Sync)],
         cancel: &tokio_util::sync::CancellationToken,
-    ) -> Result<u64, WireError> {
+    ) -> Result<Executed, WireError> {
         if !self.blocking {
             return Err(WireError::Broken(
                 "the socket is not in blocking mode".into(),
@@ -196,7 +239,10 @@ impl Wire {
             if let Some(reply) = reading.took(&mut self.buf, n)? {
                 self.broken = false;
                 let reply = reply?;
-                return Ok(reply.tag_rows.unwrap_or(reply.data_rows));
+                return Ok(Executed {
+                    rows: reply.tag_rows.unwrap_or(reply.data_rows),
+                    arrived: None,
+                });
             }
         }
     }
@@ -297,9 +343,22 @@ impl Wire {
         Ok(())
     }
 
-    /// Write `self.out`, then read and scan the reply up to ReadyForQuery.
-    async fn round_trip(&mut self) -> Result<Reply, WireError> {
+    /// Write `self.out`, then read and scan the reply up to ReadyForQuery: with `armed`, its
+    /// first wake-up waits for the mark, or for the statement's patience to run out.
+    async fn round_trip(&mut self, armed: Option<Armed>) -> Result<Trip, WireError> {
         self.start()?;
+        let fd = self.stream.raw_fd();
+        let broken = |e: std::io::Error| WireError::Broken(e.to_string());
+        let armed = armed.filter(|_| self.coalesce.is_some());
+        if let (Some(a), Some(c)) = (armed, self.coalesce.as_mut()) {
+            // Before the write, so that the reply's first bytes do not wake the wire.
+            c.set(fd, Coalescer::want(armed, 0)).map_err(broken)?;
+            let size = Coalescer::buffer_for(a);
+            if self.buf.len() < size {
+                self.buf.resize(size, 0);
+            }
+        }
+        let sent = Instant::now();
         let mut written = 0;
         while written < self.out.len() {
             let n = std::future::poll_fn(|cx| {
@@ -307,33 +366,93 @@ impl Wire {
                 Pin::new(&mut s).poll_write(cx, &self.out[written..])
             })
             .await
-            .map_err(|e| WireError::Broken(e.to_string()))?;
+            .map_err(broken)?;
             if n == 0 {
                 return Err(WireError::Broken("the socket took no bytes".into()));
             }
             written += n;
         }
+        let patience = armed.map(|a| a.patience).unwrap_or_default();
+        let timer = tokio::time::sleep_until((sent + patience).into());
+        tokio::pin!(timer);
         let mut reading = Reading::default();
+        let mut bytes = 0;
+        // The patience ran out: the rest is read as it comes, with receive timestamps.
+        let mut late = false;
         loop {
+            let want = if late {
+                1
+            } else {
+                Coalescer::want(armed, bytes)
+            };
+            if let Some(c) = self.coalesce.as_mut() {
+                c.set(fd, want).map_err(broken)?;
+            }
             reading.make_room(&mut self.buf);
-            let kept = reading.kept;
-            let n = std::future::poll_fn(|cx| {
-                let mut s = self.stream.clone();
-                let mut rb = ReadBuf::new(&mut self.buf[kept..]);
-                match Pin::new(&mut s).poll_read(cx, &mut rb) {
-                    Poll::Ready(Ok(())) => Poll::Ready(Ok(rb.filled().len())),
-                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                    Poll::Pending => Poll::Pending,
+            let into = &mut self.buf[reading.kept..];
+            let (n, arrived) = if want > 1 {
+                tokio::select! {
+                    biased;
+                    r = read_some(&self.stream, into) => (r.map_err(broken)?, None),
+                    _ = &mut timer => {
+                        late = true;
+                        continue;
+                    }
                 }
-            })
-            .await
-            .map_err(|e| WireError::Broken(e.to_string()))?;
+            } else if late {
+                std::future::poll_fn(|cx| self.stream.poll_recv_stamped(cx, into))
+                    .await
+                    .map_err(broken)?
+            } else {
+                (read_some(&self.stream, into).await.map_err(broken)?, None)
+            };
+            let read = Instant::now();
+            bytes += n;
             if let Some(reply) = reading.took(&mut self.buf, n)? {
+                // A reply that came in whole before the mark leaves it set.
+                if let Some(c) = self.coalesce.as_mut() {
+                    c.set(fd, 1).map_err(broken)?;
+                }
                 self.broken = false;
-                return reply;
+                if armed.is_some() {
+                    coalesce::count(late, arrived.is_some());
+                }
+                return Ok(Trip {
+                    reply: reply?,
+                    bytes,
+                    sent,
+                    read,
+                    arrived: arrived.filter(|_| late).map(|a| a.min(read)),
+                });
             }
         }
     }
+}
+
+/// One read of whatever the socket has.
+async fn read_some(stream: &SharedStream, into: &mut [u8]) -> std::io::Result<usize> {
+    std::future::poll_fn(|cx| {
+        let mut s = stream.clone();
+        let mut rb = ReadBuf::new(into);
+        match Pin::new(&mut s).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(rb.filled().len())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
+/// A round trip's reply, its length, and its moments.
+struct Trip {
+    reply: Reply,
+    bytes: usize,
+    /// Just before the write.
+    sent: Instant,
+    /// When the wire read the reply's last bytes.
+    read: Instant,
+    /// When they reached the socket, if the wire read them late on purpose.
+    arrived: Option<Instant>,
 }
 
 /// How long a blocking call waits for the socket before it looks at its cancellation token.

@@ -47,6 +47,48 @@ impl SharedStream {
         }
     }
 
+    /// The socket is TCP (not a Unix socket).
+    pub(super) fn is_tcp(&self) -> bool {
+        let guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        matches!(&*guard, Socket::Tcp(_))
+    }
+
+    /// Read into `buf` with the kernel's receive timestamp of the last byte read
+    /// ([`super::coalesce::recv_stamped`]), when the socket is readable; a Unix socket reads
+    /// without one.
+    pub(super) fn poll_recv_stamped(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, Option<std::time::Instant>)>> {
+        use std::os::fd::AsRawFd;
+        let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match &mut *guard {
+            Socket::Tcp(s) => loop {
+                match s.poll_read_ready(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
+                let fd = s.as_raw_fd();
+                match s.try_io(tokio::io::Interest::READABLE, || {
+                    super::coalesce::recv_stamped(fd, buf)
+                }) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    r => return Poll::Ready(r),
+                }
+            },
+            Socket::Unix(s) => {
+                let mut rb = ReadBuf::new(buf);
+                match Pin::new(s).poll_read(cx, &mut rb) {
+                    Poll::Ready(Ok(())) => Poll::Ready(Ok((rb.filled().len(), None))),
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
     fn with<R>(&self, f: impl FnOnce(Pin<&mut dyn AsyncIo>) -> R) -> R {
         let mut guard = self.0.lock().unwrap_or_else(|p| p.into_inner());
         match &mut *guard {
