@@ -153,7 +153,7 @@ impl Wire {
     }
 
     /// Run `stmt` with `params` (binary, as tokio-postgres binds them; binary results). A
-    /// statement whose replies have all been long is read with few wake-ups ([`coalesce`]).
+    /// statement whose replies have been long is read with few wake-ups ([`coalesce`]).
     pub async fn execute(
         &mut self,
         stmt: &WireStatement,
