@@ -240,7 +240,7 @@ impl<C: Connect> Stage<'_, C> {
             let now = Instant::now();
             // A reply the wire read late on purpose ends when its last byte arrived.
             let done = match &result {
-                Ok(e) => e.arrived.map_or(now, |a| a.min(now)),
+                Ok(e) => e.arrived.unwrap_or(now),
                 Err(_) => now,
             };
             let latency = done.saturating_duration_since(intended.unwrap_or(start));

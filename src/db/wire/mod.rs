@@ -7,7 +7,7 @@
 //! well. Each measured execution goes through the wire:
 //!
 //! - one `write` of Bind, Execute and Sync;
-//! - reads into one reused buffer;
+//! - reads into one reused buffer (grown, up to 4 MiB, to take a long reply in one read);
 //! - message headers scanned in place: data rows are skipped without being parsed,
 //!   CommandComplete gives the row count, and ErrorResponse gives the SQLSTATE and message.
 //!
@@ -372,9 +372,9 @@ impl Wire {
             }
             written += n;
         }
-        let patience = armed.map(|a| a.patience).unwrap_or_default();
-        let timer = tokio::time::sleep_until((sent + patience).into());
-        tokio::pin!(timer);
+        // Only an armed reply has a timer (none on the path of a short reply).
+        let timer = armed.map(|a| tokio::time::sleep_until((sent + a.patience).into()));
+        let mut timer = std::pin::pin!(timer);
         let mut reading = Reading::default();
         let mut bytes = 0;
         // The patience ran out: the rest is read as it comes, with receive timestamps.
@@ -390,11 +390,11 @@ impl Wire {
             }
             reading.make_room(&mut self.buf);
             let into = &mut self.buf[reading.kept..];
-            let (n, arrived) = if want > 1 {
+            let (n, arrived) = if let Some(t) = timer.as_mut().as_pin_mut().filter(|_| want > 1) {
                 tokio::select! {
                     biased;
                     r = read_some(&self.stream, into) => (r.map_err(broken)?, None),
-                    _ = &mut timer => {
+                    _ = t => {
                         late = true;
                         continue;
                     }

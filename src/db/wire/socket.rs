@@ -54,8 +54,8 @@ impl SharedStream {
     }
 
     /// Read into `buf` with the kernel's receive timestamp of the last byte read
-    /// ([`super::coalesce::recv_stamped`]), when the socket is readable; a Unix socket reads
-    /// without one.
+    /// ([`super::coalesce::recv_stamped`]), when the socket is readable. TCP only: the wire
+    /// arms no low-water mark on a Unix socket, so it never reads one late.
     pub(super) fn poll_recv_stamped(
         &self,
         cx: &mut Context<'_>,
@@ -78,14 +78,10 @@ impl SharedStream {
                     r => return Poll::Ready(r),
                 }
             },
-            Socket::Unix(s) => {
-                let mut rb = ReadBuf::new(buf);
-                match Pin::new(s).poll_read(cx, &mut rb) {
-                    Poll::Ready(Ok(())) => Poll::Ready(Ok((rb.filled().len(), None))),
-                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                    Poll::Pending => Poll::Pending,
-                }
-            }
+            Socket::Unix(_) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "no receive timestamps on a Unix socket",
+            ))),
         }
     }
 
