@@ -34,14 +34,18 @@
 #   PERTURB_LOOPS   busy loops during that run (default: 1)
 #   CONFIRM         1: judge with a confirmation run as the workflow does; 0: first run only
 #                   (default: 1)
-#   POOL            1: judge the run and its confirmation pooled (`bench compare --confirm RUN
-#                   --pool`: tested on their mean, beyond the threshold in each) (default: 0)
+#   POOL            1: judge the head runs pooled (`bench compare --confirm RUN... --pool`: tested
+#                   on their mean, beyond the threshold in a majority of them), as the shipped
+#                   workflow does; 0: intersected (`--confirm` alone, each run significant on
+#                   its own) (default: 1)
+#   HEAD_RUNS       head runs per trial in DESIGN=workflow (the workflow's HEAD_RUNS; default: 3)
 #   DESIGN          workflow: the shipped workflow's design, a baseline recorded in the job
-#                   around the runs it judges (base, head, base, head, base for K=3): a block
-#                   of K+2 consecutive A runs, the 2nd and 4th as the judged run and its
-#                   confirmation (and the other way round), the others as the baseline; for
-#                   A/B, the baseline of K consecutive A runs and the B runs that ran after
-#                   its first two (the same positions); window: judge a baseline of K
+#                   around the runs it judges (base, head, base, head, ..., base: K base runs
+#                   and HEAD_RUNS head runs alternating): a block of K+HEAD_RUNS consecutive A
+#                   runs, the 2nd, 4th, ... as the head runs (with 2 intersected head runs, each
+#                   way round), the others as the baseline; for A/B, the baseline of K
+#                   consecutive A runs and the HEAD_RUNS B runs that ran after its first
+#                   HEAD_RUNS (the same positions); window: judge a baseline of K
 #                   consecutive A runs against the A runs right before and after it (harsher:
 #                   the judged runs lie outside the baseline's time span); all: against every
 #                   other run (a committed baseline judging runs recorded at any time)
@@ -68,7 +72,8 @@ B_RUNS="${B_RUNS:-6}"
 PERTURB="${PERTURB:-}"
 PERTURB_LOOPS="${PERTURB_LOOPS:-1}"
 CONFIRM="${CONFIRM:-1}"
-POOL="${POOL:-0}"
+POOL="${POOL:-1}"
+HEAD_RUNS="${HEAD_RUNS:-3}"
 DESIGN="${DESIGN:-workflow}"
 COMPARE_ARGS="${COMPARE_ARGS:-}"
 OUT="${OUT:-reports/gate-calibration}"
@@ -84,10 +89,11 @@ die() {
 [[ "$DESIGN" == workflow || "$DESIGN" == window || "$DESIGN" == all ]] ||
     die "DESIGN must be workflow, window or all, got '$DESIGN'"
 [[ -z "${DATABASE_URL:-}" ]] || die "DATABASE_URL is set: the injected slowdown needs the embedded server (--pg-setting)"
-for n in RUNS K B_RUNS PERTURB_LOOPS; do
+for n in RUNS K B_RUNS PERTURB_LOOPS HEAD_RUNS; do
     [[ "${!n}" =~ ^[0-9]+$ ]] || die "$n must be a whole number, got '${!n}'"
 done
 ((K >= 1)) || die "K must be at least 1"
+((HEAD_RUNS >= 1)) || die "HEAD_RUNS must be at least 1"
 ((RUNS > K)) || die "RUNS ($RUNS) must exceed K ($K): every A/A trial needs a run outside its baseline"
 for s in $SLOWDOWNS; do
     [[ "$s" =~ ^[0-9]+([.][0-9]+)?(t[0-9]+([.][0-9]+)?)?$ ]] ||
@@ -220,9 +226,19 @@ verdict_of() { # file query metric
         '[.rows[] | select(.query == $q and .metric == $m) | .verdict][0] // "absent"' "$1"
 }
 
-# trial KIND BASELINE_INDEX BASELINE_FILE CURRENT CONFIRM
+# trial KIND BASELINE_INDEX BASELINE_FILE CURRENT [CONFIRM...]
 trial() {
-    local kind="$1" bi="$2" base="$3" cur="$4" confirm="$5"
+    local kind="$1" bi="$2" base="$3" cur="$4"
+    shift 4
+    local confirms=() confirm_args=() c
+    for c in "$@"; do
+        [[ -n "$c" ]] || continue
+        confirms+=("$c")
+        confirm_args+=(--confirm "$c")
+    done
+    local confirm="${confirms[*]+"${confirms[*]}"}"
+    confirm="${confirm//\/summary.json/}"
+    confirm="${confirm// /,}"
     local n
     n=$(wc -l <"$trials")
     local first="$eval_dir/t$n-first.json" final
@@ -230,19 +246,19 @@ trial() {
     local first_failed final_failed
     first_failed=$(jq -r .failed "$first")
     final="$first"
-    if [[ "$POOL" == 1 && -n "$confirm" ]]; then
-        # Pooled, the two runs together may fail where the first alone passed.
+    if [[ "$POOL" == 1 && ${#confirm_args[@]} -gt 0 ]]; then
+        # Pooled, the runs together may fail where the first alone passed.
         final="$eval_dir/t$n-pooled.json"
-        judge "$final" "$base" "$cur" --confirm "$confirm" --pool
-    elif [[ "$first_failed" == true && "$CONFIRM" == 1 && -n "$confirm" ]]; then
+        judge "$final" "$base" "$cur" "${confirm_args[@]}" --pool
+    elif [[ "$first_failed" == true && "$CONFIRM" == 1 && ${#confirm_args[@]} -gt 0 ]]; then
         final="$eval_dir/t$n-confirmed.json"
-        judge "$final" "$base" "$cur" --confirm "$confirm"
+        judge "$final" "$base" "$cur" "${confirm_args[@]}"
     fi
     final_failed=$(jq -r .failed "$final")
     local regressed
     regressed=$(jq -r '[.rows[] | select(.verdict == "regression") | "\(.query):\(.metric)"] | join(",")' "$final")
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$bi" "${cur%/summary.json}" \
-        "${confirm%/summary.json}" "$first_failed" "$final_failed" \
+        "${confirm:--}" "$first_failed" "$final_failed" \
         "$(verdict_of "$final" "$QUERY" p50_ms)" "$(verdict_of "$final" "$QUERY" p95_ms)" \
         "${regressed:--}" >>"$trials"
 }
@@ -260,19 +276,31 @@ confirm_of() {
     done
 }
 
-# The shipped workflow (DESIGN=workflow): base, head, base, head, base, ... (K base runs, two
-# head runs, the heads 2nd and 4th). A/A: a block of K+2 consecutive A runs, its 2nd and 4th
-# the heads. Both orders are judged (each head once as the run, once as its confirmation).
+# The shipped workflow (DESIGN=workflow): base, head, base, head, ..., base (K base runs and
+# HEAD_RUNS head runs alternating, the heads 2nd, 4th, ...). A/A: a block of K+HEAD_RUNS
+# consecutive A runs, its 2nd, 4th, ... the heads. Pooled runs are judged once per block (the
+# order does not matter); two intersected runs both ways round (each once as the confirmation).
 if [[ "$DESIGN" == workflow ]]; then
+    ((K >= HEAD_RUNS)) || die "DESIGN=workflow needs K >= HEAD_RUNS (base runs between the heads)"
     ((K >= 2)) || die "DESIGN=workflow needs K >= 2"
-    for ((i = 0; i + K + 2 <= RUNS; i++)); do
+    span=$((K + HEAD_RUNS))
+    for ((i = 0; i + span <= RUNS; i++)); do
         base="$eval_dir/workflow-baseline-$((i + 1)).json"
-        members=("${a_runs[i]}" "${a_runs[i + 2]}")
-        for ((j = i + 4; j < i + K + 2; j++)); do members+=("${a_runs[j]}"); done
+        members=()
+        heads=()
+        for ((j = i; j < i + span; j++)); do
+            if (((j - i) % 2 == 1 && (j - i) < 2 * HEAD_RUNS)); then
+                heads+=("${a_runs[j]}")
+            else
+                members+=("${a_runs[j]}")
+            fi
+        done
         "${bench_cmd[@]}" baseline add "$base" "${members[@]}" >/dev/null ||
             die "bench baseline add $base failed"
-        trial aa "$((i + 1))" "$base" "${a_runs[i + 1]}" "${a_runs[i + 3]}"
-        trial aa "$((i + 1))" "$base" "${a_runs[i + 3]}" "${a_runs[i + 1]}"
+        trial aa "$((i + 1))" "$base" "${heads[@]}"
+        if [[ "$POOL" != 1 && ${#heads[@]} == 2 ]]; then
+            trial aa "$((i + 1))" "$base" "${heads[1]}" "${heads[0]}"
+        fi
     done
 fi
 
@@ -301,11 +329,16 @@ for ((i = 0; i + K <= RUNS; i++)); do
     # the block); "all" every B run. The confirmation is the B run of the next round (or the
     # previous one for the last).
     for s in $SLOWDOWNS; do
-        # (judged B round, its confirmation's round), 1-based.
+        # (judged B round, its confirmations' rounds, comma-separated), 1-based.
         pairs=()
         if [[ "$DESIGN" == workflow ]]; then
-            # The B runs after the block's first two A runs, as head 1 and head 2 sit.
-            if ((i + 2 <= B_RUNS)); then pairs=("$((i + 1)):$((i + 2))" "$((i + 2)):$((i + 1))"); fi
+            # The B runs after the block's first HEAD_RUNS A runs, where the head runs sit.
+            if ((i + HEAD_RUNS <= B_RUNS)); then
+                rest=""
+                for ((j = i + 2; j <= i + HEAD_RUNS; j++)); do rest+="${rest:+,}$j"; done
+                pairs=("$((i + 1)):$rest")
+                if [[ "$POOL" != 1 && "$HEAD_RUNS" == 2 ]]; then pairs+=("$((i + 2)):$((i + 1))"); fi
+            fi
         else
             rounds=()
             if [[ "$DESIGN" == window ]]; then
@@ -322,9 +355,14 @@ for ((i = 0; i + K <= RUNS; i++)); do
             cr="${pair##*:}"
             cur="$runs_dir/b$s-$(printf %02d "$j")/summary.json"
             [[ -f "$cur" ]] || die "missing $cur"
-            c=""
-            if ((cr > 0)); then c="$runs_dir/b$s-$(printf %02d "$cr")/summary.json"; fi
-            trial "ab$s" "$((i + 1))" "$base" "$cur" "$c"
+            cs=()
+            for c in ${cr//,/ }; do
+                if ((c > 0)); then
+                    cs+=("$runs_dir/b$s-$(printf %02d "$c")/summary.json")
+                    [[ -f "${cs[-1]}" ]] || die "missing ${cs[-1]}"
+                fi
+            done
+            trial "ab$s" "$((i + 1))" "$base" "$cur" "${cs[@]+"${cs[@]}"}"
         done
     done
 done
@@ -353,7 +391,7 @@ geomean() { # metric files...
 
 summary="$OUT/summary.txt"
 {
-    echo "gate calibration: $(basename "$SCENARIO"), $RUNS A runs, K=$K baseline runs, B_RUNS=$B_RUNS per slowdown, design=$DESIGN, confirm=$CONFIRM$( ((POOL == 1)) && echo ", pooled")${PERTURB:+, A run $PERTURB under $PERTURB_LOOPS busy loop(s)}${COMPARE_ARGS:+, compare $COMPARE_ARGS}"
+    echo "gate calibration: $(basename "$SCENARIO"), $RUNS A runs, K=$K baseline runs, B_RUNS=$B_RUNS per slowdown, design=$DESIGN$([[ "$DESIGN" == workflow ]] && echo ", $HEAD_RUNS head runs"), confirm=$CONFIRM$( ((POOL == 1)) && echo ", pooled")${PERTURB:+, A run $PERTURB under $PERTURB_LOOPS busy loop(s)}${COMPARE_ARGS:+, compare $COMPARE_ARGS}"
     aa_n=$(awk -F'\t' '$1 == "aa"' "$trials" | wc -l)
     aa_first=$(awk -F'\t' '$1 == "aa" && $5 == "true"' "$trials" | wc -l)
     aa_fail=$(awk -F'\t' '$1 == "aa" && $6 == "true"' "$trials" | wc -l)

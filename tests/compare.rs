@@ -823,6 +823,67 @@ fn pooling_two_runs_catches_more_than_intersecting_them_within_the_same_bound() 
     );
 }
 
+/// `trials` comparisons of `slowdowns.len()` current runs (latest_24h slower by each factor)
+/// against a fresh `k`-run baseline, pooled (`--confirm ... --pool`): how many failed.
+fn pooled_failures(
+    trials: u64,
+    k: u64,
+    slowdowns: &[f64],
+    seed0: u64,
+    opts: &CompareOptions,
+) -> u64 {
+    let m = slowdowns.len() as u64;
+    let mut failed = 0;
+    for t in 0..trials {
+        let seed = seed0 + t * (k + m);
+        let base = synthetic_baseline(seed, k, CI_SHAPE, &QUERIES);
+        let judged: Vec<_> = slowdowns
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| {
+                let slowed: Vec<(&str, f64)> = QUERIES
+                    .iter()
+                    .map(|(n, _)| (*n, if *n == "latest_24h" { s } else { 1.0 }))
+                    .collect();
+                let run = synthetic_run(seed + k + i as u64, CI_SHAPE, &slowed);
+                compare::compare_baseline(&base, &run, opts).unwrap()
+            })
+            .collect();
+        let p = compare::pool(judged, opts);
+        assert!(p.pooled && p.confirmation_runs == slowdowns.len() - 1);
+        failed += p.failed() as u64;
+    }
+    failed
+}
+
+#[test]
+fn three_pooled_runs_against_four_catch_more_and_one_disturbed_run_does_not_fail_them() {
+    let two = pooled_failures(100, 3, &[1.2, 1.2], 31_000, &opts());
+    let three = pooled_failures(100, 4, &[1.2, 1.2, 1.2], 33_000, &opts());
+    println!("20% slowdowns: {two}/100 pooled 2 against 3, {three}/100 pooled 3 against 4");
+    assert!(
+        three >= two + 5,
+        "3 against 4 caught {three}, 2 against 3 {two}"
+    );
+    let none = pooled_failures(100, 4, &[1.0, 1.0, 1.0], 35_000, &opts());
+    println!("no slowdown: {none}/100");
+    assert!(
+        none <= 11,
+        "{none} of 100 same-distribution triples failed pooled"
+    );
+    // One run +60% beside two unchanged ones: the majority did not worsen beyond the threshold.
+    let one = pooled_failures(100, 4, &[1.6, 1.0, 1.0], 37_000, &opts());
+    println!("one run +60%, two unchanged: {one}/100");
+    assert!(
+        one <= 11,
+        "{one} of 100 triples with one disturbed run failed pooled"
+    );
+    // Two slowed runs and a disturbed-fast one: the majority still worsened.
+    let two_of_three = pooled_failures(100, 4, &[1.5, 1.5, 0.8], 39_000, &opts());
+    println!("+50%, +50%, -20%: {two_of_three}/100");
+    assert!(two_of_three >= 50, "{two_of_three} of 100");
+}
+
 #[test]
 fn a_pooled_gate_says_when_one_run_did_not_worsen_beyond_the_threshold() {
     let base = Baseline::from_runs(
@@ -863,7 +924,7 @@ fn a_pooled_gate_says_when_one_run_did_not_worsen_beyond_the_threshold() {
     let (v, note) = verdict(&p);
     assert_eq!(v, RowVerdict::WithinThreshold, "{note}\n{}", p.to_text());
     assert!(
-        note.contains("not beyond the threshold in every run"),
+        note.contains("not beyond the threshold in both runs"),
         "{note}"
     );
     // Both +50%: a regression, tested on their mean.

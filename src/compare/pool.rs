@@ -1,15 +1,16 @@
 //! Pooling runs of the current code (`bench compare CURRENT --confirm RUN... --pool`): every
 //! gate is tested on the mean of the runs' changes, whose noise falls with the number of runs,
-//! and a regression must still exceed the threshold in each run, so one disturbed run cannot
-//! fail the gate on its own. Intersecting verdicts (`--confirm` alone) asks each run to be
-//! significant by itself, which halves the power for the same false-positive bound.
+//! and a regression must still exceed the threshold in a majority of the runs (in both of two,
+//! in 2 of 3, in 3 of 5), so one disturbed run cannot fail the gate on its own. Intersecting
+//! verdicts (`--confirm` alone) asks each run to be significant by itself, which halves the
+//! power for the same false-positive bound.
 
 use super::*;
 
 /// Pool `runs` (each the comparison of one run of the current code against the same baseline,
 /// the first being CURRENT) into one comparison. Rows are matched by query and metric; a row
 /// missing from a run, or decided without a test (error rates, no data), regresses only when it
-/// does in every run, as with [`confirm`].
+/// does in the current run and in a majority of the runs (in both of two, as with [`confirm`]).
 pub fn pool(runs: Vec<Comparison>, opts: &CompareOptions) -> Comparison {
     let mut runs = runs.into_iter();
     let Some(mut out) = runs.next() else {
@@ -86,11 +87,7 @@ pub fn pool(runs: Vec<Comparison>, opts: &CompareOptions) -> Comparison {
         let judged: Vec<f64> = bases.iter().map(|b| b.judged_log).collect();
         pooled.push(Pooled {
             test: Pending::tested(idx, worse, se, first.df, first.run_family),
-            agreed: judged
-                .iter()
-                .copied()
-                .reduce(agreed_worsening)
-                .unwrap_or(0.0),
+            agreed: majority_worsening(&judged),
             judged,
         });
     }
@@ -125,14 +122,15 @@ pub fn pool(runs: Vec<Comparison>, opts: &CompareOptions) -> Comparison {
             test.df,
             se,
         ));
-        // Judged on the worsening every run agrees on: beyond the threshold in each, or no
-        // regression.
+        // Judged on the worsening a majority of the runs agree on: beyond the threshold in more
+        // than half of them, or no regression.
         row.note = None;
         decide_tested(row, agreed.exp_m1(), adj, threshold, opts.alpha);
         if adj < opts.alpha && test.worse > 0.0 && row.verdict != RowVerdict::Regression {
             row.note = Some(format!(
                 "significantly worse over the {m} pooled runs, but not beyond the threshold in \
-                 every run (judged changes {})",
+                 {} (judged changes {})",
+                majority_words(m),
                 judged
                     .iter()
                     .map(|j| format!("{:+.1}%", j.exp_m1() * 100.0))
@@ -151,23 +149,29 @@ pub fn pool(runs: Vec<Comparison>, opts: &CompareOptions) -> Comparison {
         if tested {
             continue;
         }
-        // Not pooled: a regression only when every run regresses.
-        let every = others.iter().all(|o| o.is_some_and(ComparisonRow::failed));
+        // Not pooled: a regression only when the current run and a majority of all the runs
+        // regress, each judged alone (for two runs: both).
+        let regressed = 1 + others
+            .iter()
+            .filter(|o| o.is_some_and(ComparisonRow::failed))
+            .count();
+        let majority = regressed > m / 2;
+        let words = majority_words(m);
         if let Some(changes) = &disagree {
             row.note = Some(format!(
                 "the {m} runs disagree beyond their noise ({changes}): not pooled, {}",
-                match (row.verdict == RowVerdict::Regression, every) {
-                    (true, true) => "a regression in every run",
-                    (true, false) => "regressed in the current run, not in every run",
-                    _ => "judged on each run alone",
+                match (row.verdict == RowVerdict::Regression, majority) {
+                    (true, true) => format!("a regression in {words}"),
+                    (true, false) => format!("regressed in the current run, not in {words}"),
+                    _ => "judged on each run alone".to_string(),
                 }
             ));
         }
-        if row.verdict == RowVerdict::Regression && !every {
+        if row.verdict == RowVerdict::Regression && !majority {
             row.verdict = RowVerdict::Unconfirmed;
             if disagree.is_none() {
                 row.note = Some(format!(
-                    "regressed in the current run but not in every pooled run ({m} runs)"
+                    "regressed in the current run but not in {words} ({m} pooled runs)"
                 ));
             }
         }
@@ -175,4 +179,65 @@ pub fn pool(runs: Vec<Comparison>, opts: &CompareOptions) -> Comparison {
     out.confirmation_runs = others.len();
     out.pooled = true;
     out
+}
+
+/// The change that more than half of the runs agree on, from each run's judged worsening (log
+/// scale, positive = worse): the largest worsening exceeded or reached by a majority, if that
+/// is a worsening; else the largest improvement a majority reached; else none. For two runs
+/// this is the worsening both agree on ([`agreed_worsening`]); for three, the median.
+pub(super) fn majority_worsening(judged: &[f64]) -> f64 {
+    if judged.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = judged.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    // The (m/2)-th value from the top and from the bottom: more than half the runs are at
+    // least as bad as `worse`, and at least as good as `better`.
+    let half = judged.len() / 2;
+    let worse = sorted[sorted.len() - 1 - half];
+    let better = sorted[half];
+    if worse > 0.0 {
+        worse
+    } else if better < 0.0 {
+        better
+    } else {
+        0.0
+    }
+}
+
+/// "both runs", "2 of the 3 runs", ...: how many runs a majority is.
+pub(super) fn majority_words(m: usize) -> String {
+    match m {
+        1 => "the run".to_string(),
+        2 => "both runs".to_string(),
+        _ => format!("{} of the {m} runs", m / 2 + 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_majority_of_two_is_both_and_of_three_the_median() {
+        for (a, b) in [(0.08, 0.03), (-0.08, -0.10), (0.08, -0.03), (-0.02, 0.0)] {
+            assert_eq!(
+                majority_worsening(&[a, b]),
+                agreed_worsening(a, b),
+                "{a} {b}"
+            );
+        }
+        assert_eq!(majority_worsening(&[0.5, 0.02, 0.12]), 0.12);
+        assert_eq!(majority_worsening(&[0.5, -0.02, 0.12]), 0.12);
+        assert_eq!(majority_worsening(&[0.5, -0.02, 0.0]), 0.0);
+        assert_eq!(majority_worsening(&[0.5, -0.02, -0.12]), -0.02);
+        // 3 of 5 must reach it: one or two disturbed runs do not move it.
+        assert_eq!(majority_worsening(&[0.9, 0.8, 0.07, 0.06, 0.01]), 0.07);
+        assert_eq!(majority_worsening(&[0.9, 0.01, 0.0, -0.01, -0.2]), 0.0);
+        assert_eq!(majority_worsening(&[0.04]), 0.04);
+        assert_eq!(majority_worsening(&[]), 0.0);
+        assert_eq!(majority_words(2), "both runs");
+        assert_eq!(majority_words(3), "2 of the 3 runs");
+        assert_eq!(majority_words(4), "3 of the 4 runs");
+    }
 }

@@ -166,7 +166,7 @@ impl Comparison {
             super::MIN_TAIL_QUERIES,
             if self.pooled {
                 " Pooled runs: each gate is tested on the mean of the current runs, and a \
-                 regression must exceed the threshold in every run."
+                 regression must exceed the threshold in a majority of them (both of two, 2 of 3)."
             } else if self.confirmation_runs > 0 {
                 " A regression counts only when every confirmation run reproduces it."
             } else {
