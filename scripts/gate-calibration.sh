@@ -3,10 +3,12 @@
 #
 #  1. runs the CI scenario RUNS times unchanged ("A" runs), and B_RUNS times for each injected
 #     slowdown in SLOWDOWNS ("B" runs), interleaved round by round so that A and B runs see the
-#     same machine. The scenario gets one extra custom query, `calibration_rows`, that reads the
+#     same machine. The scenario gets two extra custom queries: `calibration_rows` reads the
 #     newest 2,500 rows of a random well times the server setting
-#     `esp_bench.calibration_slowdown` (set with --pg-setting for the B runs only): a real
-#     slowdown of that one query, by doing more work, with an unchanged scenario fingerprint;
+#     `esp_bench.calibration_slowdown`, and `calibration_steady` (a query with a steady median)
+#     reads a fixed well's 2,500 rows before the last day times
+#     `esp_bench.calibration_steady_slowdown` (both set with --pg-setting for the B runs only):
+#     a real slowdown of a query, by doing more work, with an unchanged scenario fingerprint;
 #  2. optionally perturbs one A run (PERTURB=index) with PERTURB_LOOPS background busy loops,
 #     started before that run and stopped by PID after it: an outlier run;
 #  3. builds baselines of K consecutive A runs (`bench baseline add`), as `make baseline` records
@@ -25,10 +27,13 @@
 #   SCENARIO        scenario file to calibrate (default: scenarios/ci.toml)
 #   RUNS            A runs (default: 12)
 #   K               baseline runs per baseline (default: 3, as `make baseline`)
-#   SLOWDOWNS       injected slowdowns of calibration_rows, percent more rows (default: "25 10";
-#                   "" or B_RUNS=0: A/A trials only); PtS slows only S% of its executions by P%
-#                   more rows, which moves its tail (p95) and leaves its median nearly alone:
-#                   "100t10" doubles the rows of one execution in ten
+#   SLOWDOWNS       injected slowdowns, one kind of B run per token (default: "25 10"; "" or
+#                   B_RUNS=0: A/A trials only). P: calibration_rows reads P% more rows; PtS:
+#                   only in S% of its executions, which moves its tail (p95) and leaves its
+#                   median nearly alone ("100t10" doubles the rows of one execution in ten);
+#                   mP: calibration_steady reads P% more rows (all executions: a median
+#                   slowdown); parts joined by + slow both queries in the same B runs
+#                   ("110t10+m15"), each reported on its own
 #   B_RUNS          B runs per slowdown (default: 6)
 #   PERTURB         index (1-based) of the A run to run under background CPU load (default: none)
 #   PERTURB_LOOPS   busy loops during that run (default: 1)
@@ -78,7 +83,8 @@ DESIGN="${DESIGN:-workflow}"
 COMPARE_ARGS="${COMPARE_ARGS:-}"
 OUT="${OUT:-reports/gate-calibration}"
 EVALUATE_ONLY="${EVALUATE_ONLY:-0}"
-QUERY=calibration_rows
+# The query a slowdown token's part slows: "P" / "PtS" calibration_rows, "mP" calibration_steady.
+part_query() { [[ "$1" == m* ]] && echo calibration_steady || echo calibration_rows; }
 
 die() {
     echo "gate-calibration: $*" >&2
@@ -96,8 +102,16 @@ done
 ((HEAD_RUNS >= 1)) || die "HEAD_RUNS must be at least 1"
 ((RUNS > K)) || die "RUNS ($RUNS) must exceed K ($K): every A/A trial needs a run outside its baseline"
 for s in $SLOWDOWNS; do
-    [[ "$s" =~ ^[0-9]+([.][0-9]+)?(t[0-9]+([.][0-9]+)?)?$ ]] ||
-        die "SLOWDOWNS must be percentages (P, or PtS: P% more rows in S% of executions), got '$s'"
+    for part in ${s//+/ }; do
+        [[ "$part" =~ ^(m[0-9]+([.][0-9]+)?|[0-9]+([.][0-9]+)?(t[0-9]+([.][0-9]+)?)?)$ ]] ||
+            die "SLOWDOWNS must be percentages (P: P% more rows of calibration_rows, PtS: in S% of its executions; mP: P% more rows of calibration_steady; parts joined by +), got '$s'"
+    done
+    queries=""
+    for part in ${s//+/ }; do
+        q=$(part_query "$part")
+        [[ " $queries " != *" $q "* ]] || die "SLOWDOWNS token '$s' slows $q twice"
+        queries+=" $q"
+    done
 done
 # A/A only: B_RUNS=0 or SLOWDOWNS="".
 ((B_RUNS > 0)) || SLOWDOWNS=""
@@ -163,6 +177,24 @@ SELECT avg(motor_current_a), max(vibration_g) FROM (
 ) t
 """
 params = [{ kind = "random_well" }, { kind = "fixed", value = 2500.0 }]
+
+# Added by scripts/gate-calibration.sh: a query with a steady median, for median slowdowns. It
+# reads one fixed well's 2,500 rows before the last day (older data, away from the live trickle
+# of new rows), times esp_bench.calibration_steady_slowdown (unset: 1). Its LIMIT has no
+# random(), so the planner estimates it as the number it is (a volatile LIMIT is planned as an
+# unknown one).
+[[queries]]
+name = "calibration_steady"
+sql = """
+SELECT avg(motor_current_a), max(vibration_g) FROM (
+  SELECT motor_current_a, vibration_g FROM esp_telemetry
+  WHERE well_id = $1 AND "timestamp" <= $2::timestamptz - interval '1 day'
+  ORDER BY "timestamp" DESC
+  LIMIT ($3::float8
+    * coalesce(nullif(current_setting('esp_bench.calibration_steady_slowdown', true), '')::float8, 1))::int
+) t
+"""
+params = [{ kind = "fixed", value = "WELL-001" }, { kind = "data_end" }, { kind = "fixed", value = 2500.0 }]
 EOF
     rounds=$((RUNS > B_RUNS ? RUNS : B_RUNS))
     for ((r = 1; r <= rounds; r++)); do
@@ -184,13 +216,22 @@ EOF
         fi
         if ((r <= B_RUNS)); then
             for s in $SLOWDOWNS; do
-                factor=$(awk -v s="${s%t*}" 'BEGIN { printf "%.4f", 1 + s / 100 }')
-                share=1
-                [[ "$s" == *t* ]] && share=$(awk -v s="${s#*t}" 'BEGIN { printf "%.4f", s / 100 }')
+                settings=()
+                for part in ${s//+/ }; do
+                    p="${part#m}"
+                    factor=$(awk -v s="${p%t*}" 'BEGIN { printf "%.4f", 1 + s / 100 }')
+                    share=1
+                    [[ "$p" == *t* ]] && share=$(awk -v s="${p#*t}" 'BEGIN { printf "%.4f", s / 100 }')
+                    if [[ "$part" == m* ]]; then
+                        settings+=(--pg-setting "esp_bench.calibration_steady_slowdown=$factor")
+                    else
+                        settings+=(--pg-setting "esp_bench.calibration_slowdown=$factor"
+                            --pg-setting "esp_bench.calibration_share=$share")
+                    fi
+                done
                 dir="$runs_dir/b$s-$(printf %02d "$r")"
                 rm -rf "$dir"
-                run_one "$dir" --pg-setting "esp_bench.calibration_slowdown=$factor" \
-                    --pg-setting "esp_bench.calibration_share=$share"
+                run_one "$dir" "${settings[@]}"
             done
         fi
     done
@@ -203,7 +244,7 @@ eval_dir="$OUT/eval"
 rm -rf "$eval_dir"
 mkdir -p "$eval_dir"
 trials="$OUT/trials.tsv"
-printf 'kind\tbaseline\tcurrent\tconfirm\tfirst_failed\tfailed\tquery_p50\tquery_p95\tregressed\n' >"$trials"
+printf 'kind\tbaseline\tcurrent\tconfirm\tfirst_failed\tfailed\tslowed\tregressed\n' >"$trials"
 
 a_runs=()
 for ((i = 1; i <= RUNS; i++)); do
@@ -221,12 +262,21 @@ judge() {
     ((status <= 1)) || die "bench compare $* exited with $status: $(cat "$out.err")"
 }
 
-verdict_of() { # file query metric
-    jq -r --arg q "$2" --arg m "$3" \
-        '[.rows[] | select(.query == $q and .metric == $m) | .verdict][0] // "absent"' "$1"
+# The verdicts of the slowed queries' rows: "query:metric=verdict,...", or "-" (A/A).
+slowed_verdicts() { # file query...
+    local f="$1"
+    shift
+    (($# > 0)) || {
+        echo -
+        return
+    }
+    jq -r --argjson qs "$(printf '%s\n' "$@" | jq -R . | jq -s .)" \
+        '[.rows[] | select(.query as $q | $qs | index($q)) | "\(.query):\(.metric)=\(.verdict)"] | if length == 0 then "absent" else join(",") end' "$f"
 }
 
-# trial KIND BASELINE_INDEX BASELINE_FILE CURRENT [CONFIRM...]
+# trial KIND BASELINE_INDEX BASELINE_FILE CURRENT [CONFIRM...]; the slowed queries are in the
+# array trial_slowed (empty for A/A).
+trial_slowed=()
 trial() {
     local kind="$1" bi="$2" base="$3" cur="$4"
     shift 4
@@ -257,9 +307,9 @@ trial() {
     final_failed=$(jq -r .failed "$final")
     local regressed
     regressed=$(jq -r '[.rows[] | select(.verdict == "regression") | "\(.query):\(.metric)"] | join(",")' "$final")
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$bi" "${cur%/summary.json}" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$bi" "${cur%/summary.json}" \
         "${confirm:--}" "$first_failed" "$final_failed" \
-        "$(verdict_of "$final" "$QUERY" p50_ms)" "$(verdict_of "$final" "$QUERY" p95_ms)" \
+        "$(slowed_verdicts "$final" "${trial_slowed[@]+"${trial_slowed[@]}"}")" \
         "${regressed:--}" >>"$trials"
 }
 
@@ -362,7 +412,10 @@ for ((i = 0; i + K <= RUNS; i++)); do
                     [[ -f "${cs[-1]}" ]] || die "missing ${cs[-1]}"
                 fi
             done
+            trial_slowed=()
+            for part in ${s//+/ }; do trial_slowed+=("$(part_query "$part")"); done
             trial "ab$s" "$((i + 1))" "$base" "$cur" "${cs[@]+"${cs[@]}"}"
+            trial_slowed=()
         done
     done
 done
@@ -379,13 +432,18 @@ wilson() {
         lo = c - h; hi = c + h; if (lo < 0) lo = 0; if (hi > 1) hi = 1
         printf "%.1f%%-%.1f%%", 100 * lo, 100 * hi }'
 }
+# detections TOKEN PREFIX: the token's A/B trials whose regressions include a gate starting with
+# PREFIX ("query:" any metric of the query, "query:p50_ms," its p50 row).
+detections() {
+    awk -F'\t' -v k="ab$1" -v g="$2" '$1 == k && index("," $8 ",", "," g)' "$trials" | wc -l
+}
 pct() { awk -v x="$1" -v n="$2" 'BEGIN { if (n == 0) print "n/a"; else printf "%.1f%%", 100 * x / n }'; }
 
 # Geometric mean of a query's whole-run metric over some summaries.
-geomean() { # metric files...
-    local m="$1"
-    shift
-    jq -s --arg q "$QUERY" --arg m "$m" \
+geomean() { # query metric files...
+    local q="$1" m="$2"
+    shift 2
+    jq -s --arg q "$q" --arg m "$m" \
         '[.[] | .queries[] | select(.name == $q) | .latency_ms[$m] | log] | add / length | exp' "$@"
 }
 
@@ -396,19 +454,32 @@ summary="$OUT/summary.txt"
     aa_first=$(awk -F'\t' '$1 == "aa" && $5 == "true"' "$trials" | wc -l)
     aa_fail=$(awk -F'\t' '$1 == "aa" && $6 == "true"' "$trials" | wc -l)
     echo "A/A: $aa_n trials; failed the first judgement: $aa_first ($(pct "$aa_first" "$aa_n"), 95% CI $(wilson "$aa_first" "$aa_n")); false positives after confirmation: $aa_fail ($(pct "$aa_fail" "$aa_n"), 95% CI $(wilson "$aa_fail" "$aa_n"))"
-    a_p50=$(geomean p50 "${a_runs[@]}")
-    a_p95=$(geomean p95 "${a_runs[@]}")
     for s in $SLOWDOWNS; do
         b_files=("$runs_dir"/b"$s"-*/summary.json)
-        b_p50=$(geomean p50 "${b_files[@]}")
-        b_p95=$(geomean p95 "${b_files[@]}")
         n=$(awk -F'\t' -v k="ab$s" '$1 == k' "$trials" | wc -l)
-        any=$(awk -F'\t' -v k="ab$s" -v q="$QUERY" '$1 == k && index("," $9 ",", "," q ":")' "$trials" | wc -l)
-        d50=$(awk -F'\t' -v k="ab$s" '$1 == k && $7 == "regression"' "$trials" | wc -l)
-        d95=$(awk -F'\t' -v k="ab$s" '$1 == k && $8 == "regression"' "$trials" | wc -l)
-        what="+${s%t*}% rows"
-        [[ "$s" == *t* ]] && what="+${s%t*}% rows in ${s#*t}% of executions"
-        echo "A/B $what: measured change of $QUERY p50 $(awk -v a="$a_p50" -v b="$b_p50" 'BEGIN { printf "%+.1f%%", 100 * (b / a - 1) }'), p95 $(awk -v a="$a_p95" -v b="$b_p95" 'BEGIN { printf "%+.1f%%", 100 * (b / a - 1) }'); $n trials; detected (any metric of $QUERY): $any ($(pct "$any" "$n"), 95% CI $(wilson "$any" "$n")); p50 row: $d50 ($(pct "$d50" "$n"), CI $(wilson "$d50" "$n")); p95 row: $d95 ($(pct "$d95" "$n"), CI $(wilson "$d95" "$n"))"
+        for part in ${s//+/ }; do
+            q=$(part_query "$part")
+            p="${part#m}"
+            a_p50=$(geomean "$q" p50 "${a_runs[@]}")
+            a_p95=$(geomean "$q" p95 "${a_runs[@]}")
+            b_p50=$(geomean "$q" p50 "${b_files[@]}")
+            b_p95=$(geomean "$q" p95 "${b_files[@]}")
+            any=$(detections "$s" "$q:")
+            d50=$(detections "$s" "$q:p50_ms,")
+            d95=$(detections "$s" "$q:p95_ms,")
+            what="+${p%t*}% rows"
+            [[ "$p" == *t* ]] && what="+${p%t*}% rows in ${p#*t}% of executions"
+            [[ "$s" == *+* ]] && what+=" (of $s)"
+            echo "A/B $what: measured change of $q p50 $(awk -v a="$a_p50" -v b="$b_p50" 'BEGIN { printf "%+.1f%%", 100 * (b / a - 1) }'), p95 $(awk -v a="$a_p95" -v b="$b_p95" 'BEGIN { printf "%+.1f%%", 100 * (b / a - 1) }'); $n trials; detected (any metric of $q): $any ($(pct "$any" "$n"), 95% CI $(wilson "$any" "$n")); p50 row: $d50 ($(pct "$d50" "$n"), CI $(wilson "$d50" "$n")); p95 row: $d95 ($(pct "$d95" "$n"), CI $(wilson "$d95" "$n"))"
+        done
+        others=$(awk -F'\t' -v k="ab$s" -v qs="$(for part in ${s//+/ }; do part_query "$part"; done | tr '\n' ' ')" '
+            $1 == k { n = split($8, g, ","); split(qs, w, " "); hit = 0
+                for (i = 1; i <= n; i++) { if (g[i] == "-") continue; own = 0
+                    for (j in w) if (index(g[i], w[j] ":") == 1) own = 1
+                    if (!own) hit = 1 }
+                if (hit) c++ }
+            END { print c + 0 }' "$trials")
+        echo "A/B $s: an untouched query regressed in $others of $n trials"
     done
     echo "trials: $trials"
 } | tee "$summary"
@@ -425,11 +496,14 @@ fi
 if [[ -n "${MIN_DETECT_PCT:-}" ]]; then
     for s in $SLOWDOWNS; do
         n=$(awk -F'\t' -v k="ab$s" '$1 == k' "$trials" | wc -l)
-        any=$(awk -F'\t' -v k="ab$s" -v q="$QUERY" '$1 == k && index("," $9 ",", "," q ":")' "$trials" | wc -l)
-        if awk -v x="$any" -v n="$n" -v m="$MIN_DETECT_PCT" 'BEGIN { exit !(100 * x < m * n) }'; then
-            echo "gate-calibration: FAIL: +$s% detected in $(pct "$any" "$n"), below $MIN_DETECT_PCT%" >&2
-            status=1
-        fi
+        for part in ${s//+/ }; do
+            q=$(part_query "$part")
+            any=$(detections "$s" "$q:")
+            if awk -v x="$any" -v n="$n" -v m="$MIN_DETECT_PCT" 'BEGIN { exit !(100 * x < m * n) }'; then
+                echo "gate-calibration: FAIL: $part ($q) detected in $(pct "$any" "$n"), below $MIN_DETECT_PCT%" >&2
+                status=1
+            fi
+        done
     done
 fi
 exit "$status"

@@ -152,7 +152,7 @@ fn the_calibration_harness_measures_false_positives_and_catches_a_real_slowdown(
     );
     for r in ab.iter().filter(|r| r[5] == "true") {
         assert!(
-            r[8].split(',').any(|g| g.starts_with("calibration_rows:")),
+            r[7].split(',').any(|g| g.starts_with("calibration_rows:")),
             "the gate failed on other queries than the slowed one:\n{trials}"
         );
     }
@@ -162,7 +162,7 @@ fn the_calibration_harness_measures_false_positives_and_catches_a_real_slowdown(
     let blamed = ab
         .iter()
         .filter(|r| {
-            r[8].split(',')
+            r[7].split(',')
                 .any(|g| g != "-" && !g.starts_with("calibration_rows:"))
         })
         .count();
