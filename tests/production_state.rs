@@ -296,6 +296,66 @@ async fn scenario_sql_cannot_write_outside_bench() {
     target.close().await.unwrap();
 }
 
+/// A parameter whose values cannot be sent as the type the SQL gives its `$n` (a TOML integer,
+/// sent as int8, for `LIMIT $2::int`, an int4) would fail every execution before reaching the
+/// server: it is refused before anything is loaded, naming the file, line and field (exit 2).
+/// The same query with a type that fits runs without an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parameter_of_the_wrong_type_is_refused_with_file_line_and_field() {
+    let target = common::target().await;
+    let client = target.connect().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let fleet =
+        "wells = 2\nsample_interval = \"300s\"\nspan = \"1d\"\nend = \"2025-01-31T00:00:00Z\"";
+    let query = |limit: &str| {
+        format!(
+            "{NO_CHECKS}\n[[queries]]\nname = \"latest_rows\"\n\
+             sql = \"SELECT * FROM esp_telemetry WHERE well_id = $1 LIMIT {limit}\"\n\
+             params = [\n  {{ kind = \"random_well\" }},\n  {{ kind = \"fixed\", value = 25 }},\n]\n"
+        )
+    };
+    let path = scenario(dir.path(), "wrong_type", fleet, &query("$2::int"));
+    let plan = esp_bench::scenario::load_config(&path).unwrap();
+    let err = run_scenario(&plan, &target, quiet())
+        .await
+        .expect_err("an int8 value for an int4 parameter is refused");
+    let msg = format!("{err:#}");
+    let line = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("value = 25"))
+        .unwrap()
+        + 1;
+    assert!(
+        msg.contains(&format!("wrong_type.toml:{line}:"))
+            && msg.contains("field `queries[0].params[1]`")
+            && msg.contains("query `latest_rows`: parameter $2 is sent as int8")
+            && msg.contains("makes $2 int4"),
+        "{msg}"
+    );
+    assert_eq!(
+        esp_bench::error::exit_code_for(&err),
+        std::process::ExitCode::from(2)
+    );
+    // Refused before loading: nothing was written.
+    assert_eq!(
+        count(&client, "SELECT count(*) FROM esp_bench.esp_telemetry").await,
+        0
+    );
+
+    let path = scenario(dir.path(), "right_type", fleet, &query("$2::int8"));
+    let plan = esp_bench::scenario::load_config(&path).unwrap();
+    let summary = run_scenario(&plan, &target, quiet()).await.unwrap();
+    assert!(summary.queries[0].count > 0);
+    assert_eq!(
+        summary.queries[0].errors, 0,
+        "{:?}",
+        summary.queries[0].errors_by_sqlstate
+    );
+    drop(client);
+    target.close().await.unwrap();
+}
+
 /// A reuse whose rows vanished behind bench's back (here: chunks dropped as a retention
 /// policy would) is refused with numbers and exit 1, and never measured.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,8 +6,9 @@ use anyhow::Context as _;
 
 use crate::db::Target;
 use crate::error::BenchError;
-use crate::exec::queries::ParamContext;
+use crate::exec::queries::{ParamContext, ParamValue};
 use crate::model::report::QueryStats;
+use crate::scenario::plan::ParamGen;
 use crate::scenario::plan::Plan;
 
 /// Queries that write run only where no user data can be: on bench's embedded throwaway
@@ -59,23 +60,23 @@ pub(crate) fn refuse_writes_seen(queries: &[QueryStats]) -> anyhow::Result<()> {
 
 /// Run each custom query that does not declare `writes = true` once, in a read-only
 /// transaction that is rolled back, before any data is loaded: a query that writes is refused
-/// (exit 2) before it can touch anything, naming the query. Other failures are left to the
-/// query phase, which counts them.
+/// (exit 2) before it can touch anything, naming the query. A parameter whose values cannot be
+/// sent as the type its `$n` has is refused too ([`check_param_types`]). Other failures are
+/// left to the query phase, which counts them.
 pub(crate) async fn preflight_read_only(plan: &Plan, target: &Target) -> anyhow::Result<()> {
     let customs: Vec<(usize, &crate::scenario::plan::QueryPlan)> = plan
         .queries
         .iter()
         .enumerate()
-        .filter(|(_, q)| {
-            !q.writes && matches!(q.kind, crate::scenario::plan::QueryKind::Custom { .. })
-        })
+        .filter(|(_, q)| matches!(q.kind, crate::scenario::plan::QueryKind::Custom { .. }))
         .collect();
     if customs.is_empty() {
         return Ok(());
     }
     let client = target.connect().await?;
     let ctx = ParamContext::from_plan(plan);
-    for (i, q) in customs {
+    check_param_types(plan, &client, &ctx).await?;
+    for (i, q) in customs.into_iter().filter(|(_, q)| !q.writes) {
         let sql = crate::exec::queries::sql_for(q);
         let mut rng = crate::exec::queries::rng_for(plan.fleet.seed, 0xF11E_0000 + i as u64, 0);
         let params = crate::exec::queries::params_for(q, &ctx, &mut rng);
@@ -103,4 +104,76 @@ pub(crate) async fn preflight_read_only(plan: &Plan, target: &Target) -> anyhow:
         }
     }
     Ok(())
+}
+
+/// The PostgreSQL type bench sends a drawn value as.
+fn sent_as(v: &ParamValue) -> &'static str {
+    match v {
+        ParamValue::Text(_) => "text",
+        ParamValue::Int(_) => "int8",
+        ParamValue::Float(_) => "float8",
+        ParamValue::Timestamp(_) => "timestamptz",
+    }
+}
+
+/// Every custom query's parameters must fit the types PostgreSQL infers for its `$n` (a TOML
+/// integer is sent as int8, so `LIMIT $1::int` with `value = 2500` does not fit: int4). Such a
+/// parameter would fail every execution of the phase before it reached the server, so it is
+/// refused before loading (exit 2) with the scenario's file, line and field. A query the server
+/// cannot prepare is left to the query phase, which counts its errors.
+async fn check_param_types(
+    plan: &Plan,
+    client: &tokio_postgres::Client,
+    ctx: &ParamContext,
+) -> anyhow::Result<()> {
+    for (i, q) in plan.queries.iter().enumerate() {
+        let crate::scenario::plan::QueryKind::Custom { sql, params, .. } = &q.kind else {
+            continue;
+        };
+        let Ok(stmt) = client.prepare(sql).await else {
+            continue;
+        };
+        let mut rng = crate::exec::queries::rng_for(plan.fleet.seed, 0xF11E_1000 + i as u64, 0);
+        for (j, (gen, ty)) in params.iter().zip(stmt.params()).enumerate() {
+            let value = crate::exec::queries::draw(gen, ctx, &mut rng);
+            let mut buf = bytes::BytesMut::new();
+            if value.clone().boxed().to_sql_checked(ty, &mut buf).is_ok() {
+                continue;
+            }
+            let n = j + 1;
+            let msg = format!(
+                "query `{}`: parameter ${n} is sent as {} (the {} of `kind = \"{}\"`), but the \
+                 SQL makes ${n} {}, so every execution would fail before reaching the server; \
+                 cast it in the SQL to the type sent (`${n}::{}`, then convert as needed) or \
+                 give a value of the type the SQL expects",
+                q.name,
+                sent_as(&value),
+                match gen {
+                    ParamGen::FixedInt { .. } => "TOML integer",
+                    ParamGen::FixedFloat { .. } => "TOML float",
+                    ParamGen::FixedText { .. } => "TOML string",
+                    _ => "value",
+                },
+                param_kind(gen),
+                ty.name(),
+                sent_as(&value),
+            );
+            let field = format!("queries[{i}].params[{j}]");
+            let at = crate::scenario::error_at(&plan.file, &field, &format!("queries[{i}]"), msg);
+            return Err(BenchError::from(at).into());
+        }
+    }
+    Ok(())
+}
+
+/// The scenario's `kind` of a generator.
+fn param_kind(gen: &ParamGen) -> &'static str {
+    match gen {
+        ParamGen::RandomWell => "random_well",
+        ParamGen::RandomWindowEnd { .. } => "random_window_end",
+        ParamGen::DataEnd => "data_end",
+        ParamGen::FixedText { .. } | ParamGen::FixedInt { .. } | ParamGen::FixedFloat { .. } => {
+            "fixed"
+        }
+    }
 }

@@ -22,6 +22,22 @@ pub use validate::{MAX_SPAN, MAX_TELEMETRY_ROWS};
 
 use crate::error::BenchError;
 
+/// An error about a field of a scenario file that was already read, found by its dotted path
+/// (`queries[2].params[1]`), else by `fallback`, else at the file's start: for the checks that
+/// need the server (the types PostgreSQL infers for a query's parameters).
+pub(crate) fn error_at(
+    file: &str,
+    field: &str,
+    fallback: &str,
+    message: impl Into<String>,
+) -> ScenarioError {
+    let src = std::fs::read_to_string(file).unwrap_or_default();
+    let at = error::span_of_path(&src, field)
+        .or_else(|| error::span_of_path(&src, fallback))
+        .map_or(0, |s| s.start);
+    ScenarioError::at(ErrorKind::Invalid, file, &src, at, field, message)
+}
+
 /// Read and validate a scenario file; "now" resolves to the current time.
 pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
     let file = path.display().to_string();
