@@ -454,14 +454,17 @@ summary="$OUT/summary.txt"
     aa_first=$(awk -F'\t' '$1 == "aa" && $5 == "true"' "$trials" | wc -l)
     aa_fail=$(awk -F'\t' '$1 == "aa" && $6 == "true"' "$trials" | wc -l)
     echo "A/A: $aa_n trials; failed the first judgement: $aa_first ($(pct "$aa_first" "$aa_n"), 95% CI $(wilson "$aa_first" "$aa_n")); false positives after confirmation: $aa_fail ($(pct "$aa_fail" "$aa_n"), 95% CI $(wilson "$aa_fail" "$aa_n"))"
+    # The measured size of a slowdown: its B runs against the A runs of the same rounds (A run r
+    # ran right before B run r), so a machine that drifts over a long batch does not bias it.
+    a_same=("${a_runs[@]:0:B_RUNS}")
     for s in $SLOWDOWNS; do
         b_files=("$runs_dir"/b"$s"-*/summary.json)
         n=$(awk -F'\t' -v k="ab$s" '$1 == k' "$trials" | wc -l)
         for part in ${s//+/ }; do
             q=$(part_query "$part")
             p="${part#m}"
-            a_p50=$(geomean "$q" p50 "${a_runs[@]}")
-            a_p95=$(geomean "$q" p95 "${a_runs[@]}")
+            a_p50=$(geomean "$q" p50 "${a_same[@]}")
+            a_p95=$(geomean "$q" p95 "${a_same[@]}")
             b_p50=$(geomean "$q" p50 "${b_files[@]}")
             b_p95=$(geomean "$q" p95 "${b_files[@]}")
             any=$(detections "$s" "$q:")
@@ -470,7 +473,7 @@ summary="$OUT/summary.txt"
             what="+${p%t*}% rows"
             [[ "$p" == *t* ]] && what="+${p%t*}% rows in ${p#*t}% of executions"
             [[ "$s" == *+* ]] && what+=" (of $s)"
-            echo "A/B $what: measured change of $q p50 $(awk -v a="$a_p50" -v b="$b_p50" 'BEGIN { printf "%+.1f%%", 100 * (b / a - 1) }'), p95 $(awk -v a="$a_p95" -v b="$b_p95" 'BEGIN { printf "%+.1f%%", 100 * (b / a - 1) }'); $n trials; detected (any metric of $q): $any ($(pct "$any" "$n"), 95% CI $(wilson "$any" "$n")); p50 row: $d50 ($(pct "$d50" "$n"), CI $(wilson "$d50" "$n")); p95 row: $d95 ($(pct "$d95" "$n"), CI $(wilson "$d95" "$n"))"
+            echo "A/B $what: measured change (against the A runs of the same rounds) of $q p50 $(awk -v a="$a_p50" -v b="$b_p50" 'BEGIN { printf "%+.1f%%", 100 * (b / a - 1) }'), p95 $(awk -v a="$a_p95" -v b="$b_p95" 'BEGIN { printf "%+.1f%%", 100 * (b / a - 1) }'); $n trials; detected (any metric of $q): $any ($(pct "$any" "$n"), 95% CI $(wilson "$any" "$n")); p50 row: $d50 ($(pct "$d50" "$n"), CI $(wilson "$d50" "$n")); p95 row: $d95 ($(pct "$d95" "$n"), CI $(wilson "$d95" "$n"))"
         done
         others=$(awk -F'\t' -v k="ab$s" -v qs="$(for part in ${s//+/ }; do part_query "$part"; done | tr '\n' ' ')" '
             $1 == k { n = split($8, g, ","); split(qs, w, " "); hit = 0
