@@ -61,6 +61,15 @@ async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.unwrap().get::<_, i64>(0)
 }
 
+/// Two wells, one day: enough rows for a query phase, loaded in a moment.
+const SMALL_FLEET: &str =
+    "wells = 2\nsample_interval = \"300s\"\nspan = \"1d\"\nend = \"2025-01-31T00:00:00Z\"";
+
+/// The query ran and none of its executions failed.
+fn assert_no_errors(q: &esp_bench::model::report::QueryStats) {
+    assert_eq!(q.errors, 0, "{:?}", q.errors_by_sqlstate);
+}
+
 const NO_CHECKS: &str = "\n[checks]\nchunk_counts = false\npolicies = false\nretention = false\n";
 
 // ---------------------------------------------------------------------------------------
@@ -200,8 +209,7 @@ async fn scenario_sql_cannot_write_outside_bench() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let fleet =
-        "wells = 2\nsample_interval = \"300s\"\nspan = \"1d\"\nend = \"2025-01-31T00:00:00Z\"";
+    let fleet = SMALL_FLEET;
     for (name, sql) in [
         (
             "delete_precious",
@@ -287,11 +295,7 @@ async fn scenario_sql_cannot_write_outside_bench() {
     // On the embedded server it runs, and the report marks the run as writing.
     let summary = run_scenario(&plan, &target, quiet()).await.unwrap();
     assert!(summary.writes);
-    assert_eq!(
-        summary.queries[0].errors, 0,
-        "{:?}",
-        summary.queries[0].errors_by_sqlstate
-    );
+    assert_no_errors(&summary.queries[0]);
     drop(client);
     target.close().await.unwrap();
 }
@@ -305,8 +309,7 @@ async fn a_parameter_of_the_wrong_type_is_refused_with_file_line_and_field() {
     let target = common::target().await;
     let client = target.connect().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let fleet =
-        "wells = 2\nsample_interval = \"300s\"\nspan = \"1d\"\nend = \"2025-01-31T00:00:00Z\"";
+    let fleet = SMALL_FLEET;
     let query = |limit: &str| {
         format!(
             "{NO_CHECKS}\n[[queries]]\nname = \"latest_rows\"\n\
@@ -347,11 +350,7 @@ async fn a_parameter_of_the_wrong_type_is_refused_with_file_line_and_field() {
     let plan = esp_bench::scenario::load_config(&path).unwrap();
     let summary = run_scenario(&plan, &target, quiet()).await.unwrap();
     assert!(summary.queries[0].count > 0);
-    assert_eq!(
-        summary.queries[0].errors, 0,
-        "{:?}",
-        summary.queries[0].errors_by_sqlstate
-    );
+    assert_no_errors(&summary.queries[0]);
     drop(client);
     target.close().await.unwrap();
 }
