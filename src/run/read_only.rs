@@ -58,11 +58,11 @@ pub(crate) fn refuse_writes_seen(queries: &[QueryStats]) -> anyhow::Result<()> {
     .into())
 }
 
-/// Run each custom query that does not declare `writes = true` once, in a read-only
-/// transaction that is rolled back, before any data is loaded: a query that writes is refused
-/// (exit 2) before it can touch anything, naming the query. A parameter whose values cannot be
-/// sent as the type its `$n` has is refused too ([`check_param_types`]). Other failures are
-/// left to the query phase, which counts them.
+/// Prepare each custom query and run each that does not declare `writes = true` once, in a
+/// read-only transaction that is rolled back, before any data is loaded: a parameter whose
+/// values cannot be sent as the type its `$n` has is refused ([`check_param_types`]), and so is
+/// a query that writes, before it can touch anything (exit 2, naming the query). Other failures,
+/// a query the server cannot prepare among them, are left to the query phase, which counts them.
 pub(crate) async fn preflight_read_only(plan: &Plan, target: &Target) -> anyhow::Result<()> {
     let customs: Vec<(usize, &crate::scenario::plan::QueryPlan)> = plan
         .queries
@@ -75,11 +75,18 @@ pub(crate) async fn preflight_read_only(plan: &Plan, target: &Target) -> anyhow:
     }
     let client = target.connect().await?;
     let ctx = ParamContext::from_plan(plan);
-    check_param_types(plan, &client, &ctx).await?;
-    for (i, q) in customs.into_iter().filter(|(_, q)| !q.writes) {
+    for (i, q) in customs {
         let sql = crate::exec::queries::sql_for(q);
+        let Ok(stmt) = client.prepare(&sql).await else {
+            continue;
+        };
         let mut rng = crate::exec::queries::rng_for(plan.fleet.seed, 0xF11E_0000 + i as u64, 0);
-        let params = crate::exec::queries::params_for(q, &ctx, &mut rng);
+        let values = crate::exec::queries::values_for(q, &ctx, &mut rng);
+        check_param_types(plan, i, stmt.params(), &values)?;
+        if q.writes {
+            continue;
+        }
+        let params: Vec<_> = values.into_iter().map(ParamValue::boxed).collect();
         let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
             .iter()
             .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
@@ -88,7 +95,7 @@ pub(crate) async fn preflight_read_only(plan: &Plan, target: &Target) -> anyhow:
             .batch_execute("BEGIN READ ONLY; SET LOCAL statement_timeout = '5s'")
             .await
             .context("preflight of the custom queries")?;
-        let r = client.query(sql.as_str(), &refs).await;
+        let r = client.query(&stmt, &refs).await;
         let _ = client.batch_execute("ROLLBACK").await;
         if let Err(e) = r {
             if e.code().map(|c| c.code()) == Some(READ_ONLY_VIOLATION) {
@@ -116,52 +123,46 @@ fn sent_as(v: &ParamValue) -> &'static str {
     }
 }
 
-/// Every custom query's parameters must fit the types PostgreSQL infers for its `$n` (a TOML
-/// integer is sent as int8, so `LIMIT $1::int` with `value = 2500` does not fit: int4). Such a
-/// parameter would fail every execution of the phase before it reached the server, so it is
-/// refused before loading (exit 2) with the scenario's file, line and field. A query the server
-/// cannot prepare is left to the query phase, which counts its errors.
-async fn check_param_types(
+/// The values drawn for query `i` must fit the types PostgreSQL inferred for its `$n` (`types`;
+/// a TOML integer is sent as int8, so `LIMIT $1::int` with `value = 2500` does not fit: int4).
+/// Such a parameter would fail every execution of the phase before it reached the server, so
+/// it is refused before loading (exit 2) with the scenario's file, line and field.
+fn check_param_types(
     plan: &Plan,
-    client: &tokio_postgres::Client,
-    ctx: &ParamContext,
+    i: usize,
+    types: &[tokio_postgres::types::Type],
+    values: &[ParamValue],
 ) -> anyhow::Result<()> {
-    for (i, q) in plan.queries.iter().enumerate() {
-        let crate::scenario::plan::QueryKind::Custom { sql, params, .. } = &q.kind else {
+    let q = &plan.queries[i];
+    let crate::scenario::plan::QueryKind::Custom { params, .. } = &q.kind else {
+        return Ok(());
+    };
+    for (j, ((gen, ty), value)) in params.iter().zip(types).zip(values).enumerate() {
+        let mut buf = bytes::BytesMut::new();
+        if value.clone().boxed().to_sql_checked(ty, &mut buf).is_ok() {
             continue;
-        };
-        let Ok(stmt) = client.prepare(sql).await else {
-            continue;
-        };
-        let mut rng = crate::exec::queries::rng_for(plan.fleet.seed, 0xF11E_1000 + i as u64, 0);
-        for (j, (gen, ty)) in params.iter().zip(stmt.params()).enumerate() {
-            let value = crate::exec::queries::draw(gen, ctx, &mut rng);
-            let mut buf = bytes::BytesMut::new();
-            if value.clone().boxed().to_sql_checked(ty, &mut buf).is_ok() {
-                continue;
-            }
-            let n = j + 1;
-            let msg = format!(
-                "query `{}`: parameter ${n} is sent as {} (the {} of `kind = \"{}\"`), but the \
-                 SQL makes ${n} {}, so every execution would fail before reaching the server; \
-                 cast it in the SQL to the type sent (`${n}::{}`, then convert as needed) or \
-                 give a value of the type the SQL expects",
-                q.name,
-                sent_as(&value),
-                match gen {
-                    ParamGen::FixedInt { .. } => "TOML integer",
-                    ParamGen::FixedFloat { .. } => "TOML float",
-                    ParamGen::FixedText { .. } => "TOML string",
-                    _ => "value",
-                },
-                param_kind(gen),
-                ty.name(),
-                sent_as(&value),
-            );
-            let field = format!("queries[{i}].params[{j}]");
-            let at = crate::scenario::error_at(&plan.file, &field, &format!("queries[{i}]"), msg);
-            return Err(BenchError::from(at).into());
         }
+        let n = j + 1;
+        let msg = format!(
+            "query `{}`: parameter ${n} is sent as {} (the {} of `kind = \"{}\"`), but the \
+             SQL makes ${n} {}, so every execution would fail before reaching the server; \
+             cast it in the SQL to the type sent (`${n}::{}`, then convert as needed) or \
+             give a value of the type the SQL expects",
+            q.name,
+            sent_as(value),
+            match gen {
+                ParamGen::FixedInt { .. } => "TOML integer",
+                ParamGen::FixedFloat { .. } => "TOML float",
+                ParamGen::FixedText { .. } => "TOML string",
+                _ => "value",
+            },
+            param_kind(gen),
+            ty.name(),
+            sent_as(value),
+        );
+        let field = format!("queries[{i}].params[{j}]");
+        let at = crate::scenario::error_at(&plan.file, &field, &format!("queries[{i}]"), msg);
+        return Err(BenchError::from(at).into());
     }
     Ok(())
 }
