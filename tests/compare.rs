@@ -500,7 +500,7 @@ fn a_regression_counts_only_when_the_confirmation_reproduces_it() {
 
 #[test]
 fn a_gate_fails_only_when_its_intervals_and_its_whole_phase_both_worsened() {
-    // The tested value (the median of the intervals' p50) doubles while the whole phase's p50
+    // The tested value (the lower quartile of the intervals' p50) doubles while the whole phase's p50
     // improves: the displayed change is an improvement, so no regression may be reported.
     let base = summary(vec![fixed_query("q", 10, 500, 1.0)]);
     let mut cur = summary(vec![fixed_query("q", 10, 500, 1.0)]);

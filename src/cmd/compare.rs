@@ -94,6 +94,12 @@ pub struct CompareArgs {
     #[arg(long)]
     pub gate_run_shift: bool,
 
+    /// The quantile of a phase's per-interval values that is tested, 0 to 0.5 (0.5: the
+    /// median, the method before the tenth calibration session). Default 0.25, the lower
+    /// quartile: the host's interference only slows queries (docs/ci-gate.md).
+    #[arg(long, value_name = "Q")]
+    pub interval_quantile: Option<f64>,
+
     /// Only these queries (comma-separated). Unknown names are an error.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub queries: Vec<String>,
@@ -204,5 +210,6 @@ fn resolve_options(args: &CompareArgs, baseline: &Summary) -> anyhow::Result<Com
         force: args.force,
         run_noise_pct: args.run_noise,
         gate_run_shift: args.gate_run_shift,
+        interval_quantile: args.interval_quantile.unwrap_or(defaults.interval_quantile),
     })
 }

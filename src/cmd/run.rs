@@ -76,6 +76,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub gate_run_shift: bool,
 
+    /// The quantile of a phase's per-interval values gated against --baseline (default 0.25;
+    /// see `bench compare --help`).
+    #[arg(long, value_name = "Q")]
+    pub interval_quantile: Option<f64>,
+
     /// Gate against a baseline of a different scenario or configuration anyway (a warning is
     /// recorded in the comparison).
     #[arg(long)]
@@ -162,6 +167,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             }
             opts.run_noise_pct = args.run_noise;
             opts.gate_run_shift = args.gate_run_shift;
+            if let Some(q) = args.interval_quantile {
+                opts.interval_quantile = q;
+            }
             opts.force = args.force;
             compare::apply_gate(&mut summary, base, &opts).err()
         }

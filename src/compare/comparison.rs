@@ -103,7 +103,7 @@ pub struct ComparisonRow {
 /// The inputs of a tested row's test, on the log scale with positive = worse.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TestBasis {
-    /// The tested worsening (the intervals' median, net of the run's shift).
+    /// The tested worsening (a low quantile of the intervals, net of the run's shift).
     pub worse_log: f64,
     /// The worsening both estimates agree on, which the threshold judges.
     pub judged_log: f64,
@@ -128,6 +128,9 @@ pub struct Comparison {
     pub scenario: String,
     pub max_regression_pct: f64,
     pub alpha: f64,
+    /// The quantile of a phase's per-interval values that was tested (0.25: the lower
+    /// quartile; metrics the intervals cannot estimate are tested on the whole phase).
+    pub interval_quantile: f64,
     /// How the run-to-run noise was obtained (runs in the baseline, default or measured).
     pub noise: NoiseSummary,
     pub metrics: Vec<Metric>,

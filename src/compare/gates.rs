@@ -11,12 +11,13 @@ pub fn metric_value(q: &QueryStats, metric: Metric) -> f64 {
     q.metric(metric)
 }
 
-/// The value the noise model tests: the median over the phase's intervals of each interval's
-/// value, when every interval can estimate it (at least 4 intervals, each with the queries
+/// The value the noise model tests: the `quantile` (0.25 by default: the lower quartile, 0.5
+/// the median) over the phase's intervals of each interval's value, interpolated on the log
+/// scale, when every interval can estimate it (at least 4 intervals, each with the queries
 /// `min_queries` asks of a phase); else the whole-phase value. A burst of the machine that
-/// slows a few intervals of a phase moves the whole-phase percentile, not the median of the
-/// intervals'.
-pub fn tested_value(q: &QueryStats, metric: Metric) -> f64 {
+/// slows some intervals of a phase moves the whole-phase percentile, not a low quantile of
+/// the intervals'; a slower query moves every interval.
+pub fn tested_value(q: &QueryStats, metric: Metric, quantile: f64) -> f64 {
     let need = min_queries(metric).unwrap_or(u64::MAX);
     let mut v: Vec<f64> = Vec::new();
     for i in &q.intervals {
@@ -29,12 +30,20 @@ pub fn tested_value(q: &QueryStats, metric: Metric) -> f64 {
         return metric_value(q, metric);
     }
     v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] * v[n / 2]).sqrt()
+    quantile_of_sorted_log(&v, quantile)
+}
+
+/// The `q` quantile of sorted positive values, linearly interpolated between order statistics
+/// on the log scale (so q = 0.5 of an even count is the geometric mean of the middle two).
+fn quantile_of_sorted_log(v: &[f64], q: f64) -> f64 {
+    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = (lo + 1).min(v.len() - 1);
+    let f = pos - lo as f64;
+    if f == 0.0 {
+        return v[lo];
     }
+    (v[lo].ln() * (1.0 - f) + v[hi].ln() * f).exp()
 }
 
 /// Fewest queries a phase needs for `metric` to be estimated over it; None = never (the
@@ -176,6 +185,7 @@ pub(super) fn prepare_row(
     bqs: &[&QueryStats],
     c: &QueryStats,
     metric: Metric,
+    quantile: f64,
 ) -> (ComparisonRow, Prepared) {
     let k = bqs.len();
     if metric == Metric::ErrorRate {
@@ -274,11 +284,14 @@ pub(super) fn prepare_row(
         row.note = Some(format!("not gateable: a zero {}", metric.name()));
         return (row, Prepared::Decided);
     }
-    let tested: Vec<f64> = bqs.iter().map(|q| tested_value(q, metric)).collect();
+    let tested: Vec<f64> = bqs
+        .iter()
+        .map(|q| tested_value(q, metric, quantile))
+        .collect();
     let sample = noise::GateSample {
         metric,
         baseline_logs: tested.iter().map(|v| v.ln()).collect(),
-        current_log: tested_value(c, metric).ln(),
+        current_log: tested_value(c, metric, quantile).ln(),
         within_baseline: if k == 1 {
             within_log_var(bqs[0], metric)
         } else {
@@ -376,6 +389,82 @@ mod tests {
         assert_eq!(agreed_worsening(-0.3, -0.1), -0.1);
         assert_eq!(agreed_worsening(0.3, -0.6), 0.0);
         assert_eq!(agreed_worsening(-0.3, 0.6), 0.0);
+    }
+
+    /// A phase of 16 intervals of 100 queries each at the given p50s (ms).
+    fn phase(p50s: &[f64], whole_p50: f64) -> QueryStats {
+        use crate::model::report::{IntervalStats, Percentiles};
+        QueryStats {
+            name: "q".into(),
+            mode: "closed".into(),
+            clients: 1,
+            rate: None,
+            count: 100 * p50s.len() as u64,
+            errors: 0,
+            errors_by_sqlstate: Default::default(),
+            rows_returned: 0,
+            duration_s: 4.0,
+            throughput_qps: 400.0,
+            latency_ms: Percentiles {
+                p50: whole_p50,
+                p95: 2.0 * whole_p50,
+                ..Default::default()
+            },
+            schedule_lag_ms: None,
+            histogram: String::new(),
+            intervals: p50s
+                .iter()
+                .enumerate()
+                .map(|(i, &p)| IntervalStats {
+                    t_s: 0.25 * (i + 1) as f64,
+                    count: 100,
+                    mean_ms: p,
+                    p50_ms: p,
+                    p95_ms: 2.0 * p,
+                    p99_ms: 3.0 * p,
+                })
+                .collect(),
+            plan: None,
+            evidence: None,
+        }
+    }
+
+    #[test]
+    fn the_lower_quartile_of_the_intervals_ignores_a_slow_stretch_the_median_does_not() {
+        // 10 of 16 intervals in the host's slow state (1.7x), as measured on the development
+        // machine: the median lands in the slow state, the lower quartile stays at the
+        // query's own speed.
+        let mut p50s = vec![1.0; 6];
+        p50s.extend(vec![1.7; 10]);
+        let q = phase(&p50s, 1.6);
+        let low = tested_value(&q, Metric::P50Ms, 0.25);
+        let med = tested_value(&q, Metric::P50Ms, 0.5);
+        assert!((low - 1.0).abs() < 1e-9, "lower quartile {low}");
+        assert!((med - 1.7).abs() < 1e-9, "median {med}");
+        // A slower query moves every interval, and so the lower quartile by its size.
+        let slower: Vec<f64> = p50s.iter().map(|p| p * 1.1).collect();
+        let low_slower = tested_value(&phase(&slower, 1.76), Metric::P50Ms, 0.25);
+        assert!((low_slower / low - 1.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_tested_quantile_interpolates_on_the_log_scale() {
+        let q = phase(&[1.0, 2.0, 4.0, 8.0], 3.0);
+        // Position 0.5 x 3 = 1.5: halfway between 2 and 4 on the log scale.
+        assert!((tested_value(&q, Metric::P50Ms, 0.5) - 8f64.sqrt()).abs() < 1e-9);
+        assert_eq!(tested_value(&q, Metric::P50Ms, 0.0), 1.0);
+        // 1/3 of the way: exactly the second value.
+        assert!((tested_value(&q, Metric::P50Ms, 1.0 / 3.0) - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn intervals_that_cannot_estimate_the_metric_fall_back_to_the_whole_phase() {
+        // 100 queries an interval: enough for p50 (20), not for p95 (200).
+        let q = phase(&[1.0, 1.0, 1.0, 1.0, 2.0], 1.2);
+        assert_eq!(tested_value(&q, Metric::P95Ms, 0.25), 2.4);
+        // Fewer than 4 intervals: the whole phase.
+        let q = phase(&[1.0, 2.0, 3.0], 1.9);
+        assert_eq!(tested_value(&q, Metric::P50Ms, 0.25), 1.9);
     }
 
     #[test]

@@ -86,7 +86,7 @@ pub fn compare_baseline(
             ));
         }
         for &metric in &metrics {
-            let (row, prepared) = prepare_row(&bqs, cq, metric);
+            let (row, prepared) = prepare_row(&bqs, cq, metric, opts.interval_quantile);
             match prepared {
                 Prepared::Sample(s) => samples.push((rows.len(), s)),
                 Prepared::Proportion(t) => proportions.push((rows.len(), t)),
@@ -143,7 +143,7 @@ pub fn compare_baseline(
             Method::DefaultNoiseZ
         };
         // The shift the noise model removed, and the displayed whole-phase change net of it:
-        // a gate fails only when both its tested value (the median of the intervals) and the
+        // a gate fails only when both its tested value (a low quantile of the intervals) and the
         // whole phase worsened beyond the threshold, so a regression never shows a change
         // within it (or an improvement).
         let whole_net = row.change_pct.map(|c| (c / 100.0).ln_1p() - n.shift_log);
@@ -151,10 +151,15 @@ pub fn compare_baseline(
         if let Some(w) = whole_net {
             let whole_worse = if s.metric.higher_is_better() { -w } else { w };
             test.worse = agreed_worsening(worse_log, whole_worse);
-            if test.worse != worse_log && worse_log.exp_m1() * 100.0 > opts.max_regression_pct {
+            // A note only where the two differ visibly (log interpolation between interval values
+            // can leave a sub-0.1% difference that says nothing).
+            if (worse_log - test.worse).abs() > 1e-3
+                && worse_log.exp_m1() * 100.0 > opts.max_regression_pct
+            {
                 row.note = Some(format!(
-                    "the median of the intervals moved {:+.1}% (net of the run's shift), the \
-                     whole phase {:+.1}%: judged on the smaller",
+                    "the {} moved {:+.1}% (net of the run's shift), the whole phase {:+.1}%: \
+                     judged on the smaller",
+                    interval_value_name(opts.interval_quantile),
                     n.net_log.exp_m1() * 100.0,
                     w.exp_m1() * 100.0
                 ));
@@ -292,6 +297,7 @@ pub fn compare_baseline(
         scenario: current.scenario.name.clone(),
         max_regression_pct: opts.max_regression_pct,
         alpha: opts.alpha,
+        interval_quantile: opts.interval_quantile,
         noise: noise_summary,
         metrics,
         rows,
@@ -448,4 +454,22 @@ pub(super) fn names(queries: &[QueryStats]) -> String {
         .map(|q| q.name.as_str())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// How a report names the tested value of a phase's intervals.
+pub fn interval_value_name(q: f64) -> String {
+    if q == 0.5 {
+        "median of the intervals".into()
+    } else if q == 0.25 {
+        "lower quartile of the intervals".into()
+    } else if q == 0.0 {
+        "fastest interval".into()
+    } else {
+        format!("{} quantile of the intervals", fmt_quantile(q))
+    }
+}
+
+fn fmt_quantile(q: f64) -> String {
+    let s = format!("{q:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
