@@ -113,7 +113,10 @@ impl Comparison {
                 if self.confirmation_runs == 1 { "" } else { "s" }
             ));
         }
-        s.push_str(&format!(", tested on the {}", self.interval_value_name()));
+        s.push_str(&format!(
+            ", tested on the {}",
+            super::interval_value_name(self.interval_quantile)
+        ));
         s
     }
 
