@@ -500,7 +500,7 @@ fn a_regression_counts_only_when_the_confirmation_reproduces_it() {
 
 #[test]
 fn a_gate_fails_only_when_its_intervals_and_its_whole_phase_both_worsened() {
-    // The tested value (the lower quartile of the intervals' p50) doubles while the whole phase's p50
+    // The tested value (the geometric mean of the intervals' p50) doubles while the whole phase's p50
     // improves: the displayed change is an improvement, so no regression may be reported.
     let base = summary(vec![fixed_query("q", 10, 500, 1.0)]);
     let mut cur = summary(vec![fixed_query("q", 10, 500, 1.0)]);
@@ -928,8 +928,26 @@ fn a_pooled_gate_says_when_one_run_did_not_worsen_beyond_the_threshold() {
         "{note}"
     );
     // Both +50%: a regression, tested on their mean.
-    let p = compare::pool(vec![slow, with(5, 1.5)], &opts());
+    let p = compare::pool(vec![slow.clone(), with(5, 1.5)], &opts());
     assert_eq!(verdict(&p).0, RowVerdict::Regression, "{}", p.to_text());
+    // Three runs that disagree: the first unchanged, the other two +50%. The first is not a
+    // special run (the workflow records its head runs alike), so 2 of 3 regressing alone is a
+    // regression; 1 of 3 is not, whichever run it is.
+    let p = compare::pool(vec![with(4, 1.0), slow.clone(), with(6, 1.5)], &opts());
+    let (v, note) = verdict(&p);
+    assert_eq!(v, RowVerdict::Regression, "{note}\n{}", p.to_text());
+    assert!(
+        note.contains("a regression in 2 of the 3 runs (not in the current run)"),
+        "{note}"
+    );
+    assert!(p.failed());
+    for runs in [
+        vec![with(4, 1.0), slow.clone(), with(6, 1.0)],
+        vec![slow, with(5, 1.0), with(6, 1.0)],
+    ] {
+        let p = compare::pool(runs, &opts());
+        assert!(!p.failed(), "{}", p.to_text());
+    }
 }
 
 #[test]

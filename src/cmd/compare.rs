@@ -94,10 +94,15 @@ pub struct CompareArgs {
     #[arg(long)]
     pub gate_run_shift: bool,
 
-    /// The quantile of a phase's per-interval values that is tested, 0 to 0.5 (0.5: the
-    /// median, the method before the tenth calibration session). Default 0.25, the lower
-    /// quartile: the host's interference only slows queries (docs/ci-gate.md).
-    #[arg(long, value_name = "Q")]
+    /// The statistic of a phase's per-interval values that is tested: `mean` (their geometric
+    /// mean, the default), `median`, or a quantile from 0 to 0.5 (`0.25`: the lower quartile,
+    /// the tenth calibration session's method) (docs/ci-gate.md, "What is measured").
+    #[arg(long, value_name = "mean|median|Q", value_parser = compare::IntervalValue::parse,
+          conflicts_with = "interval_quantile")]
+    pub interval_value: Option<compare::IntervalValue>,
+
+    /// Same as `--interval-value Q` (kept so earlier calibration commands still run).
+    #[arg(long, value_name = "Q", hide = true)]
     pub interval_quantile: Option<f64>,
 
     /// Only these queries (comma-separated). Unknown names are an error.
@@ -210,6 +215,9 @@ fn resolve_options(args: &CompareArgs, baseline: &Summary) -> anyhow::Result<Com
         force: args.force,
         run_noise_pct: args.run_noise,
         gate_run_shift: args.gate_run_shift,
-        interval_quantile: args.interval_quantile.unwrap_or(defaults.interval_quantile),
+        interval_value: args
+            .interval_value
+            .or(args.interval_quantile.map(compare::IntervalValue::Quantile))
+            .unwrap_or(defaults.interval_value),
     })
 }

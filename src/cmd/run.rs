@@ -76,10 +76,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub gate_run_shift: bool,
 
-    /// The quantile of a phase's per-interval values gated against --baseline (default 0.25;
-    /// see `bench compare --help`).
-    #[arg(long, value_name = "Q")]
-    pub interval_quantile: Option<f64>,
+    /// The statistic of a phase's per-interval values gated against --baseline: `mean` (the
+    /// default), `median` or a quantile from 0 to 0.5 (see `bench compare --help`).
+    #[arg(long, value_name = "mean|median|Q", value_parser = compare::IntervalValue::parse)]
+    pub interval_value: Option<compare::IntervalValue>,
 
     /// Gate against a baseline of a different scenario or configuration anyway (a warning is
     /// recorded in the comparison).
@@ -167,8 +167,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             }
             opts.run_noise_pct = args.run_noise;
             opts.gate_run_shift = args.gate_run_shift;
-            if let Some(q) = args.interval_quantile {
-                opts.interval_quantile = q;
+            if let Some(v) = args.interval_value {
+                opts.interval_value = v;
             }
             opts.force = args.force;
             compare::apply_gate(&mut summary, base, &opts).err()

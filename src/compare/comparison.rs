@@ -128,9 +128,12 @@ pub struct Comparison {
     pub scenario: String,
     pub max_regression_pct: f64,
     pub alpha: f64,
-    /// The quantile of a phase's per-interval values that was tested (0.25: the lower
-    /// quartile; metrics the intervals cannot estimate are tested on the whole phase).
-    pub interval_quantile: f64,
+    /// The statistic of a phase's per-interval values that was tested: `mean` (their
+    /// geometric mean) or `quantile` (of `interval_quantile`); metrics the intervals cannot
+    /// estimate are tested on the whole phase.
+    pub interval_statistic: &'static str,
+    /// The quantile tested when `interval_statistic` is `quantile`, else null.
+    pub interval_quantile: Option<f64>,
     /// How the run-to-run noise was obtained (runs in the baseline, default or measured).
     pub noise: NoiseSummary,
     pub metrics: Vec<Metric>,
@@ -162,6 +165,14 @@ impl Comparison {
     /// Rows that were not gated (not gateable, or no baseline data), with their reasons.
     pub fn not_gated(&self) -> impl Iterator<Item = &ComparisonRow> {
         self.rows.iter().filter(|r| r.verdict.not_gated())
+    }
+
+    /// How reports name the tested statistic of the intervals.
+    pub fn interval_value_name(&self) -> String {
+        match self.interval_quantile {
+            Some(q) => super::IntervalValue::Quantile(q).name(),
+            None => super::IntervalValue::Mean.name(),
+        }
     }
 
     pub fn to_json(&self) -> serde_json::Value {

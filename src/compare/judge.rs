@@ -86,7 +86,7 @@ pub fn compare_baseline(
             ));
         }
         for &metric in &metrics {
-            let (row, prepared) = prepare_row(&bqs, cq, metric, opts.interval_quantile);
+            let (row, prepared) = prepare_row(&bqs, cq, metric, opts.interval_value);
             match prepared {
                 Prepared::Sample(s) => samples.push((rows.len(), s)),
                 Prepared::Proportion(t) => proportions.push((rows.len(), t)),
@@ -159,7 +159,7 @@ pub fn compare_baseline(
                 row.note = Some(format!(
                     "the {} moved {:+.1}% (net of the run's shift), the whole phase {:+.1}%: \
                      judged on the smaller",
-                    interval_value_name(opts.interval_quantile),
+                    opts.interval_value.name(),
                     n.net_log.exp_m1() * 100.0,
                     w.exp_m1() * 100.0
                 ));
@@ -297,7 +297,11 @@ pub fn compare_baseline(
         scenario: current.scenario.name.clone(),
         max_regression_pct: opts.max_regression_pct,
         alpha: opts.alpha,
-        interval_quantile: opts.interval_quantile,
+        interval_statistic: match opts.interval_value {
+            IntervalValue::Mean => "mean",
+            IntervalValue::Quantile(_) => "quantile",
+        },
+        interval_quantile: opts.interval_value.quantile(),
         noise: noise_summary,
         metrics,
         rows,
@@ -454,22 +458,4 @@ pub(super) fn names(queries: &[QueryStats]) -> String {
         .map(|q| q.name.as_str())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// How a report names the tested value of a phase's intervals.
-pub fn interval_value_name(q: f64) -> String {
-    if q == 0.5 {
-        "median of the intervals".into()
-    } else if q == 0.25 {
-        "lower quartile of the intervals".into()
-    } else if q == 0.0 {
-        "fastest interval".into()
-    } else {
-        format!("{} quantile of the intervals", fmt_quantile(q))
-    }
-}
-
-fn fmt_quantile(q: f64) -> String {
-    let s = format!("{q:.3}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }

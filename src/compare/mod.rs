@@ -40,7 +40,7 @@ use gates::{
     agreed_worsening, decide_tested, detectable_pct, empty_row, holm_by_family, prepare_row,
     Pending, Prepared,
 };
-pub use gates::{metric_value, min_queries};
+pub use gates::{metric_value, min_queries, IntervalValue};
 pub use input::{parse_metrics, parse_percent, restrict_baseline, restrict_to_queries, MetricList};
 pub use noise::{NoiseSource, NoiseSummary};
 pub use render::render_baseline;
@@ -70,12 +70,13 @@ pub const RUN_SHIFT_QUERY: &str = "(all queries)";
 /// A percentile is gateable only when the phase holds at least this many queries beyond it
 /// (p50: 20 queries, p95: 200, p99: 1,000); the mean and throughput need this many at all.
 pub const MIN_TAIL_QUERIES: u64 = 10;
-/// Which quantile of a phase's per-interval values the noise model tests (0.25: the lower
-/// quartile). The host's interference only slows a query, and on the development machine it
-/// came as stretches in which every query ran up to 1.7x slower, covering up to three
-/// quarters of a run's intervals: the lower quartile of 16 intervals ignores 12 slow ones,
-/// where the median ignores 7 (docs/ci-gate.md, "Tenth session").
-pub const DEFAULT_INTERVAL_QUANTILE: f64 = 0.25;
+/// Which statistic of a phase's per-interval values the noise model tests: their geometric
+/// mean. On the development machine the host ran in two states about 1.8x apart and switched
+/// within seconds; a quantile of the intervals (the median, the lower quartile) jumps between
+/// the states with the share of slow intervals, the mean follows that share smoothly: over 36
+/// identical runs it halved the run-to-run noise of the p50 gates against the lower quartile
+/// (docs/ci-gate.md, "Eleventh session").
+pub const DEFAULT_INTERVAL_VALUE: IntervalValue = IntervalValue::Mean;
 
 /// How to compare. `max_regression_pct` is in percent (10 = 10%).
 #[derive(Debug, Clone, PartialEq)]
@@ -92,9 +93,9 @@ pub struct CompareOptions {
     /// Also gate the whole run's shift (every query slower at once). Off by default: on a
     /// shared machine it is what a busier neighbour looks like (docs/ci-gate.md).
     pub gate_run_shift: bool,
-    /// The quantile of the per-interval values that is tested (0.5: the median; 0: the
-    /// fastest interval), in [0, 0.5]. Default [`DEFAULT_INTERVAL_QUANTILE`].
-    pub interval_quantile: f64,
+    /// The statistic of the per-interval values that is tested. Default
+    /// [`DEFAULT_INTERVAL_VALUE`], the geometric mean.
+    pub interval_value: IntervalValue,
 }
 
 impl Default for CompareOptions {
@@ -107,7 +108,7 @@ impl Default for CompareOptions {
             force: false,
             run_noise_pct: None,
             gate_run_shift: false,
-            interval_quantile: DEFAULT_INTERVAL_QUANTILE,
+            interval_value: DEFAULT_INTERVAL_VALUE,
         }
     }
 }
@@ -122,7 +123,7 @@ impl CompareOptions {
             force: false,
             run_noise_pct: None,
             gate_run_shift: false,
-            interval_quantile: DEFAULT_INTERVAL_QUANTILE,
+            interval_value: DEFAULT_INTERVAL_VALUE,
         }
     }
 
@@ -147,12 +148,13 @@ impl CompareOptions {
                 )));
             }
         }
-        if !(0.0..=0.5).contains(&self.interval_quantile) {
-            return Err(BenchError::Config(format!(
-                "interval quantile must be between 0 and 0.5 (0.5: the median of the \
-                 intervals), got {}",
-                self.interval_quantile
-            )));
+        if let Some(q) = self.interval_value.quantile() {
+            if !(0.0..=0.5).contains(&q) {
+                return Err(BenchError::Config(format!(
+                    "interval quantile must be between 0 and 0.5 (0.5: the median of the \
+                     intervals), got {q}"
+                )));
+            }
         }
         if self.metrics.is_empty() {
             return Err(BenchError::Config(

@@ -113,10 +113,7 @@ impl Comparison {
                 if self.confirmation_runs == 1 { "" } else { "s" }
             ));
         }
-        s.push_str(&format!(
-            ", tested on the {}",
-            super::interval_value_name(self.interval_quantile)
-        ));
+        s.push_str(&format!(", tested on the {}", self.interval_value_name()));
         s
     }
 

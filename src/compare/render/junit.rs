@@ -24,8 +24,11 @@ impl Comparison {
             ("alpha", fmt_exact(self.alpha)),
             ("baseline_runs", self.noise.baseline_runs.to_string()),
             ("noise", self.noise.source.label().to_string()),
-            ("interval_quantile", fmt_exact(self.interval_quantile)),
+            ("interval_statistic", self.interval_statistic.to_string()),
         ];
+        if let Some(q) = self.interval_quantile {
+            props.push(("interval_quantile", fmt_exact(q)));
+        }
         if let Some(d) = self.noise.default_pct {
             props.push(("default_run_noise_pct", fmt_exact(d)));
         }
