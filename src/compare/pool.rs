@@ -149,40 +149,29 @@ pub fn pool(runs: Vec<Comparison>, opts: &CompareOptions) -> Comparison {
         if tested {
             continue;
         }
-        // Not pooled: a regression when a majority of all the runs regress, each judged alone
-        // (for two runs: both). The current run is one of the runs, not a special one: in the
-        // workflow the head runs are recorded alike, and which is named first is arbitrary.
-        let current = row.verdict == RowVerdict::Regression;
-        let regressed = usize::from(current)
-            + others
-                .iter()
-                .filter(|o| o.is_some_and(ComparisonRow::failed))
-                .count();
+        // Not pooled: a regression only when the current run and a majority of all the runs
+        // regress, each judged alone (for two runs: both).
+        let regressed = 1 + others
+            .iter()
+            .filter(|o| o.is_some_and(ComparisonRow::failed))
+            .count();
         let majority = regressed > m / 2;
         let words = majority_words(m);
         if let Some(changes) = &disagree {
             row.note = Some(format!(
                 "the {m} runs disagree beyond their noise ({changes}): not pooled, {}",
-                match (current, majority) {
+                match (row.verdict == RowVerdict::Regression, majority) {
                     (true, true) => format!("a regression in {words}"),
-                    (false, true) => format!("a regression in {words} (not in the current run)"),
                     (true, false) => format!("regressed in the current run, not in {words}"),
-                    (false, false) => "judged on each run alone".to_string(),
+                    _ => "judged on each run alone".to_string(),
                 }
             ));
         }
-        if current && !majority {
+        if row.verdict == RowVerdict::Regression && !majority {
             row.verdict = RowVerdict::Unconfirmed;
             if disagree.is_none() {
                 row.note = Some(format!(
                     "regressed in the current run but not in {words} ({m} pooled runs)"
-                ));
-            }
-        } else if !current && majority {
-            row.verdict = RowVerdict::Regression;
-            if disagree.is_none() {
-                row.note = Some(format!(
-                    "a regression in {words}, each judged alone (not in the current run)"
                 ));
             }
         }
