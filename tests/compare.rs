@@ -116,6 +116,7 @@ fn synthetic_query(
             p50_ms: percentile(&v, 0.50),
             p95_ms: percentile(&v, 0.95),
             p99_ms: percentile(&v, 0.99),
+            ref_p50_ms: None,
         });
         all.extend(v);
     }
@@ -1077,6 +1078,7 @@ fn fixed_query(name: &str, n: usize, per_interval: u64, scale: f64) -> QueryStat
                 p50_ms: p50 * w,
                 p95_ms: p95 * w,
                 p99_ms: p99 * w,
+                ref_p50_ms: None,
             }
         })
         .collect();
@@ -1577,6 +1579,7 @@ fn arb_query(name: &'static str) -> impl proptest::strategy::Strategy<Value = Qu
                     p50_ms: p50,
                     p95_ms: p50 * spread,
                     p99_ms: p50 * spread * 1.5,
+                    ref_p50_ms: None,
                 })
                 .collect();
             let count: u64 = intervals.iter().map(|i| i.count).sum();

@@ -31,6 +31,7 @@ fn settings(app: &str) -> ExecSettings {
         statement_timeout: Duration::from_secs(30),
         application_name: app.to_string(),
         read_only: true,
+        speed_reference: false,
     }
 }
 

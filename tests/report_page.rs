@@ -50,6 +50,7 @@ fn intervals(p50: f64, qps: f64, n: usize) -> Vec<IntervalStats> {
                 p50_ms: m,
                 p95_ms: m * 2.1,
                 p99_ms: m * 3.0,
+                ref_p50_ms: None,
             }
         })
         .collect()

@@ -222,6 +222,7 @@ fn full_summary() -> Summary {
                 p50_ms: 2.0,
                 p95_ms: 4.0,
                 p99_ms: 6.0,
+                ref_p50_ms: Some(0.4),
             }],
             plan: Some(PlanEvidence {
                 plan_cache_mode: "auto".into(),

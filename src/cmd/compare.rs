@@ -101,6 +101,12 @@ pub struct CompareArgs {
           conflicts_with = "interval_quantile")]
     pub interval_value: Option<compare::IntervalValue>,
 
+    /// Compare the values as measured, even when every run carries the host-speed reference
+    /// (`[run] speed_reference`); by default each run's values are then brought to the
+    /// baseline's host speed (docs/ci-gate.md, "Speed reference").
+    #[arg(long)]
+    pub no_speed_reference: bool,
+
     /// Same as `--interval-value Q` (kept so earlier calibration commands still run).
     #[arg(long, value_name = "Q", hide = true)]
     pub interval_quantile: Option<f64>,
@@ -219,5 +225,6 @@ fn resolve_options(args: &CompareArgs, baseline: &Summary) -> anyhow::Result<Com
             .interval_value
             .or(args.interval_quantile.map(compare::IntervalValue::Quantile))
             .unwrap_or(defaults.interval_value),
+        speed_reference: !args.no_speed_reference,
     })
 }

@@ -81,6 +81,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "mean|median|Q", value_parser = compare::IntervalValue::parse)]
     pub interval_value: Option<compare::IntervalValue>,
 
+    /// Gate the values as measured, not brought to the baseline's host speed (see `bench
+    /// compare --help`).
+    #[arg(long)]
+    pub no_speed_reference: bool,
+
     /// Gate against a baseline of a different scenario or configuration anyway (a warning is
     /// recorded in the comparison).
     #[arg(long)]
@@ -170,6 +175,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             if let Some(v) = args.interval_value {
                 opts.interval_value = v;
             }
+            opts.speed_reference = !args.no_speed_reference;
             opts.force = args.force;
             compare::apply_gate(&mut summary, base, &opts).err()
         }

@@ -95,6 +95,15 @@ pub struct ComparisonRow {
     pub note: Option<String>,
     /// The change in each confirmation run (`bench compare --confirm`), percent.
     pub confirm_change_pct: Vec<Option<f64>>,
+    /// The baseline's host-speed reference (ms) when every run carried one
+    /// (`[run] speed_reference`): `baseline`, `current` and the tested values are then each
+    /// run's values brought to that speed (divided by the run's reference, interval by
+    /// interval, times this). None: the raw values.
+    pub speed_reference_ms: Option<f64>,
+    /// How strongly this gate's values follow the reference, fitted on the baseline's runs
+    /// (0: not at all, they are compared as measured; 1: in proportion): a value is multiplied
+    /// by (speed_reference_ms / the reference when it was measured)^speed_exponent.
+    pub speed_exponent: Option<f64>,
     /// What the test of this row was computed from, for pooling runs (`--pool`); not reported.
     #[serde(skip)]
     pub basis: Option<TestBasis>,

@@ -70,17 +70,35 @@ impl IntervalValue {
 /// quantile of the intervals (the median, the lower quartile) or of the whole phase jumps
 /// from one state to the other when the share of slow intervals crosses it, the mean moves
 /// in proportion to that share (docs/ci-gate.md, "Eleventh session").
-pub fn tested_value(q: &QueryStats, metric: Metric, how: IntervalValue) -> f64 {
+///
+/// With `speed` (the run and its baseline carry the host-speed reference, see [`SpeedScale`]),
+/// every interval's value is first brought to the baseline's host speed; the whole-phase
+/// fallback by the run's [`speed_of`].
+pub fn tested_value(
+    q: &QueryStats,
+    metric: Metric,
+    how: IntervalValue,
+    speed: Option<SpeedScale>,
+) -> f64 {
+    let whole = || match (speed, speed_of(q)) {
+        (Some(s), Some(own)) => metric_value(q, metric) * s.factor(own),
+        _ => metric_value(q, metric),
+    };
     let need = min_queries(metric).unwrap_or(u64::MAX);
     let mut v: Vec<f64> = Vec::new();
     for i in &q.intervals {
+        let scale = match (speed, i.ref_p50_ms) {
+            (None, _) => 1.0,
+            (Some(s), Some(own)) if own > 0.0 => s.factor(own),
+            (Some(_), _) => return whole(),
+        };
         match i.metric(metric) {
-            Some(x) if i.count >= need && x > 0.0 => v.push(x),
-            _ => return metric_value(q, metric),
+            Some(x) if i.count >= need && x > 0.0 => v.push(x * scale),
+            _ => return whole(),
         }
     }
     if v.len() < 4 {
-        return metric_value(q, metric);
+        return whole();
     }
     match how {
         IntervalValue::Mean => (v.iter().map(|x| x.ln()).sum::<f64>() / v.len() as f64).exp(),
@@ -89,6 +107,85 @@ pub fn tested_value(q: &QueryStats, metric: Metric, how: IntervalValue) -> f64 {
             quantile_of_sorted_log(&v, quantile)
         }
     }
+}
+
+/// How a gate brings a run's values to the baseline's host speed: a value measured while the
+/// reference took `own` ms is multiplied by `(reference_ms / own)^exponent`.
+///
+/// The exponent is how strongly the query's intervals follow the reference, fitted on the
+/// baseline's runs alone (the slope of ln value on ln reference within each run, pooled over
+/// the runs, clamped to [0, 1]): about 1 for a query that is CPU work on cached data (it slows
+/// down exactly as the reference does), about 0 for one that waits (`pg_sleep`, I/O), which
+/// the host's CPU speed does not move. Fitted on the baseline only, the current run cannot
+/// choose its own correction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpeedScale {
+    /// The baseline's reference: the geometric mean of its runs' [`speed_of`], ms.
+    pub reference_ms: f64,
+    pub exponent: f64,
+}
+
+impl SpeedScale {
+    pub fn factor(&self, own_ms: f64) -> f64 {
+        (self.reference_ms / own_ms).powf(self.exponent)
+    }
+
+    /// The scale for `metric` of a query whose baseline runs are `bqs` and current run `c`;
+    /// None when any of them lacks the reference in an interval.
+    pub fn fit(bqs: &[&QueryStats], c: &QueryStats, metric: Metric) -> Option<SpeedScale> {
+        let own: Vec<f64> = bqs.iter().map(|q| speed_of(q)).collect::<Option<_>>()?;
+        speed_of(c)?;
+        let reference_ms = (own.iter().map(|r| r.ln()).sum::<f64>() / own.len() as f64).exp();
+        // Within-run slope of ln value on ln reference, pooled over the baseline's runs.
+        let (mut sxy, mut sxx) = (0.0, 0.0);
+        for q in bqs {
+            let pts: Vec<(f64, f64)> = q
+                .intervals
+                .iter()
+                .filter_map(|i| match (i.metric(metric), i.ref_p50_ms) {
+                    (Some(x), Some(r)) if x > 0.0 && r > 0.0 => Some((r.ln(), x.ln())),
+                    _ => None,
+                })
+                .collect();
+            if pts.len() < 2 {
+                continue;
+            }
+            let n = pts.len() as f64;
+            let mx = pts.iter().map(|p| p.0).sum::<f64>() / n;
+            let my = pts.iter().map(|p| p.1).sum::<f64>() / n;
+            for (x, y) in pts {
+                sxy += (x - mx) * (y - my);
+                sxx += (x - mx) * (x - mx);
+            }
+        }
+        // A reference that never moved says nothing about the slope: as measured.
+        let exponent = if sxx > 1e-6 {
+            (sxy / sxx).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        Some(SpeedScale {
+            reference_ms,
+            exponent,
+        })
+    }
+}
+
+/// How fast the machine ran a phase: the geometric mean of its intervals' host-speed reference
+/// medians (`[run] speed_reference`, in ms; lower is faster). None when any interval lacks
+/// one (the phase ran without the reference, or a shard merge dropped it).
+pub fn speed_of(q: &QueryStats) -> Option<f64> {
+    if q.intervals.is_empty() {
+        return None;
+    }
+    let mut sum = 0.0;
+    for i in &q.intervals {
+        match i.ref_p50_ms {
+            Some(r) if r > 0.0 => sum += r.ln(),
+            _ => return None,
+        }
+    }
+    Some((sum / q.intervals.len() as f64).exp())
 }
 
 /// The `q` quantile of sorted positive values, linearly interpolated between order statistics
@@ -235,6 +332,8 @@ pub(super) fn empty_row(query: &str, metric: Metric, baseline: f64, current: f64
         verdict: RowVerdict::NoSignificantChange,
         note: None,
         confirm_change_pct: Vec::new(),
+        speed_reference_ms: None,
+        speed_exponent: None,
         basis: None,
     }
 }
@@ -244,6 +343,7 @@ pub(super) fn prepare_row(
     c: &QueryStats,
     metric: Metric,
     how: IntervalValue,
+    speed_reference: bool,
 ) -> (ComparisonRow, Prepared) {
     let k = bqs.len();
     if metric == Metric::ErrorRate {
@@ -275,8 +375,19 @@ pub(super) fn prepare_row(
         );
     }
 
-    let values: Vec<f64> = bqs.iter().map(|q| metric_value(q, metric)).collect();
-    let current = metric_value(c, metric);
+    // With the host-speed reference in every run, each run's values are brought to the
+    // baseline's host speed (`SpeedScale`).
+    let speed = if speed_reference {
+        SpeedScale::fit(bqs, c, metric)
+    } else {
+        None
+    };
+    let at_speed = |q: &QueryStats| match (speed, speed_of(q)) {
+        (Some(s), Some(own)) => metric_value(q, metric) * s.factor(own),
+        _ => metric_value(q, metric),
+    };
+    let values: Vec<f64> = bqs.iter().map(|q| at_speed(q)).collect();
+    let current = at_speed(c);
     let baseline_count = bqs.iter().map(|q| q.count).min().unwrap_or(0);
     let positive = values.iter().all(|v| *v > 0.0);
     let baseline = if k == 1 {
@@ -289,6 +400,8 @@ pub(super) fn prepare_row(
     let mut row = empty_row(&c.name, metric, baseline, current);
     row.n_baseline = baseline_count;
     row.n_current = c.count;
+    row.speed_reference_ms = speed.map(|s| s.reference_ms);
+    row.speed_exponent = speed.map(|s| s.exponent);
 
     let empty_runs = bqs.iter().filter(|q| q.count == 0).count();
     if empty_runs > 0 {
@@ -342,11 +455,23 @@ pub(super) fn prepare_row(
         row.note = Some(format!("not gateable: a zero {}", metric.name()));
         return (row, Prepared::Decided);
     }
-    let tested: Vec<f64> = bqs.iter().map(|q| tested_value(q, metric, how)).collect();
+    let tested: Vec<f64> = bqs
+        .iter()
+        .map(|q| tested_value(q, metric, how, speed))
+        .collect();
+    let tested_current = tested_value(c, metric, how, speed);
+    if speed.is_some() {
+        // Brought to one host speed, the tested values are what the row shows: a whole phase's
+        // percentile cannot be corrected interval by interval, and judged beside the tested
+        // value it would bring the host's speed back into the verdict.
+        row.baseline = (tested.iter().map(|v| v.ln()).sum::<f64>() / k as f64).exp();
+        row.current = tested_current;
+        row.change_pct = relative_change(row.baseline, row.current).map(|x| x * 100.0);
+    }
     let sample = noise::GateSample {
         metric,
         baseline_logs: tested.iter().map(|v| v.ln()).collect(),
-        current_log: tested_value(c, metric, how).ln(),
+        current_log: tested_current.ln(),
         within_baseline: if k == 1 {
             within_log_var(bqs[0], metric)
         } else {
@@ -477,6 +602,7 @@ mod tests {
                     p50_ms: p,
                     p95_ms: 2.0 * p,
                     p99_ms: 3.0 * p,
+                    ref_p50_ms: None,
                 })
                 .collect(),
             plan: None,
@@ -495,13 +621,13 @@ mod tests {
         };
         let (a, b) = (run(4), run(5));
         let q25 = IntervalValue::Quantile(0.25);
-        let jump = tested_value(&b, Metric::P50Ms, q25) / tested_value(&a, Metric::P50Ms, q25);
+        let jump = tested_value(&b, Metric::P50Ms, q25, None) / tested_value(&a, Metric::P50Ms, q25, None);
         assert!(
             jump < 0.8,
             "the lower quartile jumps between the states: {jump}"
         );
-        let step = tested_value(&b, Metric::P50Ms, IntervalValue::Mean)
-            / tested_value(&a, Metric::P50Ms, IntervalValue::Mean);
+        let step = tested_value(&b, Metric::P50Ms, IntervalValue::Mean, None)
+            / tested_value(&a, Metric::P50Ms, IntervalValue::Mean, None);
         // One interval in 16 moves the log-mean by ln(1.8) / 16.
         assert!(
             (step.ln() + 1.8f64.ln() / 16.0).abs() < 1e-9,
@@ -509,24 +635,24 @@ mod tests {
         );
         // A slower query moves every interval, and so the mean by its size.
         let slower: Vec<f64> = a.intervals.iter().map(|i| i.p50_ms * 1.1).collect();
-        let m = tested_value(&phase(&slower, 1.98), Metric::P50Ms, IntervalValue::Mean);
-        assert!((m / tested_value(&a, Metric::P50Ms, IntervalValue::Mean) - 1.1).abs() < 1e-9);
+        let m = tested_value(&phase(&slower, 1.98), Metric::P50Ms, IntervalValue::Mean, None);
+        assert!((m / tested_value(&a, Metric::P50Ms, IntervalValue::Mean, None) - 1.1).abs() < 1e-9);
     }
 
     #[test]
     fn the_mean_is_geometric_and_quantiles_interpolate_on_the_log_scale() {
         let q = phase(&[1.0, 2.0, 4.0, 8.0], 3.0);
-        assert!((tested_value(&q, Metric::P50Ms, IntervalValue::Mean) - 8f64.sqrt()).abs() < 1e-9);
+        assert!((tested_value(&q, Metric::P50Ms, IntervalValue::Mean, None) - 8f64.sqrt()).abs() < 1e-9);
         // Position 0.5 x 3 = 1.5: halfway between 2 and 4 on the log scale.
         let median = IntervalValue::Quantile(0.5);
-        assert!((tested_value(&q, Metric::P50Ms, median) - 8f64.sqrt()).abs() < 1e-9);
+        assert!((tested_value(&q, Metric::P50Ms, median, None) - 8f64.sqrt()).abs() < 1e-9);
         assert_eq!(
-            tested_value(&q, Metric::P50Ms, IntervalValue::Quantile(0.0)),
+            tested_value(&q, Metric::P50Ms, IntervalValue::Quantile(0.0), None),
             1.0
         );
         // 1/3 of the way: exactly the second value.
         let third = IntervalValue::Quantile(1.0 / 3.0);
-        assert!((tested_value(&q, Metric::P50Ms, third) - 2.0).abs() < 1e-9);
+        assert!((tested_value(&q, Metric::P50Ms, third, None) - 2.0).abs() < 1e-9);
     }
 
     #[test]
@@ -563,10 +689,10 @@ mod tests {
     fn intervals_that_cannot_estimate_the_metric_fall_back_to_the_whole_phase() {
         // 100 queries an interval: enough for p50 (20), not for p95 (200).
         let q = phase(&[1.0, 1.0, 1.0, 1.0, 2.0], 1.2);
-        assert_eq!(tested_value(&q, Metric::P95Ms, IntervalValue::Mean), 2.4);
+        assert_eq!(tested_value(&q, Metric::P95Ms, IntervalValue::Mean, None), 2.4);
         // Fewer than 4 intervals: the whole phase.
         let q = phase(&[1.0, 2.0, 3.0], 1.9);
-        assert_eq!(tested_value(&q, Metric::P50Ms, IntervalValue::Mean), 1.9);
+        assert_eq!(tested_value(&q, Metric::P50Ms, IntervalValue::Mean, None), 1.9);
     }
 
     #[test]

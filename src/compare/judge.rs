@@ -86,7 +86,8 @@ pub fn compare_baseline(
             ));
         }
         for &metric in &metrics {
-            let (row, prepared) = prepare_row(&bqs, cq, metric, opts.interval_value);
+            let (row, prepared) =
+                prepare_row(&bqs, cq, metric, opts.interval_value, opts.speed_reference);
             match prepared {
                 Prepared::Sample(s) => samples.push((rows.len(), s)),
                 Prepared::Proportion(t) => proportions.push((rows.len(), t)),
@@ -281,6 +282,17 @@ pub fn compare_baseline(
             if rows.len() > 3 { "; ..." } else { "" }
         ))
         .into());
+    }
+    if opts.speed_reference {
+        let carries = |s: &Summary| s.queries.iter().any(|q| gates::speed_of(q).is_some());
+        let with = runs.iter().filter(|r| carries(r)).count() + usize::from(carries(current));
+        if with > 0 && with < k + 1 {
+            warnings.push(format!(
+                "{with} of the {} runs carry the host-speed reference ([run] speed_reference): \
+                 the values are compared as measured, not brought to one host speed",
+                k + 1
+            ));
+        }
     }
     for r in &rows {
         if r.verdict == RowVerdict::NoBaselineData {

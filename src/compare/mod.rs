@@ -40,7 +40,7 @@ use gates::{
     agreed_worsening, decide_tested, detectable_pct, empty_row, holm_by_family, prepare_row,
     Pending, Prepared,
 };
-pub use gates::{metric_value, min_queries, IntervalValue};
+pub use gates::{metric_value, min_queries, speed_of, IntervalValue, SpeedScale};
 pub use input::{parse_metrics, parse_percent, restrict_baseline, restrict_to_queries, MetricList};
 pub use noise::{NoiseSource, NoiseSummary};
 pub use render::render_baseline;
@@ -96,6 +96,9 @@ pub struct CompareOptions {
     /// The statistic of the per-interval values that is tested. Default
     /// [`DEFAULT_INTERVAL_VALUE`], the geometric mean.
     pub interval_value: IntervalValue,
+    /// Bring every run's values to the baseline's host speed when all of them carry the
+    /// speed reference (`[run] speed_reference`); on by default.
+    pub speed_reference: bool,
 }
 
 impl Default for CompareOptions {
@@ -109,6 +112,7 @@ impl Default for CompareOptions {
             run_noise_pct: None,
             gate_run_shift: false,
             interval_value: DEFAULT_INTERVAL_VALUE,
+            speed_reference: true,
         }
     }
 }
@@ -124,6 +128,7 @@ impl CompareOptions {
             run_noise_pct: None,
             gate_run_shift: false,
             interval_value: DEFAULT_INTERVAL_VALUE,
+            speed_reference: true,
         }
     }
 

@@ -114,6 +114,18 @@ impl Comparison {
             ));
         }
         s.push_str(&format!(", tested on the {}", self.interval_value_name()));
+        let normalized = self
+            .rows
+            .iter()
+            .filter(|r| r.speed_reference_ms.is_some())
+            .count();
+        if normalized > 0 {
+            s.push_str(&format!(
+                "; {} of {} gates brought to the baseline's host speed (speed reference)",
+                normalized,
+                self.rows.len()
+            ));
+        }
         s
     }
 

@@ -36,7 +36,9 @@ use crate::exec::queries::{params_for, rng_for, sql_for, ParamContext};
 pub use crate::exec::session::{classify, Connect, Opened};
 use crate::exec::session::{measured_plan_counts, open_session, plan_counts, Session};
 use crate::model::report::{PlanEvidence, QueryStats};
-use crate::scenario::plan::{LoadMode, PlanCacheMode, QueryPlan, StopCondition};
+use crate::scenario::plan::{
+    LoadMode, PlanCacheMode, QueryPlan, StopCondition, SPEED_REFERENCE_SPACING, SPEED_REFERENCE_SQL,
+};
 use crate::stats::{query_stats, Batch, Collector, PhaseShape, Recorder};
 
 /// Settings shared by every phase of a run.
@@ -52,6 +54,9 @@ pub struct ExecSettings {
     /// Run every statement in a read-only transaction (`default_transaction_read_only = on`):
     /// the query phase cannot write unless a query of the phase says `writes = true`.
     pub read_only: bool,
+    /// `[run] speed_reference`: closed-loop phases run the host-speed reference between their
+    /// executions and record its median per stats interval.
+    pub speed_reference: bool,
 }
 
 /// One query phase: a single query, or the weighted mix.
@@ -133,6 +138,9 @@ struct Stage<'a, C> {
     /// The stage's one worker has the thread to itself: its executions block in the wire's
     /// system calls instead of going through the runtime (see [`run_phase_dedicated`]).
     blocking: bool,
+    /// The statement (and recorder slot) of the host-speed reference, after the queries'; None
+    /// without `[run] speed_reference` or in a fixed-rate phase (it would shift the schedule).
+    reference: Option<usize>,
 }
 
 impl<C: Connect> Stage<'_, C> {
@@ -146,8 +154,85 @@ impl<C: Connect> Stage<'_, C> {
         }
     }
 
+    /// Execute statement `stmt` of session `s`; None when the stage was cancelled meanwhile
+    /// (the server-side work is then cancelled, best effort).
+    async fn execute(
+        &self,
+        s: &mut Session,
+        stmt: usize,
+        refs: &[&(dyn ToSql + Sync)],
+        cancelled: std::pin::Pin<&mut tokio_util::sync::WaitForCancellationFuture<'_>>,
+    ) -> Option<Result<wire::Executed, WireError>> {
+        let client = s.client.as_ref().expect("session connected");
+        // The wire runs the Bind/Execute/Sync tokio-postgres's `execute` would, and reads
+        // the data rows without parsing them (the count comes from the CommandComplete
+        // tag): the rows cross the wire and are read, and bench's CPU per row is a header
+        // scan (see `db::wire`).
+        if s.wire.is_blocking() {
+            match s.wire.execute_blocking(&s.stmts[stmt], refs, &self.cancel) {
+                Err(WireError::Cancelled) => {
+                    wire::cancel(&client.cancel_token(), s.wire.addr()).await;
+                    None
+                }
+                r => Some(r),
+            }
+        } else {
+            tokio::select! {
+                biased;
+                r = s.wire.execute(&s.stmts[stmt], refs) => Some(r),
+                _ = cancelled => {
+                    // Best effort: stop the server-side work of the abandoned query.
+                    wire::cancel(&client.cancel_token(), s.wire.addr()).await;
+                    None
+                }
+            }
+        }
+    }
+
+    /// Run the host-speed reference on `s` when the last one on it is at least
+    /// `SPEED_REFERENCE_SPACING` ago, and record its latency in the reference's slot. False
+    /// when the stage was cancelled meanwhile.
+    async fn maybe_reference(
+        &self,
+        s: &mut Session,
+        rec: &mut Option<Recorder>,
+        last: &mut Option<Instant>,
+        cancelled: std::pin::Pin<&mut tokio_util::sync::WaitForCancellationFuture<'_>>,
+    ) -> bool {
+        let Some(slot) = self.reference else {
+            return true;
+        };
+        let start = Instant::now();
+        if last.is_some_and(|t| start.saturating_duration_since(t) < SPEED_REFERENCE_SPACING)
+            || self.deadline.is_some_and(|d| start >= d)
+            || s.wire.is_broken()
+            || s.client.as_ref().is_none_or(|c| c.is_closed())
+        {
+            return true;
+        }
+        *last = Some(start);
+        let Some(result) = self.execute(s, slot, &[], cancelled).await else {
+            return false;
+        };
+        let done = match &result {
+            Ok(e) => e.arrived.unwrap_or_else(Instant::now),
+            Err(_) => Instant::now(),
+        };
+        if let Some(r) = rec.as_mut() {
+            match result {
+                Ok(e) => {
+                    let latency = done.saturating_duration_since(start);
+                    r.record_ok(slot, done, latency, None, e.rows).await;
+                }
+                Err(e) => r.record_error(slot, done, &classify(&e), None).await,
+            }
+        }
+        true
+    }
+
     /// Run until the stop condition or cancellation; returns the session for the next stage.
     async fn work(&self, mut s: Session, mut rec: Option<Recorder>) -> Session {
+        let mut last_reference: Option<Instant> = None;
         let pacer = Pacer::new();
         // One cancellation future for the whole stage: it registers with the token once,
         // instead of once per query (a lock and an allocation a `SELECT 1` would pay).
@@ -209,33 +294,12 @@ impl<C: Connect> Stage<'_, C> {
                     }
                 }
             }
-            let client = s.client.as_ref().expect("session connected above");
             let refs: Vec<&(dyn ToSql + Sync)> = params
                 .iter()
                 .map(|p| p.as_ref() as &(dyn ToSql + Sync))
                 .collect();
-            // The wire runs the Bind/Execute/Sync tokio-postgres's `execute` would, and reads
-            // the data rows without parsing them (the count comes from the CommandComplete
-            // tag): the rows cross the wire and are read, and bench's CPU per row is a header
-            // scan (see `db::wire`).
-            let result = if s.wire.is_blocking() {
-                match s.wire.execute_blocking(&s.stmts[q], &refs, &self.cancel) {
-                    Err(WireError::Cancelled) => {
-                        wire::cancel(&client.cancel_token(), s.wire.addr()).await;
-                        break;
-                    }
-                    r => r,
-                }
-            } else {
-                tokio::select! {
-                    biased;
-                    r = s.wire.execute(&s.stmts[q], &refs) => r,
-                    _ = &mut cancelled => {
-                        // Best effort: stop the server-side work of the abandoned query.
-                        wire::cancel(&client.cancel_token(), s.wire.addr()).await;
-                        break;
-                    }
-                }
+            let Some(result) = self.execute(&mut s, q, &refs, cancelled.as_mut()).await else {
+                break;
             };
             let now = Instant::now();
             // A reply the wire read late on purpose ends when its last byte arrived.
@@ -254,10 +318,16 @@ impl<C: Connect> Stage<'_, C> {
                     if let Some(r) = rec.as_mut() {
                         r.record_error(q, done, &classify(&e), lag).await;
                     }
-                    if s.wire.is_broken() || client.is_closed() {
+                    if s.wire.is_broken() || s.client.as_ref().is_none_or(|c| c.is_closed()) {
                         s.client = None;
                     }
                 }
+            }
+            if !self
+                .maybe_reference(&mut s, &mut rec, &mut last_reference, cancelled.as_mut())
+                .await
+            {
+                break;
             }
         }
         if let Some(r) = rec {
@@ -333,11 +403,17 @@ async fn run_phase_on<C: Connect>(
     let blocking = blocking && phase.clients() == 1;
     let clients = phase.clients() as usize;
     let queries = &phase.queries[..];
-    let sqls: Vec<String> = queries.iter().map(sql_for).collect();
-    let names: Vec<String> = queries
+    let mut sqls: Vec<String> = queries.iter().map(sql_for).collect();
+    let mut names: Vec<String> = queries
         .iter()
         .map(|q| format!("{}{}", phase.label, q.name))
         .collect();
+    // The host-speed reference is prepared after the queries: statement (and slot) n.
+    let reference = (settings.speed_reference && phase.rate().is_none()).then(|| {
+        sqls.push(SPEED_REFERENCE_SQL.to_string());
+        names.push(format!("{}speed_reference", phase.label));
+        queries.len()
+    });
     let cumulative: Vec<u64> = if queries.len() > 1 {
         queries
             .iter()
@@ -388,6 +464,7 @@ async fn run_phase_on<C: Connect>(
             settings,
             plan_cache_mode: phase.plan_cache_mode,
             blocking,
+            reference,
         }
     };
 
@@ -417,12 +494,12 @@ async fn run_phase_on<C: Connect>(
     let stage = make_stage(phase.stop.clone(), phase.stream * 2);
     let measured_from_ms = unix_ms_now();
     let (tx, rx) = mpsc::channel::<Batch>(clients * 2 + 2);
-    let collector = Collector::new(clients, queries.len(), settings.stats_interval).run(rx);
+    let collector = Collector::new(clients, sqls.len(), settings.stats_interval).run(rx);
     let recorders: Vec<Recorder> = (0..sessions.len())
         .map(|w| {
             Recorder::new(
                 w,
-                queries.len(),
+                sqls.len(),
                 stage.t0,
                 settings.stats_interval,
                 match phase.stop {
@@ -461,6 +538,27 @@ async fn run_phase_on<C: Connect>(
         rate: phase.rate(),
         duration_s,
     };
+    // The reference's median per interval, by the interval's end.
+    let reference_p50: Vec<(f64, f64)> = reference
+        .and_then(|r| merged.get(r))
+        .map(|m| {
+            m.intervals
+                .iter()
+                .filter(|i| i.count > 0)
+                .map(|i| (i.t_s, i.p50_ms))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut merged = merged;
+    merged.truncate(queries.len());
+    for m in &mut merged {
+        for i in &mut m.intervals {
+            i.ref_p50_ms = reference_p50
+                .iter()
+                .find(|(t, _)| (t - i.t_s).abs() < 1e-9)
+                .map(|&(_, p50)| p50);
+        }
+    }
     // Index into the phase's queries, with its merged recorder and name.
     let kept: Vec<(usize, &crate::stats::Merged, &String)> = merged
         .iter()

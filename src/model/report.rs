@@ -472,6 +472,13 @@ pub struct IntervalStats {
     pub p50_ms: f64,
     pub p95_ms: f64,
     pub p99_ms: f64,
+    /// The median latency of the host-speed reference (`[run] speed_reference`) in this
+    /// interval, on the phase's own connections: a fixed CPU-bound statement run between the
+    /// query's executions, so that the interval's values can be divided by how fast the
+    /// machine ran at that moment (docs/ci-gate.md, "Speed reference"). None when the phase
+    /// ran without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ref_p50_ms: Option<f64>,
 }
 
 impl IntervalStats {

@@ -258,6 +258,7 @@ pub async fn run_and_explain(
                 statement_timeout: plan.run.statement_timeout,
                 application_name: crate::exec::QUERY_APPLICATION_NAME.to_string(),
                 read_only: true,
+                speed_reference: false,
             };
             match measure_cagg(target, &failing, queries_done, &settings, cancel).await {
                 Ok(w) => what_if = w,

@@ -143,6 +143,7 @@ pub(crate) async fn query_phases(
         statement_timeout: plan.run.statement_timeout,
         application_name: QUERY_APPLICATION_NAME.to_string(),
         read_only: true,
+        speed_reference: plan.run.speed_reference,
     };
     let offset = coord
         .as_ref()

@@ -171,10 +171,32 @@ pub struct RunPlan {
     /// `[run] what_if`: alternatives measured for failing queries (`probe::whatif`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub what_if: Vec<WhatIfKind>,
+    /// `[run] speed_reference`: closed-loop phases run a fixed CPU-bound statement on their
+    /// own connections between the query's executions (at most one per
+    /// [`SPEED_REFERENCE_SPACING`]), and every stats interval records its median latency, so
+    /// that the regression gate can divide each interval by how fast the machine ran at that
+    /// moment (docs/ci-gate.md, "Speed reference"). Left out of the resolved scenario when
+    /// off, so older fingerprints still match.
+    #[serde(skip_serializing_if = "is_false")]
+    pub speed_reference: bool,
 }
+
+/// The host-speed reference statement (`[run] speed_reference`): pure executor work on no
+/// table (about 0.3 ms on a 2-core development machine), so that neither the data, nor the
+/// schema, nor a query's plan changes its time; only how fast the machine runs the server.
+pub const SPEED_REFERENCE_SQL: &str = "SELECT sum(g) FROM generate_series(1, 3000) AS g";
+
+/// The shortest time between two reference executions on one connection: at most a few
+/// percent of a phase's time goes to the reference, and a 250 ms interval still holds 10-25 of
+/// them (its median is then steady).
+pub const SPEED_REFERENCE_SPACING: std::time::Duration = std::time::Duration::from_millis(10);
 
 fn is_one(n: &u32) -> bool {
     *n == 1
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// `[run] cache`.

@@ -108,6 +108,8 @@ pub(crate) struct RawRun {
     pub cache: Option<S<String>>,
     pub capture: Option<bool>,
     pub what_if: Option<S<Vec<S<String>>>>,
+    /// The host-speed reference between a closed-loop phase's executions.
+    pub speed_reference: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

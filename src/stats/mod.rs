@@ -327,6 +327,7 @@ pub fn interval_stats(t_s: f64, h: &Histogram<u64>) -> IntervalStats {
         p50_ms: quantile_ms(h, 0.50),
         p95_ms: quantile_ms(h, 0.95),
         p99_ms: quantile_ms(h, 0.99),
+        ref_p50_ms: None,
     }
 }
 

@@ -149,6 +149,7 @@ pub(super) fn run(raw: &RawScenario, ctx: &Ctx) -> R<RunPlan> {
         cache: cache_mode(ctx, r.and_then(|r| r.cache.as_ref()))?,
         capture: r.and_then(|r| r.capture).unwrap_or(true),
         what_if: what_if(ctx, r.and_then(|r| r.what_if.as_ref()))?,
+        speed_reference: r.and_then(|r| r.speed_reference).unwrap_or(false),
     })
 }
 
