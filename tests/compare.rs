@@ -236,6 +236,143 @@ fn a_30_percent_p95_regression_fails_and_names_query_and_metric() {
     );
 }
 
+/// A run whose intervals each fall on a fast or a 1.9x slower host (query `i`'s phase has
+/// `slow_share(i)` of them slow, drawn per interval as the development machine switched), with
+/// the host-speed reference (0.3 ms fast, 0.57 ms slow, each with 2% noise) recorded in every
+/// interval; `slowdowns` multiply the queries' latencies.
+fn host_run(seed: u64, slow_share: impl Fn(usize) -> f64, slowdowns: &[(&str, f64)]) -> Summary {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let jitter = LogNormal::new(0.0, 0.02).unwrap();
+    let queries = slowdowns
+        .iter()
+        .enumerate()
+        .map(|(q, (name, slowdown))| {
+            let base = LogNormal::new((2.0 * slowdown).ln(), 0.3).unwrap();
+            let mut all = Vec::new();
+            let mut intervals = Vec::new();
+            for i in 0..16 {
+                let slow = rng.random_bool(slow_share(q));
+                let host = if slow { 1.9 } else { 1.0 };
+                let mut v: Vec<f64> = (0..100).map(|_| base.sample(&mut rng) * host).collect();
+                v.sort_by(f64::total_cmp);
+                intervals.push(IntervalStats {
+                    t_s: 0.25 * (i + 1) as f64,
+                    count: 100,
+                    mean_ms: v.iter().sum::<f64>() / 100.0,
+                    p50_ms: percentile(&v, 0.50),
+                    p95_ms: percentile(&v, 0.95),
+                    p99_ms: percentile(&v, 0.99),
+                    ref_p50_ms: Some(0.3 * host * jitter.sample(&mut rng)),
+                });
+                all.extend(v);
+            }
+            all.sort_by(f64::total_cmp);
+            let whole = Percentiles {
+                mean: all.iter().sum::<f64>() / all.len() as f64,
+                p50: percentile(&all, 0.50),
+                p90: percentile(&all, 0.90),
+                p95: percentile(&all, 0.95),
+                p99: percentile(&all, 0.99),
+                p999: percentile(&all, 0.999),
+                max: *all.last().unwrap(),
+            };
+            query_stats(name, intervals, whole, all.len() as u64)
+        })
+        .collect();
+    summary(queries)
+}
+
+/// The host-speed reference (`[run] speed_reference`): a current run whose first three phases
+/// spent most of their intervals on the slow host, against a baseline that spent few there, is
+/// no regression once every run is brought to the baseline's host speed. As measured, those
+/// three queries look 50-80% slower, which the run's shift (a median over all eight) does not
+/// remove, and the gate fails. A real 25% median slowdown of one query on a slow host is still
+/// caught, and only that query is blamed. The rows say what was done.
+#[test]
+fn the_speed_reference_removes_the_host_speed_and_keeps_a_real_slowdown() {
+    let slow_phases = |q: usize| if q < 3 { 0.85 } else { 0.15 };
+    let runs = (0..4).map(|i| host_run(100 + i, |_| 0.15, &MANY)).collect();
+    let base = Baseline::from_runs(runs, "synthetic").unwrap();
+    let p50 = CompareOptions {
+        metrics: vec![Metric::P50Ms],
+        ..opts()
+    };
+    let slow_host = host_run(200, slow_phases, &MANY);
+    let raw = CompareOptions {
+        speed_reference: false,
+        ..p50.clone()
+    };
+    let as_measured = compare::compare_baseline(&base, &slow_host, &raw).unwrap();
+    let blamed: Vec<&str> = as_measured
+        .regressions()
+        .map(|r| r.query.as_str())
+        .collect();
+    assert!(
+        !blamed.is_empty() && blamed.iter().all(|q| ["q1", "q2", "q3"].contains(q)),
+        "{}",
+        as_measured.to_text()
+    );
+    assert!(as_measured
+        .rows
+        .iter()
+        .all(|r| r.speed_reference_ms.is_none()));
+
+    let cmp = compare::compare_baseline(&base, &slow_host, &p50).unwrap();
+    assert!(!cmp.failed(), "{}", cmp.to_text());
+    for r in cmp
+        .rows
+        .iter()
+        .filter(|r| r.query != compare::RUN_SHIFT_QUERY)
+    {
+        let reference = r
+            .speed_reference_ms
+            .expect("every run carries the reference");
+        assert!(reference > 0.3 && reference < 0.57, "{r:?}");
+        let e = r.speed_exponent.expect("fitted");
+        assert!(
+            e > 0.8 && e <= 1.0,
+            "CPU-bound queries follow the reference: {r:?}"
+        );
+        assert!(r.change_pct.unwrap().abs() < 7.5, "{r:?}");
+    }
+    assert!(
+        cmp.to_text()
+            .contains("8 of 8 gates brought to the baseline's host speed"),
+        "{}",
+        cmp.to_text()
+    );
+
+    let mut slower = MANY;
+    slower[2].1 = 1.25;
+    let regressed = host_run(300, slow_phases, &slower);
+    let cmp = compare::compare_baseline(&base, &regressed, &p50).unwrap();
+    let failed: Vec<&str> = cmp.regressions().map(|r| r.query.as_str()).collect();
+    assert_eq!(failed, ["q3"], "{}", cmp.to_text());
+}
+
+/// A baseline recorded with the reference and a current run without it (or the other way
+/// round) are compared as measured, and the comparison says so.
+#[test]
+fn runs_without_the_speed_reference_are_compared_as_measured_with_a_warning() {
+    let runs = (0..3).map(|i| host_run(400 + i, |_| 0.1, &MANY)).collect();
+    let base = Baseline::from_runs(runs, "synthetic").unwrap();
+    let mut bare = host_run(500, |_| 0.1, &MANY);
+    for q in &mut bare.queries {
+        for i in &mut q.intervals {
+            i.ref_p50_ms = None;
+        }
+    }
+    let cmp = compare::compare_baseline(&base, &bare, &opts()).unwrap();
+    assert!(cmp.rows.iter().all(|r| r.speed_reference_ms.is_none()));
+    assert!(
+        cmp.warnings
+            .iter()
+            .any(|w| w.contains("3 of the 4 runs carry the host-speed reference")),
+        "{:?}",
+        cmp.warnings
+    );
+}
+
 #[test]
 fn identical_reports_pass() {
     let a = synthetic_run(7, CI_SHAPE, &QUERIES);

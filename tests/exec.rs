@@ -163,6 +163,122 @@ async fn closed_loop_runs_exactly_count_queries() {
     assert_eq!(h.len(), 500);
 }
 
+/// `[run] speed_reference`: a closed-loop phase runs the host-speed reference between its
+/// executions, on the same connections, and every interval records its median; the
+/// reference's executions are not the query's (its count, rows and histogram are the query's
+/// alone), and the report has no entry for the reference. A fixed-rate phase (whose schedule
+/// the reference would shift) and a phase without the setting record none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_speed_reference_is_recorded_per_interval_and_kept_out_of_the_query() {
+    let t = target().await;
+    let mut with = settings("esp-bench-test-speed-reference");
+    with.speed_reference = true;
+    with.stats_interval = Duration::from_millis(250);
+    // A query slower than the reference's spacing (10 ms): one reference after each.
+    let slow = custom(
+        "slow",
+        "SELECT pg_sleep(0.012)",
+        LoadMode::Closed { clients: 1 },
+        StopCondition::Count { count: 60 },
+    );
+    let out = run_phase_dedicated(
+        Target::for_url(&t.url, &t.schema).unwrap(),
+        Phase::single(&slow, 0),
+        with.clone(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.stats.len(), 1, "no report entry for the reference");
+    let s = &out.stats[0];
+    assert_eq!(s.count, 60);
+    assert_eq!(s.rows_returned, 60);
+    assert_eq!(s.intervals.iter().map(|i| i.count).sum::<u64>(), 60);
+    assert_eq!(
+        esp_bench::stats::decode_histogram(&s.histogram)
+            .unwrap()
+            .len(),
+        60
+    );
+    // The query sleeps 12 ms; the reference is CPU work well under a millisecond here: an
+    // interval's reference median is its own, not the query's.
+    assert!(s.intervals.len() >= 2, "{:?}", s.intervals);
+    for i in &s.intervals {
+        let r = i.ref_p50_ms.expect("every interval records the reference");
+        assert!(
+            r > 0.0 && r < i.p50_ms,
+            "reference {r} ms, query p50 {} ms",
+            i.p50_ms
+        );
+    }
+
+    // The mix: every query's intervals carry the phase's reference.
+    let a = custom(
+        "a",
+        "SELECT 1",
+        LoadMode::Closed { clients: 2 },
+        StopCondition::Duration {
+            duration: Duration::from_millis(600),
+        },
+    );
+    let mut b = a.clone();
+    b.name = "b".into();
+    let mut mix = Phase::single(&a, 0);
+    mix.label = "mix:".into();
+    mix.queries = vec![a.clone(), b];
+    let out = run_phase(&t, &mix, &with, &CancellationToken::new())
+        .await
+        .unwrap();
+    let names: Vec<&str> = out.stats.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["mix:a", "mix:b"]);
+    for s in &out.stats {
+        assert!(!s.intervals.is_empty());
+        assert!(
+            s.intervals.iter().all(|i| i.ref_p50_ms.is_some()),
+            "{:?}",
+            s.intervals
+        );
+    }
+
+    // Fixed rate, or no setting: nothing recorded.
+    let fixed = custom(
+        "fixed",
+        "SELECT 1",
+        LoadMode::FixedRate {
+            rate: 200.0,
+            clients: 1,
+        },
+        StopCondition::Duration {
+            duration: Duration::from_millis(600),
+        },
+    );
+    let out = run_phase(
+        &t,
+        &Phase::single(&fixed, 0),
+        &with,
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert!(out.stats[0]
+        .intervals
+        .iter()
+        .all(|i| i.ref_p50_ms.is_none()));
+    let out = run_phase(
+        &t,
+        &Phase::single(&a, 0),
+        &settings("esp-bench-test-no-reference"),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert!(out.stats[0]
+        .intervals
+        .iter()
+        .all(|i| i.ref_p50_ms.is_none()));
+    t.close().await.unwrap();
+}
+
 /// The runner's own wire (`db::wire`): a reply of 3,000 wide rows, read across many socket
 /// reads, is counted exactly; an execution the server rejects is counted under its SQLSTATE and
 /// the same connection goes on (a broken one would count "connection" errors). `dedicated`

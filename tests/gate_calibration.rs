@@ -33,6 +33,7 @@ end = "2025-01-31T00:00:00Z"
 warmup = "500ms"
 duration = "2s"
 stats_interval = "500ms"
+speed_reference = true
 
 [[queries]]
 name = "sleep_1ms"

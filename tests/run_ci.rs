@@ -86,7 +86,24 @@ async fn ci_scenario_end_to_end() {
         assert_eq!(q.intervals.iter().map(|i| i.count).sum::<u64>(), q.count);
         let h = esp_bench::stats::decode_histogram(&q.histogram).unwrap();
         assert_eq!(h.len(), q.count);
+        // ci.toml records the host-speed reference in every interval (closed loop throughout).
+        assert!(
+            q.intervals
+                .iter()
+                .all(|i| i.ref_p50_ms.is_some_and(|r| r > 0.0)),
+            "{}: {:?}",
+            q.name,
+            q.intervals
+        );
     }
+    assert_eq!(summary.scenario.resolved["run"]["speed_reference"], true);
+    assert!(
+        summary
+            .queries
+            .iter()
+            .all(|q| !q.name.contains("speed_reference")),
+        "the reference has no report entry"
+    );
     // latest_24h returns the last day of one well: 288 samples at 300 s, minus dirty-data gaps.
     let latest = &summary.queries[0];
     assert!(latest.rows_returned > 0);

@@ -2,6 +2,7 @@
 //! phase can estimate it (gateability), the sample the noise model needs, the tests waiting for
 //! the multiple-testing adjustment, and the verdict from an adjusted p-value.
 
+use super::speed::{speed_of, SpeedScale};
 use super::{noise, significance, ComparisonRow, Method, RowVerdict, MIN_TAIL_QUERIES};
 use crate::model::report::QueryStats;
 use crate::scenario::plan::Metric;
@@ -107,85 +108,6 @@ pub fn tested_value(
             quantile_of_sorted_log(&v, quantile)
         }
     }
-}
-
-/// How a gate brings a run's values to the baseline's host speed: a value measured while the
-/// reference took `own` ms is multiplied by `(reference_ms / own)^exponent`.
-///
-/// The exponent is how strongly the query's intervals follow the reference, fitted on the
-/// baseline's runs alone (the slope of ln value on ln reference within each run, pooled over
-/// the runs, clamped to [0, 1]): about 1 for a query that is CPU work on cached data (it slows
-/// down exactly as the reference does), about 0 for one that waits (`pg_sleep`, I/O), which
-/// the host's CPU speed does not move. Fitted on the baseline only, the current run cannot
-/// choose its own correction.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SpeedScale {
-    /// The baseline's reference: the geometric mean of its runs' [`speed_of`], ms.
-    pub reference_ms: f64,
-    pub exponent: f64,
-}
-
-impl SpeedScale {
-    pub fn factor(&self, own_ms: f64) -> f64 {
-        (self.reference_ms / own_ms).powf(self.exponent)
-    }
-
-    /// The scale for `metric` of a query whose baseline runs are `bqs` and current run `c`;
-    /// None when any of them lacks the reference in an interval.
-    pub fn fit(bqs: &[&QueryStats], c: &QueryStats, metric: Metric) -> Option<SpeedScale> {
-        let own: Vec<f64> = bqs.iter().map(|q| speed_of(q)).collect::<Option<_>>()?;
-        speed_of(c)?;
-        let reference_ms = (own.iter().map(|r| r.ln()).sum::<f64>() / own.len() as f64).exp();
-        // Within-run slope of ln value on ln reference, pooled over the baseline's runs.
-        let (mut sxy, mut sxx) = (0.0, 0.0);
-        for q in bqs {
-            let pts: Vec<(f64, f64)> = q
-                .intervals
-                .iter()
-                .filter_map(|i| match (i.metric(metric), i.ref_p50_ms) {
-                    (Some(x), Some(r)) if x > 0.0 && r > 0.0 => Some((r.ln(), x.ln())),
-                    _ => None,
-                })
-                .collect();
-            if pts.len() < 2 {
-                continue;
-            }
-            let n = pts.len() as f64;
-            let mx = pts.iter().map(|p| p.0).sum::<f64>() / n;
-            let my = pts.iter().map(|p| p.1).sum::<f64>() / n;
-            for (x, y) in pts {
-                sxy += (x - mx) * (y - my);
-                sxx += (x - mx) * (x - mx);
-            }
-        }
-        // A reference that never moved says nothing about the slope: as measured.
-        let exponent = if sxx > 1e-6 {
-            (sxy / sxx).clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
-        Some(SpeedScale {
-            reference_ms,
-            exponent,
-        })
-    }
-}
-
-/// How fast the machine ran a phase: the geometric mean of its intervals' host-speed reference
-/// medians (`[run] speed_reference`, in ms; lower is faster). None when any interval lacks
-/// one (the phase ran without the reference, or a shard merge dropped it).
-pub fn speed_of(q: &QueryStats) -> Option<f64> {
-    if q.intervals.is_empty() {
-        return None;
-    }
-    let mut sum = 0.0;
-    for i in &q.intervals {
-        match i.ref_p50_ms {
-            Some(r) if r > 0.0 => sum += r.ln(),
-            _ => return None,
-        }
-    }
-    Some((sum / q.intervals.len() as f64).exp())
 }
 
 /// The `q` quantile of sorted positive values, linearly interpolated between order statistics
@@ -621,7 +543,8 @@ mod tests {
         };
         let (a, b) = (run(4), run(5));
         let q25 = IntervalValue::Quantile(0.25);
-        let jump = tested_value(&b, Metric::P50Ms, q25, None) / tested_value(&a, Metric::P50Ms, q25, None);
+        let jump =
+            tested_value(&b, Metric::P50Ms, q25, None) / tested_value(&a, Metric::P50Ms, q25, None);
         assert!(
             jump < 0.8,
             "the lower quartile jumps between the states: {jump}"
@@ -635,14 +558,23 @@ mod tests {
         );
         // A slower query moves every interval, and so the mean by its size.
         let slower: Vec<f64> = a.intervals.iter().map(|i| i.p50_ms * 1.1).collect();
-        let m = tested_value(&phase(&slower, 1.98), Metric::P50Ms, IntervalValue::Mean, None);
-        assert!((m / tested_value(&a, Metric::P50Ms, IntervalValue::Mean, None) - 1.1).abs() < 1e-9);
+        let m = tested_value(
+            &phase(&slower, 1.98),
+            Metric::P50Ms,
+            IntervalValue::Mean,
+            None,
+        );
+        assert!(
+            (m / tested_value(&a, Metric::P50Ms, IntervalValue::Mean, None) - 1.1).abs() < 1e-9
+        );
     }
 
     #[test]
     fn the_mean_is_geometric_and_quantiles_interpolate_on_the_log_scale() {
         let q = phase(&[1.0, 2.0, 4.0, 8.0], 3.0);
-        assert!((tested_value(&q, Metric::P50Ms, IntervalValue::Mean, None) - 8f64.sqrt()).abs() < 1e-9);
+        assert!(
+            (tested_value(&q, Metric::P50Ms, IntervalValue::Mean, None) - 8f64.sqrt()).abs() < 1e-9
+        );
         // Position 0.5 x 3 = 1.5: halfway between 2 and 4 on the log scale.
         let median = IntervalValue::Quantile(0.5);
         assert!((tested_value(&q, Metric::P50Ms, median, None) - 8f64.sqrt()).abs() < 1e-9);
@@ -689,10 +621,16 @@ mod tests {
     fn intervals_that_cannot_estimate_the_metric_fall_back_to_the_whole_phase() {
         // 100 queries an interval: enough for p50 (20), not for p95 (200).
         let q = phase(&[1.0, 1.0, 1.0, 1.0, 2.0], 1.2);
-        assert_eq!(tested_value(&q, Metric::P95Ms, IntervalValue::Mean, None), 2.4);
+        assert_eq!(
+            tested_value(&q, Metric::P95Ms, IntervalValue::Mean, None),
+            2.4
+        );
         // Fewer than 4 intervals: the whole phase.
         let q = phase(&[1.0, 2.0, 3.0], 1.9);
-        assert_eq!(tested_value(&q, Metric::P50Ms, IntervalValue::Mean, None), 1.9);
+        assert_eq!(
+            tested_value(&q, Metric::P50Ms, IntervalValue::Mean, None),
+            1.9
+        );
     }
 
     #[test]

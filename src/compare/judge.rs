@@ -284,7 +284,7 @@ pub fn compare_baseline(
         .into());
     }
     if opts.speed_reference {
-        let carries = |s: &Summary| s.queries.iter().any(|q| gates::speed_of(q).is_some());
+        let carries = |s: &Summary| s.queries.iter().any(|q| speed_of(q).is_some());
         let with = runs.iter().filter(|r| carries(r)).count() + usize::from(carries(current));
         if with > 0 && with < k + 1 {
             warnings.push(format!(
@@ -418,7 +418,13 @@ pub fn baseline_noise(
             .collect();
         let Some(qs) = qs else { continue };
         for &metric in metrics.iter().filter(|m| **m != Metric::ErrorRate) {
-            let values: Vec<f64> = qs.iter().map(|x| metric_value(x, metric)).collect();
+            // What the gate tests: the default statistic of the intervals, each run brought
+            // to the baseline's host speed when all of them carry the reference.
+            let speed = SpeedScale::fit(&qs, qs[qs.len() - 1], metric);
+            let values: Vec<f64> = qs
+                .iter()
+                .map(|x| gates::tested_value(x, metric, DEFAULT_INTERVAL_VALUE, speed))
+                .collect();
             let fewest = qs.iter().map(|x| x.count).min().unwrap_or(0);
             let note = match min_queries(metric) {
                 None => Some("not gateable: a single query's latency".to_string()),

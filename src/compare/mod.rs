@@ -24,6 +24,7 @@ pub mod noise;
 mod render;
 mod run_gate;
 pub mod significance;
+mod speed;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,11 +41,12 @@ use gates::{
     agreed_worsening, decide_tested, detectable_pct, empty_row, holm_by_family, prepare_row,
     Pending, Prepared,
 };
-pub use gates::{metric_value, min_queries, speed_of, IntervalValue, SpeedScale};
+pub use gates::{metric_value, min_queries, IntervalValue};
 pub use input::{parse_metrics, parse_percent, restrict_baseline, restrict_to_queries, MetricList};
 pub use noise::{NoiseSource, NoiseSummary};
 pub use render::render_baseline;
 pub use run_gate::apply_gate;
+pub use speed::{speed_of, SpeedScale};
 
 mod comparison;
 mod judge;

@@ -123,7 +123,10 @@ impl Comparison {
             s.push_str(&format!(
                 "; {} of {} gates brought to the baseline's host speed (speed reference)",
                 normalized,
-                self.rows.len()
+                self.rows
+                    .iter()
+                    .filter(|r| r.query != RUN_SHIFT_QUERY)
+                    .count()
             ));
         }
         s

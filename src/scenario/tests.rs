@@ -1228,3 +1228,19 @@ fn rounds_split_each_query_phase_and_are_checked() {
         "needs cache = \"hot\"",
     );
 }
+
+#[test]
+fn the_speed_reference_is_off_by_default_and_changes_the_fingerprint_when_on() {
+    let on = ok(&format!("[run]\nspeed_reference = true\n{Q}"));
+    assert!(on.run.speed_reference);
+    assert!(!ok(Q).run.speed_reference);
+    // Off is the default and leaves the fingerprint as it was; on changes what is measured.
+    let off = ok(&format!("[run]\nspeed_reference = false\n{Q}"));
+    assert_eq!(fingerprint(&off), fingerprint(&ok(Q)));
+    assert_ne!(fingerprint(&on), fingerprint(&ok(Q)));
+    // A wrong type names the file's line and the field.
+    let e = err(&format!("[run]\nspeed_reference = \"yes\"\n{Q}"));
+    assert_eq!(e.line(), 2, "{e}");
+    assert!(e.to_string().contains("speed_reference"), "{e}");
+    assert!(e.to_string().starts_with("t.toml:2:"), "{e}");
+}
